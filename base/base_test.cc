@@ -1,0 +1,73 @@
+// Unit tests for base/: Result, UniqueFd, little-endian accessors.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+
+#include <array>
+
+#include "base/le.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
+
+using namespace tandem;
+
+namespace {
+Result<int> half(int v) {
+  if (v % 2) return Error{"half: odd value " + std::to_string(v)};
+  return v / 2;
+}
+Result<int> quarter(int v) {
+  auto h = half(v);
+  if (!h) return with_context(h, "quarter");
+  return half(*h);
+}
+Status check(int v) {
+  TANDEM_TRY(half(v));
+  return {};
+}
+}  // namespace
+
+TEST_CASE("Result carries a value or an error with context") {
+  CHECK(half(4).value() == 2);
+  CHECK_FALSE(half(3).ok());
+  CHECK(half(3).message() == "half: odd value 3");
+  CHECK(quarter(8).value() == 2);
+  CHECK(quarter(6).message() == "half: odd value 3");
+  CHECK(quarter(5).message() == "quarter: half: odd value 5");
+  CHECK(check(2).ok());
+  CHECK(check(1).message() == "half: odd value 1");
+}
+
+TEST_CASE("UniqueFd closes what it owns exactly once") {
+  int raw = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  REQUIRE(raw >= 0);
+  {
+    UniqueFd fd(raw);
+    CHECK(fd.valid());
+    UniqueFd moved(std::move(fd));
+    CHECK_FALSE(fd.valid());
+    CHECK(moved.get() == raw);
+    CHECK(fcntl(raw, F_GETFD) >= 0);
+  }
+  CHECK(fcntl(raw, F_GETFD) == -1);  // closed by the destructor
+  UniqueFd released(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  int kept = released.release();
+  CHECK(fcntl(kept, F_GETFD) >= 0);
+  UniqueFd again(kept);
+}
+
+TEST_CASE("little-endian loads and stores are bounds-checked") {
+  std::array<uint8_t, 6> buf{0x78, 0x56, 0x34, 0x12, 0xaa, 0xbb};
+  CHECK(load_le<uint32_t>(buf, 0).value() == 0x12345678u);
+  CHECK(load_le<uint16_t>(buf, 4).value() == 0xbbaau);
+  CHECK_FALSE(load_le<uint32_t>(buf, 3).has_value());
+  CHECK_FALSE(load_le<uint64_t>(buf, 0).has_value());
+  CHECK_FALSE(load_le<uint8_t>(buf, SIZE_MAX).has_value());
+  CHECK(store_le<uint16_t>(buf, 0, 0xbeef));
+  CHECK(buf[0] == 0xef);
+  CHECK(buf[1] == 0xbe);
+  CHECK_FALSE(store_le<uint32_t>(buf, 4, 1));
+  CHECK(buf[4] == 0xaa);  // a refused store writes nothing
+  std::array<uint8_t, 2> reg{};
+  u64_to_le(0x1234abcd, reg);
+  CHECK(le_to_u64(reg) == 0xabcd);
+}
