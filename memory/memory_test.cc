@@ -1,0 +1,99 @@
+// Unit tests for memory/: layout planning, the checked guest memory accessor, the allocator.
+#include <doctest/doctest.h>
+#include <sys/mman.h>
+
+#include <array>
+
+#include "memory/address_allocator.h"
+#include "memory/guest_memory.h"
+#include "memory/layout.h"
+
+using namespace tandem;
+using namespace tandem::layout;
+
+TEST_CASE("RAM below 3 GiB is one region; more continues at 4 GiB") {
+  auto small = plan_ram(512 * MiB);
+  REQUIRE(small.ok());
+  REQUIRE(small->size() == 1);
+  CHECK((*small)[0].gpa == 0);
+  CHECK((*small)[0].size == 512 * MiB);
+  CHECK(mmio64_start(*small) == 4 * GiB);
+
+  auto big = plan_ram(5 * GiB);
+  REQUIRE(big.ok());
+  REQUIRE(big->size() == 2);
+  CHECK((*big)[0].size == 3 * GiB);
+  CHECK((*big)[1].gpa == 4 * GiB);
+  CHECK((*big)[1].size == 2 * GiB);
+  CHECK(mmio64_start(*big) == 6 * GiB);
+}
+
+TEST_CASE("bad memory sizes are errors that say why") {
+  CHECK(plan_ram(0).message() == "memory size is 0");
+  CHECK(plan_ram(512 * MiB + 1).message().find("not a multiple of 4 KiB") != std::string::npos);
+  CHECK(plan_ram(1 * MiB).message().find("below the minimum") != std::string::npos);
+  CHECK(plan_ram(1ULL << 50).message().find("above the maximum") != std::string::npos);
+}
+
+TEST_CASE("guest memory: accesses inside RAM work, ranges that leave RAM are errors") {
+  auto ram = plan_ram(64 * MiB);
+  REQUIRE(ram.ok());
+  auto mem = GuestMemory::create(*ram);
+  REQUIRE(mem.ok());
+  CHECK(mem->total_size() == 64 * MiB);
+  CHECK(mem->fd() >= 0);
+
+  CHECK(mem->write_le<uint32_t>(0x1000, 0xdeadbeef).ok());
+  CHECK(mem->read_le<uint32_t>(0x1000).value() == 0xdeadbeef);
+  CHECK(mem->read_le<uint8_t>(0x1000).value() == 0xef);
+  std::array<uint8_t, 4> buf{};
+  CHECK(mem->read(64 * MiB - 4, buf).ok());
+  CHECK_FALSE(mem->read(64 * MiB - 3, buf).ok());
+  CHECK(mem->read(64 * MiB - 3, buf).message().find("leaves guest RAM") != std::string::npos);
+  CHECK_FALSE(mem->write(64 * MiB, buf).ok());
+  CHECK_FALSE(mem->slice(UINT64_MAX - 1, 4).ok());
+  CHECK_FALSE(mem->slice(0, UINT64_MAX).ok());
+  CHECK(mem->slice(0, 0).ok());
+  CHECK_FALSE(mem->write_le<uint64_t>(64 * MiB - 7, 1).ok());
+}
+
+TEST_CASE("guest memory is shared: another mapping of the memfd sees the writes") {
+  auto mem = GuestMemory::create({{0, 64 * MiB}, {4 * GiB, 64 * MiB}});
+  REQUIRE(mem.ok());
+  CHECK(mem->write_le<uint64_t>(4 * GiB + 8, 0x1122334455667788ULL).ok());
+  auto peer = Mapping::map(128 * MiB, PROT_READ, MAP_SHARED, mem->fd(), 0);
+  REQUIRE(peer.ok());
+  CHECK(load_le<uint64_t>(peer->bytes(), 64 * MiB + 8).value() == 0x1122334455667788ULL);
+  // The hole between the regions is not RAM.
+  CHECK_FALSE(mem->slice(64 * MiB, 1).ok());
+  CHECK_FALSE(mem->slice(64 * MiB - 1, 2).ok());  // crossing out of a region
+}
+
+TEST_CASE("address allocator: aligned first fit, claims, release, exhaustion") {
+  AddressAllocator a(0x1000, 0x10000);
+  auto x = a.allocate(0x100, 0x1000);
+  REQUIRE(x.ok());
+  CHECK(*x == 0x1000);
+  auto y = a.allocate(0x2000, 0x2000);
+  REQUIRE(y.ok());
+  CHECK(*y == 0x2000);
+  auto z = a.allocate(0x10, 0x10);
+  REQUIRE(z.ok());
+  CHECK(*z == 0x1100);
+  CHECK_FALSE(a.claim(0x2800, 0x10).ok());      // overlaps y
+  CHECK(a.claim(0x8000, 0x1000).ok());
+  CHECK_FALSE(a.claim(0x10000, 0x2000).ok());   // leaves the window
+  CHECK_FALSE(a.allocate(0x20000, 0x1000).ok());
+  CHECK_FALSE(a.allocate(0x10, 3).ok());
+  CHECK_FALSE(a.allocate(0, 1).ok());
+  CHECK(a.release(*y).ok());
+  CHECK_FALSE(a.release(*y).ok());
+  auto again = a.allocate(0x2000, 0x2000);
+  REQUIRE(again.ok());
+  CHECK(*again == 0x2000);
+  // Fill the window completely, then it is full.
+  AddressAllocator full(0, 0x3000);
+  CHECK(full.allocate(0x1000, 0x1000).ok());
+  CHECK(full.allocate(0x2000, 0x1000).ok());
+  CHECK_FALSE(full.allocate(1, 1).ok());
+}
