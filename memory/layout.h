@@ -1,7 +1,7 @@
 // memory/layout.h: where things live in the x86_64 guest-physical address space.
 //
-// RAM starts at 0. Below 4 GiB it stops at kLowRamEnd (3 GiB), leaving the 32-bit PCI hole: the
-// 32-bit MMIO window for BARs, the PCI ECAM, then the IOAPIC and LAPIC. RAM beyond 3 GiB continues
+// RAM starts at 0. Below 4 GiB it stops at kLowRamEnd (2 GiB), leaving the 32-bit PCI hole: the
+// 32-bit MMIO window for BARs, the PCI ECAM, then the IOAPIC and LAPIC. RAM beyond 2 GiB continues
 // at 4 GiB. The 64-bit MMIO window starts above the end of RAM (aligned), for 64-bit BARs such as
 // vhost-pci's peer-memory BAR.
 #pragma once
@@ -30,9 +30,9 @@ constexpr uint64_t kKernelLoadAddr = 0x100000;    // 1 MiB, the bzImage protecte
 constexpr uint64_t kMinRam = 64 * MiB;
 
 // The 32-bit hole.
-constexpr uint64_t kLowRamEnd = 3 * GiB;
-constexpr uint64_t kMmio32Start = 3 * GiB;
-constexpr uint64_t kMmio32Size = 512 * MiB;       // 0xC000_0000 .. 0xE000_0000
+constexpr uint64_t kLowRamEnd = 2 * GiB;
+constexpr uint64_t kMmio32Start = 2 * GiB;
+constexpr uint64_t kMmio32Size = 1536 * MiB;      // 0x8000_0000 .. 0xE000_0000
 constexpr uint64_t kEcamStart = 0xe0000000;
 constexpr uint64_t kEcamSize = 256 * MiB;
 constexpr uint64_t kIoapicAddr = 0xfec00000;

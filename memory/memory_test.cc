@@ -11,7 +11,7 @@
 using namespace tandem;
 using namespace tandem::layout;
 
-TEST_CASE("RAM below 3 GiB is one region; more continues at 4 GiB") {
+TEST_CASE("RAM below 2 GiB is one region; more continues at 4 GiB") {
   auto small = plan_ram(512 * MiB);
   REQUIRE(small.ok());
   REQUIRE(small->size() == 1);
@@ -22,10 +22,14 @@ TEST_CASE("RAM below 3 GiB is one region; more continues at 4 GiB") {
   auto big = plan_ram(5 * GiB);
   REQUIRE(big.ok());
   REQUIRE(big->size() == 2);
-  CHECK((*big)[0].size == 3 * GiB);
+  CHECK((*big)[0].size == 2 * GiB);
   CHECK((*big)[1].gpa == 4 * GiB);
-  CHECK((*big)[1].size == 2 * GiB);
-  CHECK(mmio64_start(*big) == 6 * GiB);
+  CHECK((*big)[1].size == 3 * GiB);
+  CHECK(mmio64_start(*big) == 7 * GiB);
+  auto three = plan_ram(3 * GiB);
+  REQUIRE(three.ok());
+  REQUIRE(three->size() == 2);
+  CHECK((*three)[1].size == GiB);
 }
 
 TEST_CASE("bad memory sizes are errors that say why") {

@@ -1,0 +1,25 @@
+// vmm/arch/x86_64/cpuid.h: the CPUID each vCPU sees.
+//
+// Starts from KVM_GET_SUPPORTED_CPUID and normalises it per vCPU: its APIC ID and a consistent
+// topology (one socket, `num_cpus` cores, one thread each) in leaves 0x1, 0x4, 0xB, 0x1F and AMD's
+// 0x80000008/0x8000001E; the hypervisor bit; and leaf 0xD (XSAVE) rebuilt consistently from the
+// state components the vCPU really exposes, so that the guest's XSAVE size checks agree (passing
+// nested KVM's leaf 0xD through makes stock kernels warn). Pure functions, testable without KVM.
+#pragma once
+
+#include <cstdint>
+
+#include "vmm/kvm/kvm.h"
+
+namespace tandem::x86 {
+
+// Bits needed to number `n` items (0 for 1, 1 for 2, 2 for 3-4, ...).
+uint32_t bits_for(uint32_t n);
+
+void normalize_cpuid(kvm::CpuidTable& table, uint32_t apic_id, uint32_t num_cpus);
+
+// The XCR0 a vCPU starts with: the state components leaf 0xD exposes when CPUID says XSAVE is
+// there, else 0 (leave XCR0 alone).
+uint64_t initial_xcr0(const kvm::CpuidTable& table);
+
+}  // namespace tandem::x86

@@ -1,0 +1,79 @@
+// vmm/cli.cc: the CLI11 definition of tandem's commands and options.
+#include "vmm/cli.h"
+
+#include <CLI/CLI.hpp>
+
+#include <sstream>
+
+namespace tandem {
+
+namespace {
+std::string one_line(std::string s) {
+  for (auto& c : s) if (c == '\n') c = ' ';
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+}  // namespace
+
+CliResult parse_cli(const std::vector<std::string>& args) {
+  CliResult out;
+  CLI::App app{"tandem: a KVM virtual machine monitor for the fastest VM-to-VM networking on one host", "tandem"};
+  app.set_version_flag("--version", std::string("tandem ") + kVersion);
+  app.set_help_flag("-h,--help", "Print this help and exit");
+  app.require_subcommand(0, 1);
+
+  std::string memory = "512M", serial = "stdio", log_level = "info";
+  VmConfig& cfg = out.vm;
+  auto* vm = app.add_subcommand("vm", "Boot one VM from a Linux bzImage");
+  vm->add_option("--kernel", cfg.kernel, "Linux bzImage to boot (64-bit, boot protocol >= 2.12)")->required();
+  vm->add_option("--initrd", cfg.initrd, "initramfs to load");
+  vm->add_option("--cmdline", cfg.cmdline, "kernel command line")->capture_default_str();
+  vm->add_option("--memory", memory, "guest RAM, with K/M/G suffix (plain numbers are bytes)")->capture_default_str();
+  vm->add_option("--cpus", cfg.cpus, "number of vCPUs")->capture_default_str();
+  vm->add_option("--serial", serial, "serial console: stdio, file:PATH or none")->capture_default_str();
+  vm->add_option("--api-socket", cfg.api_socket, "Unix socket for the JSON-RPC API");
+  vm->add_option("--log-level", log_level, "info or debug")->check(CLI::IsMember({"info", "debug"}))->capture_default_str();
+  auto* help = app.add_subcommand("help", "Print this help and exit");
+
+  std::vector<std::string> rev(args.rbegin(), args.rend());
+  if (!rev.empty()) rev.pop_back();  // argv[0]
+  try {
+    app.parse(rev);
+  } catch (const CLI::CallForHelp&) {
+    out.output = app.help();
+    return out;
+  } catch (const CLI::CallForVersion& e) {
+    out.output = std::string(e.what()) + "\n";
+    return out;
+  } catch (const CLI::ParseError& e) {
+    out.exit_code = 2;
+    std::string where = vm->parsed() ? "tandem vm" : "tandem";
+    out.error = where + ": " + one_line(e.what()) + " (see 'tandem help')";
+    return out;
+  }
+  if (help->parsed() || app.get_subcommands().empty()) {
+    out.output = app.help() + "\n" + vm->help();
+    out.exit_code = app.get_subcommands().empty() ? 2 : 0;
+    if (out.exit_code) out.error = "tandem: no command given (see 'tandem help')";
+    return out;
+  }
+  auto size = parse_size(memory);
+  if (!size) {
+    out.exit_code = 2;
+    out.error = "tandem vm: --memory: " + size.message();
+    return out;
+  }
+  cfg.memory = *size;
+  auto s = parse_serial(serial);
+  if (!s) {
+    out.exit_code = 2;
+    out.error = "tandem vm: --serial: " + s.message();
+    return out;
+  }
+  cfg.serial = *s;
+  cfg.debug = log_level == "debug";
+  out.action = CliResult::Action::kRunVm;
+  return out;
+}
+
+}  // namespace tandem

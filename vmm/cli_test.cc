@@ -1,0 +1,95 @@
+// Unit tests for vmm/cli and vmm/vm_config: options, sizes, serial specs, bad input.
+#include <doctest/doctest.h>
+
+#include "vmm/cli.h"
+
+using namespace tandem;
+
+namespace {
+CliResult cli(std::vector<std::string> a) {
+  a.insert(a.begin(), "tandem");
+  return parse_cli(a);
+}
+}  // namespace
+
+TEST_CASE("sizes take K/M/G/T suffixes; plain numbers are bytes") {
+  CHECK(parse_size("512M").value() == 512ULL << 20);
+  CHECK(parse_size("2G").value() == 2ULL << 30);
+  CHECK(parse_size("2g").value() == 2ULL << 30);
+  CHECK(parse_size("64K").value() == 64ULL << 10);
+  CHECK(parse_size("1GiB").value() == 1ULL << 30);
+  CHECK(parse_size("4096").value() == 4096);
+  CHECK_FALSE(parse_size("").ok());
+  CHECK_FALSE(parse_size("M").ok());
+  CHECK_FALSE(parse_size("12Q").ok());
+  CHECK_FALSE(parse_size("-5M").ok());
+  CHECK(parse_size("99999999999999999999").message().find("too large") != std::string::npos);
+  CHECK(parse_size("99999999999T").message().find("too large") != std::string::npos);
+}
+
+TEST_CASE("serial specs") {
+  CHECK(parse_serial("stdio").value().kind == SerialSpec::Kind::kStdio);
+  CHECK(parse_serial("none").value().kind == SerialSpec::Kind::kNone);
+  auto f = parse_serial("file:/tmp/x.log");
+  REQUIRE(f.ok());
+  CHECK(f->kind == SerialSpec::Kind::kFile);
+  CHECK(f->path == "/tmp/x.log");
+  CHECK_FALSE(parse_serial("file:").ok());
+  CHECK_FALSE(parse_serial("tcp:1234").ok());
+}
+
+TEST_CASE("tandem vm parses every option") {
+  auto r = cli({"vm", "--kernel", "/k", "--initrd", "/i", "--cmdline", "console=ttyS0 quiet", "--memory", "1G",
+                "--cpus", "2", "--serial", "file:/tmp/s", "--api-socket", "/tmp/a.sock"});
+  REQUIRE(r.action == CliResult::Action::kRunVm);
+  CHECK(r.vm.kernel == "/k");
+  CHECK(r.vm.initrd == "/i");
+  CHECK(r.vm.cmdline == "console=ttyS0 quiet");
+  CHECK(r.vm.memory == 1ULL << 30);
+  CHECK(r.vm.cpus == 2);
+  CHECK(r.vm.serial.kind == SerialSpec::Kind::kFile);
+  CHECK(r.vm.api_socket == "/tmp/a.sock");
+}
+
+TEST_CASE("help and version exit 0; bad options exit 2 with one line") {
+  auto v = cli({"--version"});
+  CHECK(v.action == CliResult::Action::kExit);
+  CHECK(v.exit_code == 0);
+  CHECK(v.output.find("tandem 0.") == 0);
+  auto h = cli({"help"});
+  CHECK(h.exit_code == 0);
+  CHECK(h.output.find("--kernel") != std::string::npos);
+  auto none = cli({});
+  CHECK(none.exit_code == 2);
+  auto unknown = cli({"vm", "--kernel", "/k", "--bogus"});
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.error.find("--bogus") != std::string::npos);
+  CHECK(unknown.error.find('\n') == std::string::npos);
+  auto missing = cli({"vm"});
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.error.find("--kernel") != std::string::npos);
+  auto badmem = cli({"vm", "--kernel", "/k", "--memory", "lots"});
+  CHECK(badmem.exit_code == 2);
+  CHECK(badmem.error.find("--memory") != std::string::npos);
+  auto badcpus = cli({"vm", "--kernel", "/k", "--cpus", "two"});
+  CHECK(badcpus.exit_code == 2);
+}
+
+TEST_CASE("validate refuses bad kernels, sizes and counts before anything runs") {
+  VmConfig c;
+  c.kernel = "/nonexistent/vmlinuz";
+  CHECK(validate(c).message().find("kernel /nonexistent/vmlinuz") != std::string::npos);
+  c.kernel = "/bin/sh";
+  CHECK(validate(c).message().find("not a bzImage") != std::string::npos);
+  c.memory = 0;
+  CHECK(validate(c).message() == "--memory: memory size is 0");
+  c.memory = (512ULL << 20) + 100;
+  CHECK(validate(c).message().find("not a multiple of 4 KiB") != std::string::npos);
+  c.memory = 1ULL << 60;
+  CHECK(validate(c).message().find("above the maximum") != std::string::npos);
+  c.memory = 512ULL << 20;
+  c.cpus = 0;
+  CHECK(validate(c).message().find("--cpus") != std::string::npos);
+  c.cpus = 1000;
+  CHECK(validate(c).message().find("at most 255") != std::string::npos);
+}

@@ -1,0 +1,193 @@
+// vmm/vcpu_set.cc: the vCPU threads and their exit handling.
+#include "vmm/vcpu_set.h"
+
+#include <signal.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <span>
+
+namespace tandem {
+
+namespace {
+// The kick signal: its handler does nothing; its delivery makes KVM_RUN return EINTR.
+int kick_signal() { return SIGRTMIN + 1; }
+void on_kick(int) {}
+void install_kick_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_handler = on_kick;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return
+    sigaction(kick_signal(), &sa, nullptr);
+  });
+}
+}  // namespace
+
+VcpuSet::VcpuSet(std::vector<kvm::Vcpu> vcpus, const Bus& pio, const Bus& mmio, ExitController& exit)
+    : vcpus_(std::move(vcpus)), pio_(pio), mmio_(mmio), exit_(exit) {
+  install_kick_handler();
+}
+
+VcpuSet::~VcpuSet() { stop(); }
+
+void VcpuSet::start() {
+  std::lock_guard lock(mu_);
+  if (started_) return;
+  started_ = true;
+  for (size_t i = 0; i < vcpus_.size(); ++i) {
+    threads_.emplace_back([this, i] { thread_main(i); });
+    handles_.push_back(threads_.back().native_handle());
+  }
+}
+
+void VcpuSet::kick_all() {
+  for (size_t i = 0; i < vcpus_.size(); ++i) {
+    vcpus_[i].run_state()->immediate_exit = 1;
+    if (i < handles_.size()) pthread_kill(handles_[i], kick_signal());
+  }
+}
+
+void VcpuSet::pause() {
+  std::unique_lock lock(mu_);
+  if (state_ != State::kRunning || !started_) return;
+  state_ = State::kPaused;
+  kick_all();
+  cv_.wait(lock, [&] { return parked_ == threads_.size() || state_ != State::kPaused; });
+}
+
+void VcpuSet::resume() {
+  std::lock_guard lock(mu_);
+  if (state_ != State::kPaused) return;
+  state_ = State::kRunning;
+  cv_.notify_all();
+}
+
+bool VcpuSet::paused() const { return state_ == State::kPaused; }
+
+void VcpuSet::stop() {
+  {
+    std::lock_guard lock(mu_);
+    state_ = State::kStopping;
+    kick_all();
+    cv_.notify_all();
+  }
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  handles_.clear();
+}
+
+void VcpuSet::thread_main(size_t index) {
+  const kvm::Vcpu& vcpu = vcpus_[index];
+  char name[16];
+  std::snprintf(name, sizeof name, "vcpu%zu", index);
+  pthread_setname_np(pthread_self(), name);
+  kvm_run* run = vcpu.run_state();
+  while (true) {
+    State s = state_.load();
+    if (s == State::kStopping) break;
+    if (s == State::kPaused) {
+      std::unique_lock lock(mu_);
+      ++parked_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return state_ != State::kPaused; });
+      --parked_;
+      continue;
+    }
+    auto r = vcpu.run();
+    run->immediate_exit = 0;
+    if (!r) {
+      exit_.request(exit_status::kFailure, r.message() + "\n" + dump_registers(vcpu));
+      break;
+    }
+    if (!*r) continue;  // interrupted by a kick
+    if (!handle_exit(vcpu)) break;
+  }
+}
+
+bool VcpuSet::handle_exit(const kvm::Vcpu& vcpu) {
+  kvm_run* run = vcpu.run_state();
+  switch (run->exit_reason) {
+    case KVM_EXIT_IO: {
+      auto* base = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
+      for (uint32_t i = 0; i < run->io.count; ++i) {
+        std::span<uint8_t> data(base + static_cast<size_t>(i) * run->io.size, run->io.size);
+        if (run->io.direction == KVM_EXIT_IO_OUT) {
+          pio_.write(run->io.port, data);
+        } else {
+          pio_.read(run->io.port, data);
+        }
+      }
+      return true;
+    }
+    case KVM_EXIT_MMIO: {
+      uint32_t len = std::min<uint32_t>(run->mmio.len, sizeof(run->mmio.data));
+      std::span<uint8_t> data(run->mmio.data, len);
+      if (run->mmio.is_write) {
+        mmio_.write(run->mmio.phys_addr, data);
+      } else {
+        mmio_.read(run->mmio.phys_addr, data);
+      }
+      return true;
+    }
+    case KVM_EXIT_HLT:
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
+    case KVM_EXIT_INTR:
+      return true;
+    case KVM_EXIT_SHUTDOWN:
+      exit_.request(exit_status::kFailure,
+                    "vCPU " + std::to_string(vcpu.id()) + " shut down (triple fault)\n" + dump_registers(vcpu));
+      return false;
+    case KVM_EXIT_SYSTEM_EVENT:
+      if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
+        exit_.request(exit_status::kReboot, "guest reset");
+      } else if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) {
+        exit_.request(exit_status::kPowerOff, "guest powered off");
+      } else {
+        exit_.request(exit_status::kFailure, "guest crashed (system event " + std::to_string(run->system_event.type) + ")");
+      }
+      return false;
+    case KVM_EXIT_INTERNAL_ERROR:
+      exit_.request(exit_status::kFailure, "KVM internal error (suberror " + std::to_string(run->internal.suberror) +
+                                               ") on vCPU " + std::to_string(vcpu.id()) + "\n" + dump_registers(vcpu));
+      return false;
+    case KVM_EXIT_FAIL_ENTRY: {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "KVM entry failed (reason 0x%" PRIx64 ") on vCPU %u\n",
+                    static_cast<uint64_t>(run->fail_entry.hardware_entry_failure_reason), vcpu.id());
+      exit_.request(exit_status::kFailure, buf + dump_registers(vcpu));
+      return false;
+    }
+    default:
+      exit_.request(exit_status::kFailure, "unexpected KVM exit reason " + std::to_string(run->exit_reason) + " on vCPU " +
+                                               std::to_string(vcpu.id()) + "\n" + dump_registers(vcpu));
+      return false;
+  }
+}
+
+std::string VcpuSet::dump_registers(const kvm::Vcpu& vcpu) {
+  auto regs = vcpu.get_regs();
+  auto sregs = vcpu.get_sregs();
+  if (!regs || !sregs) return "  (registers unavailable)";
+  const kvm_regs& r = *regs;
+  const kvm_sregs& s = *sregs;
+  char buf[1024];
+  std::snprintf(buf, sizeof buf,
+                "  vCPU %u registers:\n"
+                "  rip=%016llx rsp=%016llx rflags=%016llx\n"
+                "  rax=%016llx rbx=%016llx rcx=%016llx rdx=%016llx\n"
+                "  rsi=%016llx rdi=%016llx rbp=%016llx\n"
+                "  r8 =%016llx r9 =%016llx r10=%016llx r11=%016llx\n"
+                "  r12=%016llx r13=%016llx r14=%016llx r15=%016llx\n"
+                "  cr0=%016llx cr2=%016llx cr3=%016llx cr4=%016llx efer=%016llx\n"
+                "  cs=%04x (base %016llx) ss=%04x gdt=%016llx/%x idt=%016llx/%x",
+                vcpu.id(), r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.r8, r.r9, r.r10,
+                r.r11, r.r12, r.r13, r.r14, r.r15, s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector, s.cs.base,
+                s.ss.selector, s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
+  return buf;
+}
+
+}  // namespace tandem

@@ -1,0 +1,64 @@
+// vmm/vcpu_set.h: one thread per vCPU, their exit dispatch, and pause/resume/stop of all of them.
+//
+// Each thread loops on KVM_RUN and hands port I/O and MMIO exits to the buses. Pausing sets a flag,
+// arms kvm_run.immediate_exit and signals the thread, so a vCPU inside or about to enter KVM_RUN
+// comes out promptly; pause() returns once every vCPU is parked. Fatal exits (triple fault, KVM
+// internal error, failed entry) dump the vCPU's registers to stderr and end the VMM with status 1.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "devices/bus.h"
+#include "vmm/exit_controller.h"
+#include "vmm/kvm/kvm.h"
+
+namespace tandem {
+
+class VcpuSet {
+ public:
+  VcpuSet(std::vector<kvm::Vcpu> vcpus, const Bus& pio, const Bus& mmio, ExitController& exit);
+  ~VcpuSet();
+  VcpuSet(const VcpuSet&) = delete;
+  VcpuSet& operator=(const VcpuSet&) = delete;
+
+  void start();
+  // Blocks until every vCPU is out of KVM_RUN and parked.
+  void pause();
+  void resume();
+  // Stops and joins every vCPU thread (idempotent).
+  void stop();
+  bool paused() const;
+  size_t size() const { return vcpus_.size(); }
+
+  // Human-readable register dump of one vCPU (for fatal exits).
+  static std::string dump_registers(const kvm::Vcpu& vcpu);
+
+ private:
+  enum class State { kRunning, kPaused, kStopping };
+  void thread_main(size_t index);
+  void kick_all();
+  bool handle_exit(const kvm::Vcpu& vcpu);
+
+  std::vector<kvm::Vcpu> vcpus_;
+  std::vector<std::thread> threads_;
+  std::vector<pthread_t> handles_;
+  const Bus& pio_;
+  const Bus& mmio_;
+  ExitController& exit_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<State> state_{State::kRunning};
+  size_t parked_ = 0;
+  bool started_ = false;
+};
+
+}  // namespace tandem

@@ -1,0 +1,306 @@
+// vmm/vm.cc: wiring of KVM, memory, devices, ACPI, the boot path, vCPUs and the event loop.
+#include "vmm/vm.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <asio.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "devices/bus.h"
+#include "devices/legacy/acpi_pm.h"
+#include "devices/legacy/boot_timer.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/serial.h"
+#include "memory/guest_memory.h"
+#include "memory/layout.h"
+#include "vmm/acpi/tables.h"
+#include "vmm/arch/x86_64/boot_cpu.h"
+#include "vmm/exit_controller.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/loader/linux_loader.h"
+#include "vmm/vcpu_set.h"
+
+namespace tandem {
+
+namespace {
+
+constexpr uint64_t kTssAddr = 0xfffbd000;
+constexpr uint64_t kIdentityMapAddr = 0xfffbc000;
+
+void write_all(int fd, std::span<const uint8_t> bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // the sink went away: drop output, keep the guest running
+    done += static_cast<size_t>(n);
+  }
+}
+
+// The KVM GSI routing of a PC: ISA IRQs to the PICs and IOAPIC pins, IRQ0 (the PIT) to IOAPIC pin 2
+// as the MADT's interrupt source override says.
+std::vector<kvm_irq_routing_entry> pc_gsi_routes() {
+  std::vector<kvm_irq_routing_entry> routes;
+  auto add = [&](uint32_t gsi, uint32_t chip, uint32_t pin) {
+    kvm_irq_routing_entry e{};
+    e.gsi = gsi;
+    e.type = KVM_IRQ_ROUTING_IRQCHIP;
+    e.u.irqchip.irqchip = chip;
+    e.u.irqchip.pin = pin;
+    routes.push_back(e);
+  };
+  for (uint32_t i = 0; i < 16; ++i) {
+    if (i == 2) continue;
+    add(i, i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, i % 8);
+  }
+  for (uint32_t i = 0; i < 24; ++i) {
+    if (i == 2) continue;
+    add(i, KVM_IRQCHIP_IOAPIC, i == 0 ? 2 : i);
+  }
+  return routes;
+}
+
+// Puts a terminal on stdin into raw mode for the guest's console and restores it on destruction.
+class RawTerminal {
+ public:
+  RawTerminal() {
+    if (!::isatty(STDIN_FILENO) || ::tcgetattr(STDIN_FILENO, &saved_) < 0) return;
+    termios raw = saved_;
+    ::cfmakeraw(&raw);
+    raw.c_oflag |= OPOST | ONLCR;  // keep our own stderr messages readable
+    if (::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0) active_ = true;
+  }
+  ~RawTerminal() {
+    if (active_) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+  }
+  bool active() const { return active_; }
+
+ private:
+  termios saved_{};
+  bool active_ = false;
+};
+
+// Feeds stdin to the serial port on its own thread, holding input back while the UART's receive
+// FIFO is full. With a terminal, Ctrl-A x quits tandem (Ctrl-A Ctrl-A sends a Ctrl-A).
+class ConsoleInput {
+ public:
+  ConsoleInput(Serial& serial, ExitController& exit, bool escapes)
+      : serial_(serial), exit_(exit), escapes_(escapes), stop_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~ConsoleInput() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(stop_fd_.get(), &one, sizeof one);
+    if (thread_.joinable()) thread_.join();
+  }
+  // Called (on a vCPU thread) when the guest drained the receive FIFO.
+  void drained() {
+    std::lock_guard lock(mu_);
+    cv_.notify_all();
+  }
+
+ private:
+  void loop() {
+    pthread_setname_np(pthread_self(), "console-in");
+    std::vector<uint8_t> buf(256);
+    bool saw_ctrl_a = false;
+    while (true) {
+      pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (fds[1].revents) return;
+      ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) return;  // EOF: the guest simply gets no more input
+      std::vector<uint8_t> in;
+      for (ssize_t i = 0; i < n; ++i) {
+        uint8_t c = buf[static_cast<size_t>(i)];
+        if (escapes_) {
+          if (saw_ctrl_a) {
+            saw_ctrl_a = false;
+            if (c == 'x' || c == 'X') {
+              exit_.request(exit_status::kPowerOff, "quit from the console (Ctrl-A x)");
+              return;
+            }
+            if (c != 0x01) in.push_back(0x01);
+          } else if (c == 0x01) {
+            saw_ctrl_a = true;
+            continue;
+          }
+        }
+        in.push_back(c);
+      }
+      std::span<const uint8_t> rest(in);
+      while (!rest.empty()) {
+        size_t took = serial_.enqueue_input(rest);
+        rest = rest.subspan(took);
+        if (rest.empty()) break;
+        std::unique_lock lock(mu_);
+        cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stopping_; });
+        if (stopping_) return;
+      }
+    }
+  }
+
+  Serial& serial_;
+  ExitController& exit_;
+  bool escapes_;
+  UniqueFd stop_fd_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+struct SetupFailure {
+  int status;
+  std::string message;
+};
+
+}  // namespace
+
+VmOutcome run_vm(const VmConfig& cfg, const BootFiles& files) {
+  const auto start = std::chrono::steady_clock::now();
+  auto fail = [](int status, const std::string& m) { return VmOutcome{status, m}; };
+
+  auto kvm = kvm::Kvm::open();
+  if (!kvm) return fail(exit_status::kFailure, kvm.message());
+  if (auto s = kvm->require_extensions(); !s) return fail(exit_status::kFailure, s.message());
+  int max_vcpus = kvm->max_vcpus();
+  if (cfg.cpus > static_cast<uint32_t>(max_vcpus)) {
+    return fail(exit_status::kBadInput, "--cpus: " + std::to_string(cfg.cpus) + " vCPUs requested; KVM allows at most " +
+                                            std::to_string(max_vcpus));
+  }
+  auto mmap_size = kvm->vcpu_mmap_size();
+  if (!mmap_size) return fail(exit_status::kFailure, mmap_size.message());
+  auto supported = kvm->supported_cpuid();
+  if (!supported) return fail(exit_status::kFailure, supported.message());
+
+  auto vm = kvm->create_vm();
+  if (!vm) return fail(exit_status::kFailure, vm.message());
+  if (auto s = vm->set_tss_addr(kTssAddr); !s) return fail(exit_status::kFailure, s.message());
+  if (kvm->check_extension(KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
+    if (auto s = vm->set_identity_map_addr(kIdentityMapAddr); !s) return fail(exit_status::kFailure, s.message());
+  }
+  if (auto s = vm->create_irqchip(); !s) return fail(exit_status::kFailure, s.message());
+  if (auto s = vm->create_pit2(); !s) return fail(exit_status::kFailure, s.message());
+  if (auto s = vm->set_gsi_routing(pc_gsi_routes()); !s) return fail(exit_status::kFailure, s.message());
+
+  // Guest RAM.
+  auto ram = plan_ram(cfg.memory);
+  if (!ram) return fail(exit_status::kBadInput, "--memory: " + ram.message());
+  auto mem = GuestMemory::create(*ram);
+  if (!mem) return fail(exit_status::kFailure, mem.message());
+  uint32_t slot = 0;
+  for (const auto& r : mem->regions()) {
+    if (auto s = vm->set_user_memory_region(slot++, r.gpa, r.size, r.host); !s) return fail(exit_status::kFailure, s.message());
+  }
+
+  // Boot structures, ACPI, the kernel.
+  if (auto s = x86::write_boot_tables(*mem); !s) return fail(exit_status::kFailure, s.message());
+  acpi::Config acpi_cfg{};
+  acpi_cfg.num_cpus = cfg.cpus;
+  auto rsdp = acpi::write_tables(*mem, acpi_cfg);
+  if (!rsdp) return fail(exit_status::kFailure, "ACPI tables: " + rsdp.message());
+  loader::LoadRequest req{files.kernel, files.initrd, cfg.cmdline, *rsdp};
+  auto boot = loader::load_linux(*mem, *ram, req);
+  if (!boot) return fail(exit_status::kBadInput, boot.message());
+
+  // Platform devices.
+  ExitController exit;
+  Bus pio("pio"), mmio("mmio");
+  UniqueFd serial_irq(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!serial_irq) return fail(exit_status::kFailure, "eventfd for the serial interrupt failed");
+  if (auto s = vm->irqfd(serial_irq.get(), layout::kCom1Irq); !s) return fail(exit_status::kFailure, s.message());
+  UniqueFd serial_file;
+  int out_fd = -1;
+  if (cfg.serial.kind == SerialSpec::Kind::kStdio) {
+    out_fd = STDOUT_FILENO;
+  } else if (cfg.serial.kind == SerialSpec::Kind::kFile) {
+    serial_file.reset(::open(cfg.serial.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!serial_file) return fail(exit_status::kBadInput, errno_error("--serial file " + cfg.serial.path).message);
+    out_fd = serial_file.get();
+  }
+  std::atomic<ConsoleInput*> console_in{nullptr};
+  int irq_fd = serial_irq.get();
+  auto serial = std::make_shared<Serial>(
+      [out_fd](std::span<const uint8_t> bytes) {
+        if (out_fd >= 0) write_all(out_fd, bytes);
+      },
+      [irq_fd] {
+        uint64_t one = 1;
+        [[maybe_unused]] ssize_t n = ::write(irq_fd, &one, sizeof one);
+      },
+      [&console_in] {
+        if (auto* c = console_in.load()) c->drained();
+      });
+  auto i8042 = std::make_shared<I8042>([&exit] { exit.request(exit_status::kReboot, "guest reset (i8042)"); });
+  auto acpi_pm = std::make_shared<AcpiPm>([&exit] { exit.request(exit_status::kPowerOff, ""); },
+                                          [&exit] { exit.request(exit_status::kReboot, "guest reset (ACPI)"); });
+  auto boot_timer = std::make_shared<BootTimer>(start, [](std::chrono::nanoseconds t) {
+    std::fprintf(stderr, "tandem: boot-timer: guest init reached after %.1f ms\n", static_cast<double>(t.count()) / 1e6);
+  });
+  for (auto [dev, base, len] : std::initializer_list<std::tuple<std::shared_ptr<BusDevice>, uint64_t, uint64_t>>{
+           {serial, layout::kCom1Port, Serial::kPorts},
+           {i8042, layout::kI8042Port, 5},
+           {acpi_pm, layout::kAcpiSleepPort, 2},
+           {boot_timer, layout::kBootTimerPort, 1}}) {
+    if (auto s = pio.insert(dev, base, len); !s) return fail(exit_status::kFailure, s.message());
+  }
+
+  // vCPUs.
+  std::vector<kvm::Vcpu> vcpus;
+  for (uint32_t i = 0; i < cfg.cpus; ++i) {
+    auto v = vm->create_vcpu(i, *mmap_size);
+    if (!v) return fail(exit_status::kFailure, v.message());
+    if (auto s = x86::setup_vcpu(*v, *supported, cfg.cpus, i == 0, boot->entry, boot->boot_params); !s) {
+      return fail(exit_status::kFailure, s.message());
+    }
+    vcpus.push_back(std::move(v).value());
+  }
+  VcpuSet vcpu_set(std::move(vcpus), pio, mmio, exit);
+
+  // The event loop: exit requests and signals. Console input has its own thread.
+  RawTerminal terminal;
+  std::unique_ptr<ConsoleInput> console;
+  if (cfg.serial.kind == SerialSpec::Kind::kStdio) {
+    console = std::make_unique<ConsoleInput>(*serial, exit, terminal.active());
+    console_in.store(console.get());
+  }
+  asio::io_context io;
+  asio::posix::stream_descriptor exit_desc(io, ::dup(exit.fd()));
+  exit_desc.async_wait(asio::posix::stream_descriptor::wait_read, [&](const asio::error_code&) { io.stop(); });
+  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  signals.async_wait([&](const asio::error_code& ec, int sig) {
+    if (!ec) exit.request(128 + sig, std::string("stopped by signal ") + (sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"));
+  });
+
+  vcpu_set.start();
+  io.run();
+
+  vcpu_set.stop();
+  console_in.store(nullptr);
+  console.reset();
+  if (cfg.debug && pio.unclaimed() + mmio.unclaimed() > 0) {
+    std::fprintf(stderr, "tandem: debug: %llu unclaimed port and %llu unclaimed MMIO accesses\n",
+                 static_cast<unsigned long long>(pio.unclaimed()), static_cast<unsigned long long>(mmio.unclaimed()));
+  }
+  return VmOutcome{exit.status(), exit.reason()};
+}
+
+}  // namespace tandem

@@ -1,0 +1,109 @@
+// vmm/vm_config.cc: size and serial parsing, and the up-front validation of a VM's inputs.
+#include "vmm/vm_config.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cctype>
+
+#include "base/unique_fd.h"
+#include "memory/layout.h"
+#include "vmm/loader/linux_loader.h"
+
+namespace tandem {
+
+Result<uint64_t> parse_size(const std::string& text) {
+  if (text.empty()) return Error{"empty size"};
+  size_t i = 0;
+  uint64_t v = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    uint64_t d = static_cast<uint64_t>(text[i] - '0');
+    if (v > (UINT64_MAX - d) / 10) return Error{"size '" + text + "' is too large"};
+    v = v * 10 + d;
+    ++i;
+  }
+  if (i == 0) return Error{"size '" + text + "' does not start with a number"};
+  std::string unit = text.substr(i);
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  int shift = 0;
+  if (unit.empty() || unit == "B") shift = 0;
+  else if (unit == "K" || unit == "KB" || unit == "KIB") shift = 10;
+  else if (unit == "M" || unit == "MB" || unit == "MIB") shift = 20;
+  else if (unit == "G" || unit == "GB" || unit == "GIB") shift = 30;
+  else if (unit == "T" || unit == "TB" || unit == "TIB") shift = 40;
+  else return Error{"size '" + text + "' has an unknown unit (use K, M, G or T)"};
+  if (shift && v > (UINT64_MAX >> shift)) return Error{"size '" + text + "' is too large"};
+  return v << shift;
+}
+
+Result<SerialSpec> parse_serial(const std::string& text) {
+  SerialSpec s;
+  if (text == "stdio") return s;
+  if (text == "none") {
+    s.kind = SerialSpec::Kind::kNone;
+    return s;
+  }
+  if (text.rfind("file:", 0) == 0 && text.size() > 5) {
+    s.kind = SerialSpec::Kind::kFile;
+    s.path = text.substr(5);
+    return s;
+  }
+  return Error{"serial '" + text + "' is not stdio, none or file:PATH"};
+}
+
+Result<std::vector<uint8_t>> read_file(const std::string& path, const std::string& what, uint64_t max_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return errno_error(what + " " + path);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) < 0) return errno_error(what + " " + path);
+  if (!S_ISREG(st.st_mode)) return Error{what + " " + path + " is not a regular file"};
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return Error{what + " " + path + " is " + std::to_string(st.st_size >> 20) + " MiB, more than the " +
+                 std::to_string(max_bytes >> 20) + " MiB allowed"};
+  }
+  std::vector<uint8_t> data(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::read(fd.get(), data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("reading " + what + " " + path);
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  data.resize(done);
+  return data;
+}
+
+Result<BootFiles> validate(const VmConfig& cfg) {
+  if (cfg.kernel.empty()) return Error{"no kernel given (--kernel PATH)"};
+  auto ram = plan_ram(cfg.memory);
+  if (!ram) return Error{"--memory: " + ram.message()};
+  if (cfg.cpus == 0) return Error{"--cpus: 0 vCPUs requested; at least 1 is needed"};
+  if (cfg.cpus > 255) return Error{"--cpus: " + std::to_string(cfg.cpus) + " vCPUs requested; tandem supports at most 255"};
+  BootFiles files;
+  auto kernel = read_file(cfg.kernel, "kernel", 256ULL << 20);
+  if (!kernel) return kernel.error();
+  files.kernel = std::move(kernel).value();
+  auto img = loader::parse_bzimage(files.kernel);
+  if (!img) return Error{"kernel " + cfg.kernel + ": " + img.message()};
+  uint64_t cmd_max = img->header.cmdline_size ? img->header.cmdline_size : 255;
+  if (cfg.cmdline.size() > cmd_max) {
+    return Error{"--cmdline is " + std::to_string(cfg.cmdline.size()) + " bytes; this kernel accepts at most " +
+                 std::to_string(cmd_max)};
+  }
+  uint64_t kernel_end = layout::kKernelLoadAddr + std::max<uint64_t>(img->kernel().size(), img->header.init_size);
+  if (kernel_end > (*ram)[0].size) return Error{"--memory is too small for this kernel (it needs " + std::to_string(kernel_end >> 20) + " MiB)"};
+  if (!cfg.initrd.empty()) {
+    auto initrd = read_file(cfg.initrd, "initrd", cfg.memory);
+    if (!initrd) return initrd.error();
+    files.initrd = std::move(initrd).value();
+    auto at = loader::place_initrd(img->header, *ram, kernel_end, files.initrd.size());
+    if (!at) return Error{"initrd " + cfg.initrd + ": " + at.message()};
+  }
+  if (cfg.serial.kind == SerialSpec::Kind::kFile && cfg.serial.path.empty()) return Error{"--serial file: needs a path"};
+  return files;
+}
+
+}  // namespace tandem
