@@ -56,7 +56,7 @@ struct RamRegion {
   uint64_t size;
 };
 
-// The guest's RAM regions for `ram_size` bytes: [0, min(ram, 3 GiB)) and, above that, the rest at
+// The guest's RAM regions for `ram_size` bytes: [0, min(ram, 2 GiB)) and, above that, the rest at
 // 4 GiB. Errors: zero, not 4 KiB aligned, below 64 MiB, or above what the 64-bit window allows.
 Result<std::vector<RamRegion>> plan_ram(uint64_t ram_size);
 

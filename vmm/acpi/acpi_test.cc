@@ -564,8 +564,8 @@ TEST_CASE("iasl disassembles every table without complaint and sees what we mean
           CHECK(has(dsl, "WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange, 0x0000, // Granularity "
                          "0x1000, // Range Minimum 0xFFFF, // Range Maximum 0x0000, // Translation Offset 0xF000, // Length"));
           CHECK(has(dsl, "DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite, "
-                         "0x00000000, // Granularity 0xC0000000, // Range Minimum 0xDFFFFFFF, // Range Maximum "
-                         "0x00000000, // Translation Offset 0x20000000, // Length"));
+                         "0x00000000, // Granularity 0x80000000, // Range Minimum 0xDFFFFFFF, // Range Maximum "
+                         "0x00000000, // Translation Offset 0x60000000, // Length"));
           CHECK(has(dsl, "QWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite, "
                          "0x0000000000000000, // Granularity 0x0000001000000000, // Range Minimum "
                          "0x0000001FFFFFFFFF, // Range Maximum 0x0000000000000000, // Translation Offset "
