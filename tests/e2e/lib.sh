@@ -54,3 +54,39 @@ wait_for() {
 
 # now_ms: milliseconds since the epoch, for reporting (never asserted on).
 now_ms() { date +%s%3N; }
+
+# The tandem binary (tools/test sets TANDEM_BIN_DIR to bazel-bin).
+TANDEM="${TANDEM_BIN_DIR:-$(pwd)/bazel-bin}/vmm/tandem"
+require_tandem() {
+  [[ -x "$TANDEM" ]] || fail "no tandem binary at $TANDEM (bazel build //vmm:tandem)"
+}
+
+# boot_tandem LOG ARGS...: runs tandem vm with the guest image in the background, serial to LOG.
+# Sets TANDEM_PID. The caller waits with wait_for and `wait $TANDEM_PID`.
+boot_tandem() {
+  local log="$1"; shift
+  "$TANDEM" vm --kernel "$TANDEM_GUEST_KERNEL" --initrd "$TANDEM_GUEST_INITRD" --serial "file:$log" "$@" \
+    </dev/null 2>"$log.stderr" &
+  TANDEM_PID=$!
+  E2E_PIDS+=("$TANDEM_PID")
+}
+
+# run_tandem LOG SECONDS ARGS...: boots, waits for tandem to exit (at most SECONDS), sets RC.
+run_tandem() {
+  local log="$1" seconds="$2"; shift 2
+  boot_tandem "$log" "$@"
+  local i=0
+  while kill -0 "$TANDEM_PID" 2>/dev/null && (( i < seconds * 10 )); do sleep 0.1; i=$((i + 1)); done
+  if kill -0 "$TANDEM_PID" 2>/dev/null; then
+    kill -KILL "$TANDEM_PID"; wait "$TANDEM_PID" 2>/dev/null
+    tail -n 20 "$log"; cat "$log.stderr"
+    fail "tandem did not exit within $seconds s"
+  fi
+  wait "$TANDEM_PID"; RC=$?
+  sed -i 's/\r$//' "$log"
+}
+
+# check_line FILE PATTERN WHAT: fail with the console tail unless FILE has a line matching PATTERN.
+check_line() {
+  grep -qE "$2" "$1" || { tail -n 25 "$1"; [[ -f "$1.stderr" ]] && cat "$1.stderr"; fail "$3"; }
+}

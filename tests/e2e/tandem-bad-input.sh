@@ -1,0 +1,47 @@
+#!/bin/bash
+# timeout: 120
+# e2e: every kind of bad input to `tandem vm` gives exit status 2 and a one-line error naming the
+# problem, before any vCPU runs, leaving nothing behind (no serial file, no process).
+. "$(dirname "$0")/lib.sh"
+require_kvm
+require_tandem
+guest_image
+
+K="$TANDEM_GUEST_KERNEL"
+I="$TANDEM_GUEST_INITRD"
+d="$E2E_TMP"
+# Kernels with a patched setup header.
+cp "$K" "$d/old-protocol"; printf '\x01\x02' | dd of="$d/old-protocol" bs=1 seek=$((0x206)) conv=notrunc 2>/dev/null
+cp "$K" "$d/not-64bit"; printf '\x00\x00' | dd of="$d/not-64bit" bs=1 seek=$((0x236)) conv=notrunc 2>/dev/null
+truncate -s 300M "$d/huge-initrd"
+long="$(head -c 3000 /dev/zero | tr '\0' 'x')"
+
+cases=(
+  "kernel missing|kernel /nonexistent/vmlinuz|--kernel /nonexistent/vmlinuz --initrd $I"
+  "not a bzImage|not a bzImage|--kernel /bin/sh --initrd $I"
+  "protocol too old|boot protocol 2.1 is too old|--kernel $d/old-protocol --initrd $I"
+  "not 64-bit|not 64-bit capable|--kernel $d/not-64bit --initrd $I"
+  "initrd missing|initrd /nonexistent/initrd|--kernel $K --initrd /nonexistent/initrd"
+  "initrd too large|initrd $d/huge-initrd|--kernel $K --initrd $d/huge-initrd --memory 256M"
+  "memory 0|memory size is 0|--kernel $K --initrd $I --memory 0"
+  "memory not page-aligned|not a multiple of 4 KiB|--kernel $K --initrd $I --memory 1000001"
+  "memory absurd|above the maximum|--kernel $K --initrd $I --memory 100T"
+  "memory garbage|--memory|--kernel $K --initrd $I --memory lots"
+  "cpus 0|0 vCPUs requested|--kernel $K --initrd $I --cpus 0"
+  "cpus too many|vCPUs requested|--kernel $K --initrd $I --cpus 4096"
+  "cmdline too long|command line is 3000 bytes|--kernel $K --initrd $I --cmdline $long"
+  "unknown option|--frobnicate|--kernel $K --initrd $I --frobnicate"
+)
+for c in "${cases[@]}"; do
+  IFS='|' read -r what expect args <<<"$c"
+  serial="$d/serial-$(echo "$what" | tr ' ' '-').log"
+  # shellcheck disable=SC2086
+  err="$(timeout 30 "$TANDEM" vm --serial "file:$serial" $args 2>&1 >/dev/null </dev/null)"; rc=$?
+  [[ $rc -eq 2 ]] || fail "$what: exit status $rc, not 2 ($err)"
+  [[ $(printf '%s\n' "$err" | wc -l) -eq 1 ]] || fail "$what: the error is not one line: $err"
+  grep -qF -- "$expect" <<<"$err" || fail "$what: the error does not say '$expect': $err"
+  [[ -e "$serial" ]] && fail "$what: the serial file was created although nothing ran"
+  log "$what: $err"
+done
+pgrep -f "$TANDEM vm" >/dev/null && fail "a tandem process was left behind"
+log "passed"
