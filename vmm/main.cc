@@ -1,6 +1,7 @@
 // vmm/main.cc: tandem's entry point: parse the command line, validate, run the VM, exit with its status.
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "devices/bus.h"
@@ -23,7 +24,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tandem vm: %s\n", files.message().c_str());
     return exit_status::kBadInput;
   }
-  VmOutcome out = run_vm(cli.vm, *files);
+  VmOutcome out = run_vm(cli.vm, std::move(files).value());
   if (!out.message.empty()) {
     std::fprintf(stderr, "tandem: %s%s\n", out.status == 0 ? "" : "error: ", out.message.c_str());
   }

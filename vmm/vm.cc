@@ -174,7 +174,7 @@ struct SetupFailure {
 
 }  // namespace
 
-VmOutcome run_vm(const VmConfig& cfg, const BootFiles& files) {
+VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   const auto start = std::chrono::steady_clock::now();
   auto fail = [](int status, const std::string& m) { return VmOutcome{status, m}; };
 
@@ -220,6 +220,7 @@ VmOutcome run_vm(const VmConfig& cfg, const BootFiles& files) {
   loader::LoadRequest req{files.kernel, files.initrd, cfg.cmdline, *rsdp};
   auto boot = loader::load_linux(*mem, *ram, req);
   if (!boot) return fail(exit_status::kBadInput, boot.message());
+  files = BootFiles{};  // the kernel and initrd now live in guest memory only
 
   // Platform devices.
   ExitController exit;

@@ -14,6 +14,7 @@ struct VmOutcome {
   std::string message;  // why it ended (empty for a clean power-off)
 };
 
-VmOutcome run_vm(const VmConfig& cfg, const BootFiles& files);
+// Takes the boot files by value: they are freed once loaded into guest memory.
+VmOutcome run_vm(const VmConfig& cfg, BootFiles files);
 
 }  // namespace tandem

@@ -14,6 +14,7 @@ d="$E2E_TMP"
 cp "$K" "$d/old-protocol"; printf '\x01\x02' | dd of="$d/old-protocol" bs=1 seek=$((0x206)) conv=notrunc 2>/dev/null
 cp "$K" "$d/not-64bit"; printf '\x00\x00' | dd of="$d/not-64bit" bs=1 seek=$((0x236)) conv=notrunc 2>/dev/null
 truncate -s 300M "$d/huge-initrd"
+truncate -s 240M "$d/big-initrd"
 long="$(head -c 3000 /dev/zero | tr '\0' 'x')"
 
 cases=(
@@ -22,14 +23,15 @@ cases=(
   "protocol too old|boot protocol 2.1 is too old|--kernel $d/old-protocol --initrd $I"
   "not 64-bit|not 64-bit capable|--kernel $d/not-64bit --initrd $I"
   "initrd missing|initrd /nonexistent/initrd|--kernel $K --initrd /nonexistent/initrd"
-  "initrd too large|initrd $d/huge-initrd|--kernel $K --initrd $d/huge-initrd --memory 256M"
+  "initrd larger than memory|initrd $d/huge-initrd|--kernel $K --initrd $d/huge-initrd --memory 256M"
+  "initrd too large for low memory|does not fit in guest memory|--kernel $K --initrd $d/big-initrd --memory 256M"
   "memory 0|memory size is 0|--kernel $K --initrd $I --memory 0"
   "memory not page-aligned|not a multiple of 4 KiB|--kernel $K --initrd $I --memory 1000001"
   "memory absurd|above the maximum|--kernel $K --initrd $I --memory 100T"
   "memory garbage|--memory|--kernel $K --initrd $I --memory lots"
   "cpus 0|0 vCPUs requested|--kernel $K --initrd $I --cpus 0"
   "cpus too many|vCPUs requested|--kernel $K --initrd $I --cpus 4096"
-  "cmdline too long|command line is 3000 bytes|--kernel $K --initrd $I --cmdline $long"
+  "cmdline too long|--cmdline is 3000 bytes|--kernel $K --initrd $I --cmdline $long"
   "unknown option|--frobnicate|--kernel $K --initrd $I --frobnicate"
 )
 for c in "${cases[@]}"; do
