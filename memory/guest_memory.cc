@@ -35,7 +35,9 @@ Result<GuestMemory> GuestMemory::create(const std::vector<RamRegion>& ram, const
   ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
   auto mapping = Mapping::map(total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd.get(), 0);
   if (!mapping) return with_context<Mapping>(std::move(mapping), "mapping guest RAM").error();
-  ::madvise(mapping->data(), total, MADV_MERGEABLE);
+  // Transparent huge pages for guest RAM where the host allows them for shmem (shmem_enabled=advise
+  // or within_size): far fewer nested page faults while the guest touches its memory.
+  ::madvise(mapping->data(), total, MADV_HUGEPAGE);
   std::vector<Region> regions;
   uint64_t off = 0;
   for (const auto& r : ram) {
