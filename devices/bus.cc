@@ -1,6 +1,9 @@
 // devices/bus.cc: address-range dispatch to BusDevices.
 #include "devices/bus.h"
 
+#include "base/hex.h"
+
+
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -11,11 +14,6 @@ namespace tandem {
 
 namespace {
 std::atomic<bool> g_debug{false};
-std::string hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
-}
 }  // namespace
 
 bool debug_logging() { return g_debug.load(std::memory_order_relaxed); }

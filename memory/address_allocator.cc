@@ -1,17 +1,12 @@
 // memory/address_allocator.cc: first-fit allocation of aligned ranges in a window.
 #include "memory/address_allocator.h"
 
+#include "base/hex.h"
+
+
 #include <sstream>
 
 namespace tandem {
-
-namespace {
-std::string hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
-}
-}  // namespace
 
 bool AddressAllocator::overlaps(uint64_t addr, uint64_t size) const {
   auto it = used_.upper_bound(addr);

@@ -1,6 +1,9 @@
 // memory/guest_memory.cc: memfd-backed guest RAM and its checked accessor.
 #include "memory/guest_memory.h"
 
+#include "base/hex.h"
+
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -9,14 +12,6 @@
 #include <sstream>
 
 namespace tandem {
-
-namespace {
-std::string hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
-}
-}  // namespace
 
 Result<GuestMemory> GuestMemory::create(const std::vector<RamRegion>& ram, const std::string& name) {
   uint64_t total = 0;

@@ -1,6 +1,9 @@
 // vmm/acpi/aml.cc: AML encodings (ACPI 6.x chapter 20) and resource descriptors (section 6.4).
 #include "vmm/acpi/aml.h"
 
+#include "base/hex.h"
+
+
 #include <sstream>
 #include <string>
 
@@ -48,11 +51,6 @@ constexpr uint8_t kResourceMemory = 0;
 constexpr uint8_t kResourceIo = 1;
 constexpr uint8_t kResourceBusNumber = 2;
 
-std::string hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
-}
 
 void put_le(Bytes& out, uint64_t value, size_t width) {
   for (size_t i = 0; i < width; ++i) out.push_back(static_cast<uint8_t>(value >> (8 * i)));

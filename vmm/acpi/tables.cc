@@ -3,6 +3,9 @@
 // spec (MCFG); every field is stored with store_le at its offset, nothing is cast.
 #include "vmm/acpi/tables.h"
 
+#include "base/hex.h"
+
+
 #include <algorithm>
 #include <cstddef>
 #include <sstream>
@@ -65,11 +68,6 @@ constexpr uint32_t kLocalApicEnabled = 1;
 // _S5_ sleep type: Linux writes (SLP_TYP << 2) | SLP_EN to the sleep control register.
 constexpr uint64_t kS5SleepType = 5;
 
-std::string hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
-}
 
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 

@@ -1,6 +1,9 @@
 // vmm/loader/linux_loader.cc: bzImage parsing, initrd placement and boot_params.
 #include "vmm/loader/linux_loader.h"
 
+#include "base/hex.h"
+
+
 #include <algorithm>
 #include <sstream>
 
@@ -46,11 +49,6 @@ constexpr uint8_t kCanUseHeap = 0x80;
 constexpr uint16_t kXlfKernel64 = 0x01;
 constexpr uint16_t kMinVersion = 0x020c;  // 2.12: xloadflags, 64-bit entry documented
 
-std::string hex(uint64_t v) {
-  std::ostringstream s;
-  s << "0x" << std::hex << v;
-  return s.str();
-}
 std::string mib(uint64_t v) { return std::to_string((v + (1 << 20) - 1) >> 20) + " MiB"; }
 
 }  // namespace
