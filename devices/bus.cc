@@ -3,7 +3,6 @@
 
 #include "base/hex.h"
 
-
 #include <atomic>
 #include <cstdio>
 #include <cstring>

@@ -3,7 +3,6 @@
 
 #include "base/hex.h"
 
-
 #include <sstream>
 
 namespace tandem {

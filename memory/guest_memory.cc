@@ -3,7 +3,6 @@
 
 #include "base/hex.h"
 
-
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>

@@ -5,7 +5,6 @@
 
 #include "base/hex.h"
 
-
 #include <algorithm>
 #include <cstddef>
 #include <sstream>
