@@ -38,8 +38,10 @@ constexpr uint64_t kEcamSize = 256 * MiB;
 constexpr uint64_t kIoapicAddr = 0xfec00000;
 constexpr uint64_t kLapicAddr = 0xfee00000;
 constexpr uint64_t kHighRamStart = 4 * GiB;
+constexpr uint64_t kMmio64Size = 64 * GiB;        // above RAM, for 64-bit BARs
 
 // Port I/O used by tandem's platform devices.
+constexpr uint16_t kPciConfigPort = 0xcf8;       // 0xCF8 address, 0xCFC data
 constexpr uint16_t kCom1Port = 0x3f8;
 constexpr uint32_t kCom1Irq = 4;
 constexpr uint16_t kI8042Port = 0x60;             // 0x60 and 0x64
