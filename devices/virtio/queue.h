@@ -1,0 +1,85 @@
+// devices/virtio/queue.h: the split virtqueue (virtio 1.x, section 2.7), the one walker every
+// device and every test uses.
+//
+// Everything the guest (or a vhost-user peer) controls is checked: queue size a power of two up to
+// 32768, ring areas aligned and inside guest RAM, the available index never more than `size` ahead,
+// descriptor indices in range, chains without loops (at most `size` descriptors, or the indirect
+// table's count), indirect tables well-formed (not nested, not chained, length a multiple of 16),
+// device-writable buffers only after device-readable ones, every buffer inside RAM and total
+// lengths without overflow. A violation is an Error: the device then marks itself NEEDS_RESET or
+// drops the chain, counts it, and the VMM keeps running.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "base/result.h"
+#include "memory/guest_memory.h"
+
+namespace tandem::virtio {
+
+constexpr uint16_t kDescFlagNext = 1;
+constexpr uint16_t kDescFlagWrite = 2;
+constexpr uint16_t kDescFlagIndirect = 4;
+constexpr uint16_t kAvailFlagNoInterrupt = 1;
+constexpr uint16_t kUsedFlagNoNotify = 1;
+constexpr uint16_t kMaxQueueSize = 32768;
+
+struct QueueConfig {
+  uint16_t size = 0;
+  uint64_t desc = 0;   // descriptor table
+  uint64_t avail = 0;  // driver area
+  uint64_t used = 0;   // device area
+  bool event_idx = false;
+};
+
+struct Buffer {
+  uint64_t gpa;
+  uint32_t len;
+  bool writable;
+};
+
+struct Chain {
+  uint16_t head = 0;
+  std::vector<Buffer> buffers;
+  uint64_t readable = 0;  // total bytes the device may read
+  uint64_t writable = 0;  // total bytes the device may write
+};
+
+class SplitQueue {
+ public:
+  // Checks the configuration against guest memory. Error names the bad field.
+  static Result<SplitQueue> create(const GuestMemory& mem, const QueueConfig& cfg);
+
+  // The next available chain, nullopt when the driver has posted nothing new, an Error when what it
+  // posted is malformed (the offending entry is consumed so the queue can go on if the device wants).
+  Result<std::optional<Chain>> pop(const GuestMemory& mem);
+
+  // Returns a chain to the driver with `len` bytes written.
+  Status add_used(const GuestMemory& mem, uint16_t head, uint32_t len);
+
+  // Whether the driver wants an interrupt for what was added since the last call (EVENT_IDX aware).
+  Result<bool> needs_interrupt(const GuestMemory& mem);
+
+  // With EVENT_IDX: asks the driver to notify when it posts past the current position.
+  Status enable_notification(const GuestMemory& mem);
+
+  uint16_t next_avail() const { return next_avail_; }
+  uint16_t next_used() const { return next_used_; }
+  const QueueConfig& config() const { return cfg_; }
+  // Restores the position (vhost-user SET_VRING_BASE / migration).
+  void set_next_avail(uint16_t v) { next_avail_ = v; }
+
+ private:
+  explicit SplitQueue(const QueueConfig& cfg) : cfg_(cfg) {}
+  Status walk(const GuestMemory& mem, uint16_t head, Chain& chain) const;
+
+  QueueConfig cfg_;
+  uint16_t next_avail_ = 0;
+  uint16_t next_used_ = 0;
+  uint16_t signalled_used_ = 0;
+  bool signalled_valid_ = false;
+};
+
+}  // namespace tandem::virtio
