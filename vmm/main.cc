@@ -1,4 +1,5 @@
 // vmm/main.cc: tandem's entry point: parse the command line, validate, run the VM, exit with its status.
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -11,6 +12,8 @@
 
 int main(int argc, char** argv) {
   using namespace tandem;
+  // A console reader that goes away must not kill the VM: writes then fail with EPIPE instead.
+  std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv, argv + argc);
   CliResult cli = parse_cli(args);
   if (cli.action == CliResult::Action::kExit) {
