@@ -19,6 +19,7 @@
 #include "devices/legacy/boot_timer.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
+#include "devices/pci/pci_root.h"
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
 #include "vmm/acpi/tables.h"
@@ -215,9 +216,14 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   if (auto s = x86::write_boot_tables(*mem); !s) return fail(exit_status::kFailure, s.message());
   acpi::Config acpi_cfg{};
   acpi_cfg.num_cpus = cfg.cpus;
-  // PCI (devices/pci) is wired in with the PCI/virtio issue: a 3 GiB guest with the host bridge and
-  // MCFG triple-faulted once in nested CI right after "PCI: Using ACPI for IRQ routing"; until
-  // that is understood, no PCI bus is exposed.
+  acpi_cfg.ecam_base = layout::kEcamStart;
+  acpi_cfg.ecam_size = layout::kEcamSize;
+  acpi_cfg.mmio32_base = layout::kMmio32Start;
+  acpi_cfg.mmio32_size = layout::kMmio32Size;
+  acpi_cfg.mmio64_base = mmio64_start(*ram);
+  acpi_cfg.mmio64_size = layout::kMmio64Size;
+  acpi_cfg.pio_base = layout::kPioWindowStart;
+  acpi_cfg.pio_size = layout::kPioWindowSize;
   auto rsdp = acpi::write_tables(*mem, acpi_cfg);
   if (!rsdp) return fail(exit_status::kFailure, "ACPI tables: " + rsdp.message());
   loader::LoadRequest req{files.kernel, files.initrd, cfg.cmdline, *rsdp};
@@ -259,7 +265,12 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   auto boot_timer = std::make_shared<BootTimer>(start, [](std::chrono::nanoseconds t) {
     std::fprintf(stderr, "tandem: boot-timer: guest init reached after %.1f ms\n", static_cast<double>(t.count()) / 1e6);
   });
+  auto pci = std::make_shared<PciRoot>();
+  if (auto s = mmio.insert(std::make_shared<PciEcam>(pci), layout::kEcamStart, layout::kEcamSize); !s) {
+    return fail(exit_status::kFailure, s.message());
+  }
   for (auto [dev, base, len] : std::initializer_list<std::tuple<std::shared_ptr<BusDevice>, uint64_t, uint64_t>>{
+           {std::make_shared<PciConfigIo>(pci), layout::kPciConfigPort, 8},
            {serial, layout::kCom1Port, Serial::kPorts},
            {i8042, layout::kI8042Port, 5},
            {acpi_pm, layout::kAcpiSleepPort, 2},

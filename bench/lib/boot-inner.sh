@@ -9,6 +9,8 @@ cmdline='console=ttyS0 quiet panic=-1 tandem.run="sleep 3"'
 tmp="$(mktemp -d /tmp/bench-boot.XXXXXX)"
 trap 'rm -rf "$tmp"' EXIT
 now_ms() { date +%s%3N; }
+# Huge pages for tandem's memfd RAM, as QEMU's anonymous RAM gets them (THP "always" for anon).
+echo advise > /sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null
 
 # launch VMM LOG: start one VM in the background, set PID.
 launch() {
