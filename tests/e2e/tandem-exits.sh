@@ -22,7 +22,7 @@ grep -q "rip=" "$E2E_TMP/reboot-triple.log.stderr" || fail "no register dump aft
 
 log_file="$E2E_TMP/sigterm.log"
 boot_tandem "$log_file" --cpus 1 --memory 512M --cmdline "console=ttyS0 quiet tandem.run=\"sleep 600\""
-wait_for "$log_file" TANDEM-GUEST-READY 150 "$TANDEM_PID" || fail "the guest did not boot"
+wait_for "$log_file" TANDEM-GUEST-READY 200 "$TANDEM_PID" || { tail -n 20 "$log_file"; cat "$log_file.stderr"; fail "the guest did not boot"; }
 kill -TERM "$TANDEM_PID"
 wait "$TANDEM_PID"; rc=$?
 [[ $rc -eq 143 ]] || fail "SIGTERM: exit status $rc, want 143"
