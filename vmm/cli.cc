@@ -32,6 +32,11 @@ CliResult parse_cli(const std::vector<std::string>& args) {
   vm->add_option("--cpus", cfg.cpus, "number of vCPUs")->capture_default_str();
   vm->add_option("--serial", serial, "serial console: stdio, file:PATH or none")->capture_default_str();
   vm->add_option("--api-socket", cfg.api_socket, "Unix socket for the JSON-RPC API");
+  std::vector<std::string> nets;
+  vm->add_option("--net", nets,
+                 "virtio-net device, repeatable: tap=NAME[,vhost=on][,mac=MAC] or vhost-user=SOCKET[,mac=MAC]")
+      ->take_all()
+      ->allow_extra_args(false);
   vm->add_option("--log-level", log_level, "info or debug")->check(CLI::IsMember({"info", "debug"}))->capture_default_str();
   auto* help = app.add_subcommand("help", "Print this help and exit");
 
@@ -71,6 +76,15 @@ CliResult parse_cli(const std::vector<std::string>& args) {
     return out;
   }
   cfg.serial = *s;
+  for (const auto& text : nets) {
+    auto n = parse_net(text);
+    if (!n) {
+      out.exit_code = 2;
+      out.error = "tandem vm: --net " + text + ": " + n.message();
+      return out;
+    }
+    cfg.nets.push_back(*n);
+  }
   cfg.debug = log_level == "debug";
   out.action = CliResult::Action::kRunVm;
   return out;

@@ -93,3 +93,36 @@ TEST_CASE("validate refuses bad kernels, sizes and counts before anything runs")
   c.cpus = 1000;
   CHECK(validate(c).message().find("at most 255") != std::string::npos);
 }
+
+TEST_CASE("--net is repeatable and takes tap=NAME[,vhost=on][,mac=..] or vhost-user=SOCKET[,mac=..]") {
+  auto r = cli({"vm", "--kernel", "k", "--net", "tap=tp0", "--net", "tap=tp1,vhost=on,mac=52:54:00:00:00:01",
+                  "--net", "vhost-user=/run/sw/v0.sock"});
+  REQUIRE(r.action == CliResult::Action::kRunVm);
+  REQUIRE(r.vm.nets.size() == 3);
+  CHECK(r.vm.nets[0].kind == NetSpec::Kind::kTap);
+  CHECK(r.vm.nets[0].tap == "tp0");
+  CHECK_FALSE(r.vm.nets[0].vhost);
+  CHECK(r.vm.nets[1].vhost);
+  CHECK(r.vm.nets[1].mac == "52:54:00:00:00:01");
+  CHECK(r.vm.nets[2].kind == NetSpec::Kind::kVhostUser);
+  CHECK(r.vm.nets[2].socket == "/run/sw/v0.sock");
+  CHECK(default_mac_seed(r.vm.nets[0]) != default_mac_seed(r.vm.nets[1]));
+}
+
+TEST_CASE("bad --net specs exit 2 naming the bad part") {
+  struct Case {
+    const char* spec;
+    const char* says;
+  };
+  for (auto [spec, says] : {Case{"tp0", "not KEY=VALUE"}, Case{"tap=", "not KEY=VALUE"}, Case{"tap=a/b", "tap=a/b"},
+                            Case{"tap=waytoolongname0123", "tap=waytoolongname0123"}, Case{"mac=52:54:00:00:00:01", "names no backend"},
+                            Case{"tap=tp0,vhost=yes", "vhost=yes"}, Case{"tap=tp0,mac=01:00:00:00:00:01", "multicast"},
+                            Case{"tap=tp0,mac=zz", "'zz'"}, Case{"tap=tp0,vhost-user=/x", "more than one backend"},
+                            Case{"vhost-user=/x,vhost=on", "only goes with tap"}, Case{"tap=tp0,queues=2", "unknown key 'queues'"},
+                            Case{"tap=tp0,,mac=52:54:00:00:00:01", "not KEY=VALUE"}}) {
+    auto r = cli({"vm", "--kernel", "k", "--net", spec});
+    CHECK(r.exit_code == 2);
+    CHECK_MESSAGE(r.error.find(says) != std::string::npos, spec, " -> ", r.error);
+    CHECK(r.error.find(std::string("--net ") + spec) != std::string::npos);
+  }
+}

@@ -19,7 +19,11 @@
 #include "devices/legacy/boot_timer.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
+#include "devices/net/mac.h"
 #include "devices/pci/pci_root.h"
+#include "devices/virtio/net.h"
+#include "devices/virtio/pci_transport.h"
+#include "memory/address_allocator.h"
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
 #include "vmm/acpi/tables.h"
@@ -28,6 +32,7 @@
 #include "vmm/kvm/kvm.h"
 #include "vmm/loader/linux_loader.h"
 #include "vmm/vcpu_set.h"
+#include "vmm/vm_services_kvm.h"
 
 namespace tandem {
 
@@ -35,6 +40,7 @@ namespace {
 
 constexpr uint64_t kTssAddr = 0xfffbd000;
 constexpr uint64_t kIdentityMapAddr = 0xfffbc000;
+constexpr int kVhostUserConnectMs = 10000;  // a backend that is still starting gets this long
 
 void write_all(int fd, std::span<const uint8_t> bytes) {
   size_t done = 0;
@@ -168,6 +174,31 @@ class ConsoleInput {
   std::thread thread_;
 };
 
+std::string describe(const NetSpec& n) {
+  std::string s = n.kind == NetSpec::Kind::kTap ? "tap=" + n.tap + (n.vhost ? ",vhost=on" : "") : "vhost-user=" + n.socket;
+  return n.mac.empty() ? s : s + ",mac=" + n.mac;
+}
+
+// One virtio-net PCI function for a --net spec.
+Result<std::shared_ptr<virtio::PciTransport>> create_net(const NetSpec& spec, const GuestMemory& mem,
+                                                        std::shared_ptr<VmServices> services, AddressAllocator& mmio64) {
+  auto mac = spec.mac.empty() ? net::derive_mac(default_mac_seed(spec)) : net::parse_mac(spec.mac);
+  if (!mac) return mac.error();
+  Result<std::unique_ptr<virtio::NetBackend>> backend = Error{""};
+  if (spec.kind == NetSpec::Kind::kVhostUser) {
+    backend = virtio::make_vhost_user_backend(spec.socket, kVhostUserConnectMs);
+  } else if (spec.vhost) {
+    backend = virtio::make_vhost_net_backend(spec.tap);
+  } else {
+    backend = virtio::make_tap_backend(spec.tap);
+  }
+  if (!backend) return backend.error();
+  auto device = std::make_shared<virtio::Net>(*mac, std::move(backend).value());
+  auto bar = mmio64.allocate(virtio::kBar0Size, virtio::kBar0Size);
+  if (!bar) return bar.error();
+  return virtio::PciTransport::create(device, std::move(services), mem, *bar);
+}
+
 struct SetupFailure {
   int status;
   std::string message;
@@ -200,7 +231,6 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   }
   if (auto s = vm->create_irqchip(); !s) return fail(exit_status::kFailure, s.message());
   if (auto s = vm->create_pit2(); !s) return fail(exit_status::kFailure, s.message());
-  if (auto s = vm->set_gsi_routing(pc_gsi_routes()); !s) return fail(exit_status::kFailure, s.message());
 
   // Guest RAM.
   auto ram = plan_ram(cfg.memory);
@@ -234,6 +264,8 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   // Platform devices.
   ExitController exit;
   Bus pio("pio"), mmio("mmio");
+  auto services = std::make_shared<KvmVmServices>(*vm, mmio, pc_gsi_routes());
+  if (auto s = services->init(); !s) return fail(exit_status::kFailure, s.message());
   UniqueFd serial_irq(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!serial_irq) return fail(exit_status::kFailure, "eventfd for the serial interrupt failed");
   if (auto s = vm->irqfd(serial_irq.get(), layout::kCom1Irq); !s) return fail(exit_status::kFailure, s.message());
@@ -276,6 +308,17 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
            {acpi_pm, layout::kAcpiSleepPort, 2},
            {boot_timer, layout::kBootTimerPort, 1}}) {
     if (auto s = pio.insert(dev, base, len); !s) return fail(exit_status::kFailure, s.message());
+  }
+
+  // PCI devices: BARs come from the 64-bit window above RAM (the guest may move them).
+  AddressAllocator mmio64(mmio64_start(*ram), layout::kMmio64Size);
+  for (size_t i = 0; i < cfg.nets.size(); ++i) {
+    auto dev = create_net(cfg.nets[i], *mem, services, mmio64);
+    if (!dev) return fail(exit_status::kBadInput, "--net " + describe(cfg.nets[i]) + ": " + dev.message());
+    auto slot = pci->free_slot();
+    if (!slot) return fail(exit_status::kBadInput, "--net: " + slot.message());
+    if (auto s = pci->add(*slot, *dev); !s) return fail(exit_status::kFailure, s.message());
+    std::fprintf(stderr, "tandem: 00:%02x.0 %s\n", *slot, (*dev)->name().c_str());
   }
 
   // vCPUs.

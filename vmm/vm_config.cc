@@ -1,6 +1,9 @@
 // vmm/vm_config.cc: size and serial parsing, and the up-front validation of a VM's inputs.
 #include "vmm/vm_config.h"
 
+#include "devices/net/mac.h"
+#include "devices/net/tap.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -49,6 +52,49 @@ Result<SerialSpec> parse_serial(const std::string& text) {
     return s;
   }
   return Error{"serial '" + text + "' is not stdio, none or file:PATH"};
+}
+
+Result<NetSpec> parse_net(const std::string& text) {
+  NetSpec spec;
+  bool have_backend = false;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? text.size() + 1 : comma + 1;
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size()) {
+      return Error{"'" + item + "' in '" + text + "' is not KEY=VALUE"};
+    }
+    std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    if (key == "tap" || key == "vhost-user") {
+      if (have_backend) return Error{"'" + text + "' names more than one backend (tap= or vhost-user=)"};
+      have_backend = true;
+      if (key == "tap") {
+        if (auto s = net::validate_ifname(value); !s) return Error{"tap=" + value + ": " + s.message()};
+        spec.kind = NetSpec::Kind::kTap;
+        spec.tap = value;
+      } else {
+        spec.kind = NetSpec::Kind::kVhostUser;
+        spec.socket = value;
+      }
+    } else if (key == "vhost") {
+      if (value != "on" && value != "off") return Error{"vhost=" + value + ": expected on or off"};
+      spec.vhost = value == "on";
+    } else if (key == "mac") {
+      if (auto m = net::parse_mac(value); !m) return m.error();
+      spec.mac = value;
+    } else {
+      return Error{"unknown key '" + key + "' in '" + text + "' (expected tap, vhost-user, vhost, mac)"};
+    }
+  }
+  if (!have_backend) return Error{"'" + text + "' names no backend: give tap=NAME or vhost-user=SOCKET"};
+  if (spec.vhost && spec.kind != NetSpec::Kind::kTap) return Error{"vhost=on only goes with tap=NAME"};
+  return spec;
+}
+
+std::string default_mac_seed(const NetSpec& spec) {
+  return spec.kind == NetSpec::Kind::kTap ? "tap:" + spec.tap : "vhost-user:" + spec.socket;
 }
 
 Result<std::vector<uint8_t>> read_file(const std::string& path, const std::string& what, uint64_t max_bytes) {

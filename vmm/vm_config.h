@@ -18,6 +18,15 @@ struct SerialSpec {
   std::string path;  // for kFile
 };
 
+// One --net device: a tap (optionally with vhost-net) or a vhost-user backend socket.
+struct NetSpec {
+  enum class Kind { kTap, kVhostUser } kind = Kind::kTap;
+  std::string tap;     // interface name, for kTap
+  bool vhost = false;  // kTap: the kernel's vhost-net moves the packets
+  std::string socket;  // for kVhostUser
+  std::string mac;     // empty: derived from the backend, stable across restarts
+};
+
 struct VmConfig {
   std::string kernel;
   std::string initrd;
@@ -26,6 +35,7 @@ struct VmConfig {
   uint32_t cpus = 1;
   SerialSpec serial;
   std::string api_socket;
+  std::vector<NetSpec> nets;
   bool debug = false;
 };
 
@@ -33,6 +43,12 @@ struct VmConfig {
 Result<uint64_t> parse_size(const std::string& text);
 // "stdio", "file:PATH", "none".
 Result<SerialSpec> parse_serial(const std::string& text);
+
+// "tap=NAME[,vhost=on|off][,mac=MAC]" or "vhost-user=SOCKET[,mac=MAC]". Errors name the bad part.
+Result<NetSpec> parse_net(const std::string& text);
+// The MAC a --net device gets when none is given: derived from what identifies the device on this
+// host (the tap name or the socket path), so two VMs never clash and a restarted VM keeps its MAC.
+std::string default_mac_seed(const NetSpec& spec);
 
 // The kernel and initrd as read from disk, checked.
 struct BootFiles {

@@ -70,6 +70,9 @@ class SplitQueue {
   const QueueConfig& config() const { return cfg_; }
   // Restores the position (vhost-user SET_VRING_BASE / migration).
   void set_next_avail(uint16_t v) { next_avail_ = v; }
+  // Gives back the last `n` chains popped but not used (a packet that did not fit): the next pop
+  // returns them again.
+  void rewind(uint16_t n) { next_avail_ = static_cast<uint16_t>(next_avail_ - n); }
 
  private:
   explicit SplitQueue(const QueueConfig& cfg) : cfg_(cfg) {}

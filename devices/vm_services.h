@@ -1,0 +1,40 @@
+// devices/vm_services.h: what a device may ask of the VM it lives in, as one small interface.
+//
+// Devices do not know KVM. A PCI device that maps a BAR, routes an MSI, or wants a guest write to
+// land on an eventfd asks through VmServices; the VMM implements it with KVM ioctls and the MMIO
+// bus (vmm/vm_services_kvm.h). Every call returns a Status naming what failed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "base/result.h"
+#include "devices/bus.h"
+
+namespace tandem {
+
+struct MsiMessage {
+  uint64_t address = 0;
+  uint32_t data = 0;
+};
+
+class VmServices {
+ public:
+  virtual ~VmServices() = default;
+
+  // Interrupts: a GSI per MSI vector, its route, and the eventfd that raises it.
+  virtual Result<uint32_t> allocate_gsi() = 0;
+  virtual void release_gsi(uint32_t gsi) = 0;
+  virtual Status set_msi_route(uint32_t gsi, const MsiMessage& msg) = 0;
+  virtual Status remove_route(uint32_t gsi) = 0;
+  virtual Status set_irqfd(int fd, uint32_t gsi, bool assign) = 0;
+
+  // A guest MMIO write of any width at `addr` signals `fd` inside KVM.
+  virtual Status set_ioeventfd(int fd, uint64_t addr, bool assign) = 0;
+
+  // MMIO dispatch for a BAR: accesses in [addr, addr+len) reach `device` at offset addr - base.
+  virtual Status map_mmio(std::shared_ptr<BusDevice> device, uint64_t addr, uint64_t len) = 0;
+  virtual Status unmap_mmio(uint64_t addr) = 0;
+};
+
+}  // namespace tandem

@@ -1,0 +1,76 @@
+// vmm/vm_services_kvm.cc: GSI routing, irqfds, ioeventfds and BAR mappings through KVM.
+#include "vmm/vm_services_kvm.h"
+
+#include "base/hex.h"
+
+namespace tandem {
+
+namespace {
+constexpr uint32_t kMaxGsi = 1024;  // well inside KVM_MAX_IRQ_ROUTES
+}
+
+KvmVmServices::KvmVmServices(const kvm::Vm& vm, Bus& mmio, std::vector<kvm_irq_routing_entry> base_routes)
+    : vm_(vm), mmio_(mmio), base_(std::move(base_routes)) {
+  for (const auto& e : base_) next_gsi_ = std::max(next_gsi_, e.gsi + 1);
+}
+
+Status KvmVmServices::init() {
+  std::lock_guard lock(mu_);
+  return commit_locked();
+}
+
+Result<uint32_t> KvmVmServices::allocate_gsi() {
+  std::lock_guard lock(mu_);
+  if (!free_.empty()) {
+    uint32_t g = *free_.begin();
+    free_.erase(free_.begin());
+    return g;
+  }
+  if (next_gsi_ >= kMaxGsi) return Error{"no free GSI for an MSI vector (" + std::to_string(kMaxGsi) + " in use)"};
+  return next_gsi_++;
+}
+
+void KvmVmServices::release_gsi(uint32_t gsi) {
+  std::lock_guard lock(mu_);
+  if (gsi < next_gsi_ && !msi_.count(gsi)) free_.insert(gsi);
+}
+
+Status KvmVmServices::commit_locked() {
+  std::vector<kvm_irq_routing_entry> all = base_;
+  for (const auto& [gsi, msg] : msi_) {
+    kvm_irq_routing_entry e{};
+    e.gsi = gsi;
+    e.type = KVM_IRQ_ROUTING_MSI;
+    e.u.msi.address_lo = static_cast<uint32_t>(msg.address);
+    e.u.msi.address_hi = static_cast<uint32_t>(msg.address >> 32);
+    e.u.msi.data = msg.data;
+    all.push_back(e);
+  }
+  return vm_.set_gsi_routing(all);
+}
+
+Status KvmVmServices::set_msi_route(uint32_t gsi, const MsiMessage& msg) {
+  std::lock_guard lock(mu_);
+  msi_[gsi] = msg;
+  return commit_locked();
+}
+
+Status KvmVmServices::remove_route(uint32_t gsi) {
+  std::lock_guard lock(mu_);
+  if (!msi_.erase(gsi)) return {};
+  return commit_locked();
+}
+
+Status KvmVmServices::set_irqfd(int fd, uint32_t gsi, bool assign) { return vm_.irqfd(fd, gsi, !assign); }
+
+Status KvmVmServices::set_ioeventfd(int fd, uint64_t addr, bool assign) {
+  return with_context(vm_.ioeventfd(fd, addr, 0, false, !assign), "doorbell at " + hex(addr));
+}
+
+Status KvmVmServices::map_mmio(std::shared_ptr<BusDevice> device, uint64_t addr, uint64_t len) {
+  return mmio_.insert(std::move(device), addr, len);
+}
+
+Status KvmVmServices::unmap_mmio(uint64_t addr) { return mmio_.remove(addr); }
+
+}  // namespace tandem

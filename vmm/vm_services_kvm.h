@@ -1,0 +1,46 @@
+// vmm/vm_services_kvm.h: VmServices on KVM: GSI routing (the PC's fixed routes plus one MSI route
+// per device vector), irqfds, ioeventfds and the MMIO bus.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "devices/bus.h"
+#include "devices/vm_services.h"
+#include "vmm/kvm/kvm.h"
+
+namespace tandem {
+
+class KvmVmServices : public VmServices {
+ public:
+  // `base_routes` (the PC's IRQ chip routes) stay in every routing table; MSI GSIs start above them.
+  KvmVmServices(const kvm::Vm& vm, Bus& mmio, std::vector<kvm_irq_routing_entry> base_routes);
+  // Installs the base routes.
+  Status init();
+
+  Result<uint32_t> allocate_gsi() override;
+  void release_gsi(uint32_t gsi) override;
+  Status set_msi_route(uint32_t gsi, const MsiMessage& msg) override;
+  Status remove_route(uint32_t gsi) override;
+  Status set_irqfd(int fd, uint32_t gsi, bool assign) override;
+  Status set_ioeventfd(int fd, uint64_t addr, bool assign) override;
+  Status map_mmio(std::shared_ptr<BusDevice> device, uint64_t addr, uint64_t len) override;
+  Status unmap_mmio(uint64_t addr) override;
+
+ private:
+  Status commit_locked();
+
+  const kvm::Vm& vm_;
+  Bus& mmio_;
+  std::vector<kvm_irq_routing_entry> base_;
+  std::mutex mu_;
+  std::map<uint32_t, MsiMessage> msi_;
+  std::set<uint32_t> free_;
+  uint32_t next_gsi_ = 24;
+};
+
+}  // namespace tandem
