@@ -10,10 +10,12 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <thread>
 
+#include "devices/bus.h"
 #include "devices/net/tap.h"
 #include "devices/virtio/net.h"
 
@@ -38,7 +40,14 @@ void signal(int fd) {
 class TapBackend : public NetBackend {
  public:
   explicit TapBackend(tandem::net::Tap tap) : tap_(std::move(tap)) {}
-  ~TapBackend() override { stop(); }
+  ~TapBackend() override {
+    stop();
+    if (debug_logging()) {
+      std::fprintf(stderr, "tandem: debug: %s: rx %llu packets (%llu dropped), tx %llu packets (%llu dropped), rx waits %llu, tx waits %llu\n",
+                   describe().c_str(), (unsigned long long)rx_packets_, (unsigned long long)rx_dropped_, (unsigned long long)tx_packets_,
+                   (unsigned long long)tx_dropped_, (unsigned long long)rx_waits_, (unsigned long long)tx_waits_);
+    }
+  }
 
   std::string describe() const override { return "tap " + tap_.name(); }
 
@@ -150,9 +159,15 @@ class TapBackend : public NetBackend {
         if (w && !*w) {  // the tap is full: retry this chain when it drains
           tx_->rewind(1);
           tx_blocked_ = true;
+          ++tx_waits_;
           break;
         }
-        if (w) ++tx_packets_; else ++tx_dropped_;
+        if (w) {
+          ++tx_packets_;
+        } else {
+          ++tx_dropped_;
+          if (debug_logging()) std::fprintf(stderr, "tandem: debug: %s: tx: %s\n", describe().c_str(), w.message().c_str());
+        }
       } else {
         ++tx_dropped_;
       }
@@ -190,6 +205,7 @@ class TapBackend : public NetBackend {
         // Not enough buffers posted: give them back and wait for the driver's kick.
         rx_->rewind(static_cast<uint16_t>(chains.size()));
         rx_waiting_ = true;
+        ++rx_waits_;
         break;
       }
       if (room < frame_len_) {  // one chain without mergeable buffers, too small: drop the frame
@@ -232,7 +248,7 @@ class TapBackend : public NetBackend {
   std::vector<uint8_t> frame_;
   size_t frame_len_ = 0;
   bool have_frame_ = false, rx_waiting_ = false, tx_blocked_ = false, rx_broken_ = false, tx_broken_ = false;
-  uint64_t rx_packets_ = 0, tx_packets_ = 0, rx_dropped_ = 0, tx_dropped_ = 0;
+  uint64_t rx_packets_ = 0, tx_packets_ = 0, rx_dropped_ = 0, tx_dropped_ = 0, rx_waits_ = 0, tx_waits_ = 0;
 };
 
 }  // namespace

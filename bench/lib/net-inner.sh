@@ -1,0 +1,405 @@
+#!/bin/bash
+# bench/lib/net-inner.sh: the measuring half of bench/net; runs where /dev/kvm works (inside
+# tools/nested-kvm), as root, in its own network namespace (it re-executes itself under
+# `unshare --net`, so bridges and taps never touch the host's network even when KVM is native).
+#
+#   bench/lib/net-inner.sh --vmm qemu,tandem --backends tap,vhost,testpmd,ovs
+#                          --iperf-seconds N --pktgen-seconds N [--pktgen-burst N] [--logs DIR]
+#
+# For every VMM and backend it boots the same two-VM pair (B: net-sink, then A: net-bench; 1 vCPU
+# and 1 GiB each, memfd RAM, distinct MACs), lets A run iperf3 and pktgen towards B and prints
+# RESULT lines, then a table and ratios. Environment: TANDEM_GUEST_KERNEL, TANDEM_GUEST_INITRD,
+# TANDEM_BIN (default bazel-bin/vmm/tandem).
+set -euo pipefail
+
+if [[ -z "${BENCH_NET_NETNS:-}" ]]; then
+  exec unshare --net -- env BENCH_NET_NETNS=1 "$0" "$@"
+fi
+
+vmms="qemu,tandem"
+backends="tap,vhost,testpmd,ovs"
+iperf_s=5
+pktgen_s=5
+burst=1
+logs=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --vmm) vmms="$2"; shift 2 ;;
+    --backends) backends="$2"; shift 2 ;;
+    --iperf-seconds) iperf_s="$2"; shift 2 ;;
+    --pktgen-seconds) pktgen_s="$2"; shift 2 ;;
+    --pktgen-burst) burst="$2"; shift 2 ;;
+    --logs) logs="$2"; shift 2 ;;
+    *) echo "net-inner: unknown option '$1'" >&2; exit 2 ;;
+  esac
+done
+
+K="${TANDEM_GUEST_KERNEL:?TANDEM_GUEST_KERNEL is not set (guest-images/build --env)}"
+I="${TANDEM_GUEST_INITRD:?TANDEM_GUEST_INITRD is not set (guest-images/build --env)}"
+TANDEM="${TANDEM_BIN:-$(pwd)/bazel-bin/vmm/tandem}"
+[[ -c /dev/kvm ]] || { echo "net-inner: no /dev/kvm (run through tools/nested-kvm)" >&2; exit 2; }
+
+MAC_A=52:54:00:12:34:0a
+MAC_B=52:54:00:12:34:0b
+IP_A=10.77.0.1
+IP_B=10.77.0.2
+MEM=1G
+tmp="$(mktemp -d /tmp/bench-net.XXXXXX)"
+L="$tmp"   # consoles and switch logs: the --logs directory when given (they outlive a crashed L1)
+if [[ -n "$logs" ]]; then mkdir -p "$logs"; L="$logs"; fi
+S="$tmp/sock"
+mkdir -p "$S"
+
+PIDS=()          # VMMs and switches started by this script
+CUR=""           # vmm-backend-attempt, for log names
+OVS_DIR=""
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  [[ -n "$OVS_DIR" ]] && ovs_stop
+  sleep 0.5
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  ip link del tbr0 2>/dev/null || true
+  ip link del tapA 2>/dev/null || true
+  ip link del tapB 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'echo "net-inner: interrupted" >&2; exit 130' INT TERM
+
+say() { echo "[bench/net] $*"; }
+
+# --- Kernel side: modules (autoloading does not reach modprobe from the nested host's chroot) -----
+for m in tun bridge vhost_net; do
+  modprobe "$m" || { echo "net-inner: modprobe $m failed" >&2; exit 1; }
+done
+ip link set lo up
+
+# --- Backends --------------------------------------------------------------------------------------
+# Each backend_up NAME prepares the data path and sets NET_A/NET_B (QEMU arguments) and TNET_A/TNET_B
+# (tandem --net values); backend_down undoes it.
+tap_up() {
+  ip link add tbr0 type bridge
+  ip link set tbr0 up
+  local t
+  for t in tapA tapB; do
+    ip tuntap add dev "$t" mode tap
+    ip link set "$t" master tbr0
+    ip link set "$t" up
+  done
+}
+tap_down() {
+  ip link del tapA 2>/dev/null || true
+  ip link del tapB 2>/dev/null || true
+  ip link del tbr0 2>/dev/null || true
+}
+
+# wait_sockets SECONDS PID FILE...: until every FILE is a socket; fails when PID has ended.
+wait_sockets() {
+  local secs="$1" pid="$2" i=0 f ok; shift 2
+  while (( i < secs * 10 )); do
+    ok=1
+    for f in "$@"; do [[ -S "$f" ]] || ok=0; done
+    [[ $ok -eq 1 ]] && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1; i=$((i + 1))
+  done
+  return 1
+}
+
+TESTPMD_PID=""
+testpmd_up() {
+  rm -f "$S"/v0.sock "$S"/v1.sock
+  # The command line verified in the nested host (docs: shared/notes/environment.md): vhost ports
+  # in server mode, io forwarding port 0 <-> port 1, no hugepages, one forwarding lcore.
+  dpdk-testpmd -l 0-1 --no-huge -m 256 --no-pci --file-prefix=benchnet \
+    --vdev "net_vhost0,iface=$S/v0.sock,client=0" --vdev "net_vhost1,iface=$S/v1.sock,client=0" \
+    -- --total-num-mbufs=8192 --forward-mode=io --auto-start --stats-period 30 \
+    </dev/null >"$L/$CUR-testpmd.log" 2>&1 &
+  TESTPMD_PID=$!
+  PIDS+=("$TESTPMD_PID")
+  if ! wait_sockets 120 "$TESTPMD_PID" "$S/v0.sock" "$S/v1.sock"; then
+    tail -n 20 "$L/$CUR-testpmd.log" >&2
+    echo "net-inner: dpdk-testpmd did not create its vhost-user sockets" >&2
+    return 1
+  fi
+}
+testpmd_down() {
+  [[ -n "$TESTPMD_PID" ]] || return 0
+  kill -INT "$TESTPMD_PID" 2>/dev/null || true
+  local i=0
+  while kill -0 "$TESTPMD_PID" 2>/dev/null && (( i < 100 )); do sleep 0.1; i=$((i + 1)); done
+  kill -KILL "$TESTPMD_PID" 2>/dev/null || true
+  wait "$TESTPMD_PID" 2>/dev/null || true
+  grep -E 'RX-packets|TX-packets|RX-dropped|TX-dropped' "$L/$CUR-testpmd.log" | tail -n 6 | sed 's/^/[bench\/net]   testpmd: /' || true
+  TESTPMD_PID=""
+}
+
+# OVS with DPDK, no systemd: a private database and run directory, ovs-vswitchd-dpdk started by
+# hand; DPDK on 2 MiB huge pages reserved in L1 (BENCH_NET_OVS_MEM=nohuge: without huge pages,
+# --no-huge --legacy-mem, which starts but crashed the nested L1 kernel in both runs tried),
+# a bridge of datapath_type=netdev with two dpdkvhostuser ports (OVS is the vhost-user server, the
+# VMMs connect as clients, as with testpmd). One PMD thread on core 1; flows: the default NORMAL.
+OVS_VSWITCHD=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
+OVS_MEM="${BENCH_NET_OVS_MEM:-hugepages}"   # hugepages | nohuge (nohuge crashed the nested L1 twice)
+OVS_HUGEPAGES=300                           # 2 MiB pages (600 MiB; OVS gets --socket-mem 512)
+OVS_PREV_HP=""
+ovs_vsctl() { ovs-vsctl --db="unix:$OVS_DIR/db.sock" --timeout=180 "$@"; }
+ovs_up() {
+  [[ -x "$OVS_VSWITCHD" ]] || { echo "net-inner: missing $OVS_VSWITCHD (Debian package openvswitch-switch-dpdk; tools/setup)" >&2; return 1; }
+  OVS_DIR="$tmp/ovs"
+  rm -rf "$OVS_DIR"
+  mkdir -p "$OVS_DIR"
+  export OVS_RUNDIR="$OVS_DIR" OVS_LOGDIR="$OVS_DIR" OVS_DBDIR="$OVS_DIR" OVS_SYSCONFDIR="$OVS_DIR"
+  ovsdb-tool create "$OVS_DIR/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+  ovsdb-server "$OVS_DIR/conf.db" --remote="punix:$OVS_DIR/db.sock" --unixctl="$OVS_DIR/ovsdb-server.ctl" \
+    --pidfile="$OVS_DIR/ovsdb-server.pid" --log-file="$OVS_DIR/ovsdb-server.log" -vconsole:off --detach 2>>"$OVS_DIR/ovsdb-server.log"
+  ovs_vsctl --no-wait init
+  local extra="--no-pci --file-prefix=benchovs" mem=()
+  if [[ $OVS_MEM == hugepages ]]; then
+    # 2 MiB huge pages reserved in L1 for OVS only (released in ovs_down); OVS adds --in-memory.
+    mountpoint -q /dev/hugepages || mount -t hugetlbfs nodev /dev/hugepages
+    OVS_PREV_HP="$(cat /proc/sys/vm/nr_hugepages)"
+    (( OVS_PREV_HP >= OVS_HUGEPAGES )) || echo "$OVS_HUGEPAGES" > /proc/sys/vm/nr_hugepages
+    local got; got="$(cat /proc/sys/vm/nr_hugepages)"
+    (( got * 2 >= 512 )) || { echo "net-inner: could reserve only $got huge pages for OVS" >&2; return 1; }
+    mem=(other_config:dpdk-socket-mem=512)
+  else
+    # Without huge pages: --no-huge implies legacy memory, and OVS's own --in-memory clashes with
+    # it unless --legacy-mem is given explicitly.
+    extra="--no-huge --legacy-mem -m 1024 $extra"
+  fi
+  ovs_vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true "other_config:dpdk-extra=$extra" \
+    other_config:pmd-cpu-mask=0x2 "${mem[@]}"
+  local t0=$SECONDS
+  if ! "$OVS_VSWITCHD" "unix:$OVS_DIR/db.sock" --unixctl="$OVS_DIR/vswitchd.ctl" \
+       --pidfile="$OVS_DIR/vswitchd.pid" --log-file="$OVS_DIR/vswitchd.log" -vconsole:off --detach 2>>"$OVS_DIR/vswitchd.log"; then
+    tail -n 20 "$OVS_DIR/vswitchd.log" >&2
+    echo "net-inner: ovs-vswitchd-dpdk did not start" >&2
+    return 1
+  fi
+  ovs_vsctl add-br ovsbr0 -- set bridge ovsbr0 datapath_type=netdev
+  ovs_vsctl add-port ovsbr0 vhuA -- set Interface vhuA type=dpdkvhostuser
+  ovs_vsctl add-port ovsbr0 vhuB -- set Interface vhuB type=dpdkvhostuser
+  if ! wait_sockets 120 "$(cat "$OVS_DIR/vswitchd.pid")" "$OVS_DIR/vhuA" "$OVS_DIR/vhuB"; then
+    tail -n 20 "$OVS_DIR/vswitchd.log" >&2
+    echo "net-inner: ovs-vswitchd-dpdk did not create its vhost-user sockets" >&2
+    return 1
+  fi
+  say "  ovs-vswitchd-dpdk up after $((SECONDS - t0)) s (dpdk_initialized=$(ovs_vsctl get Open_vSwitch . dpdk_initialized))"
+}
+ovs_stop() {
+  local f p
+  ovs-appctl -t "$OVS_DIR/vswitchd.ctl" exit --cleanup >/dev/null 2>&1 || true
+  ovs-appctl -t "$OVS_DIR/ovsdb-server.ctl" exit >/dev/null 2>&1 || true
+  sleep 0.3
+  for f in vswitchd ovsdb-server; do
+    p="$(cat "$OVS_DIR/$f.pid" 2>/dev/null || true)"
+    [[ -n "$p" ]] && kill -KILL "$p" 2>/dev/null || true
+  done
+}
+ovs_down() {
+  [[ -n "$OVS_DIR" ]] || return 0
+  ovs-appctl -t "$OVS_DIR/vswitchd.ctl" dpif-netdev/pmd-stats-show 2>/dev/null | grep -E 'packets received|avg processing' \
+    | head -n 2 | sed 's/^ */[bench\/net]   ovs: /' || true
+  ovs_vsctl get Interface vhuA statistics 2>/dev/null | sed 's/^/[bench\/net]   ovs vhuA: /' || true
+  ovs_vsctl get Interface vhuB statistics 2>/dev/null | sed 's/^/[bench\/net]   ovs vhuB: /' || true
+  cp "$OVS_DIR/vswitchd.log" "$L/$CUR-ovs-vswitchd.log" 2>/dev/null || true
+  ovs_stop
+  if [[ $OVS_MEM == hugepages && -n "$OVS_PREV_HP" ]]; then echo "$OVS_PREV_HP" > /proc/sys/vm/nr_hugepages || true; fi
+  OVS_DIR=""
+  unset OVS_RUNDIR OVS_LOGDIR OVS_DBDIR OVS_SYSCONFDIR
+}
+
+backend_up() {
+  case "$1" in
+    tap|vhost)
+      tap_up
+      local v=off; [[ "$1" == vhost ]] && v=on
+      NET_A=(-netdev "tap,id=n0,ifname=tapA,script=no,downscript=no,vhost=$v")
+      NET_B=(-netdev "tap,id=n0,ifname=tapB,script=no,downscript=no,vhost=$v")
+      if [[ $v == on ]]; then TNET_A="tap=tapA,vhost=on"; TNET_B="tap=tapB,vhost=on"; else TNET_A="tap=tapA"; TNET_B="tap=tapB"; fi
+      ;;
+    testpmd)
+      testpmd_up || return 1
+      NET_A=(-chardev "socket,id=c0,path=$S/v0.sock" -netdev vhost-user,id=n0,chardev=c0)
+      NET_B=(-chardev "socket,id=c0,path=$S/v1.sock" -netdev vhost-user,id=n0,chardev=c0)
+      TNET_A="vhost-user=$S/v0.sock"; TNET_B="vhost-user=$S/v1.sock"
+      ;;
+    ovs)
+      ovs_up || return 1
+      NET_A=(-chardev "socket,id=c0,path=$OVS_DIR/vhuA" -netdev vhost-user,id=n0,chardev=c0)
+      NET_B=(-chardev "socket,id=c0,path=$OVS_DIR/vhuB" -netdev vhost-user,id=n0,chardev=c0)
+      TNET_A="vhost-user=$OVS_DIR/vhuA"; TNET_B="vhost-user=$OVS_DIR/vhuB"
+      ;;
+  esac
+}
+backend_down() {
+  case "$1" in
+    tap|vhost) tap_down ;;
+    testpmd) testpmd_down ;;
+    ovs) ovs_down ;;
+  esac
+}
+
+# --- VMs -------------------------------------------------------------------------------------------
+# launch VMM ROLE LOG CMDLINE: start one guest (ROLE a or b) in the background; sets VM_PID.
+launch() {
+  local vmm="$1" role="$2" log="$3" cmdline="$4" mac net
+  local -a qnet
+  if [[ $role == a ]]; then mac=$MAC_A; qnet=("${NET_A[@]}"); net="$TNET_A"; else mac=$MAC_B; qnet=("${NET_B[@]}"); net="$TNET_B"; fi
+  : > "$log"
+  case "$vmm" in
+    qemu)
+      # Same RAM discipline as tandem: one shared memfd (vhost-user needs it; used for every backend).
+      qemu-system-x86_64 -accel kvm -cpu host -smp 1 -m "$MEM" \
+        -object "memory-backend-memfd,id=mem,size=$MEM,share=on" -machine memory-backend=mem \
+        -nodefaults -no-user-config -display none -no-reboot -serial "file:$log" \
+        -kernel "$K" -initrd "$I" -append "$cmdline" \
+        "${qnet[@]}" -device "virtio-net-pci,netdev=n0,mac=$mac" </dev/null >"$log.stderr" 2>&1 &
+      ;;
+    tandem)
+      "$TANDEM" vm --kernel "$K" --initrd "$I" --cmdline "$cmdline" --memory "$MEM" --cpus 1 \
+        --serial "file:$log" --net "$net,mac=$mac" </dev/null >"$log.stderr" 2>&1 &
+      ;;
+  esac
+  VM_PID=$!
+  PIDS+=("$VM_PID")
+}
+
+# wait_for FILE PATTERN SECONDS PID: until FILE has PATTERN; 1 when PID ended first or on timeout.
+wait_for() {
+  local file="$1" pattern="$2" secs="$3" pid="$4" i=0
+  while (( i < secs * 10 )); do
+    grep -qE "$pattern" "$file" 2>/dev/null && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then grep -qE "$pattern" "$file" 2>/dev/null; return; fi
+    sleep 0.1; i=$((i + 1))
+  done
+  return 1
+}
+stop_vm() {  # stop_vm PID SECONDS: wait for a clean exit, then kill
+  local pid="$1" secs="$2" i=0
+  while kill -0 "$pid" 2>/dev/null && (( i < secs * 10 )); do sleep 0.1; i=$((i + 1)); done
+  kill -TERM "$pid" 2>/dev/null || true
+  sleep 0.3
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+show_tail() {  # show_tail LOG WHAT
+  say "  $2: console tail:"
+  tr -d '\r' < "$1" | tail -n 12 | sed 's/^/[bench\/net]   | /'
+  [[ -s "$1.stderr" ]] && tail -n 5 "$1.stderr" | sed 's/^/[bench\/net]   ! /'
+  return 0
+}
+
+declare -A IPERF SENT RX
+# run_pair VMM BACKEND ATTEMPT: one measurement; 0 measured, 1 failed, 2 failed early enough to retry.
+run_pair() {
+  local vmm="$1" be="$2" att="$3"
+  local la="$L/$vmm-$be-$att-a.log" lb="$L/$vmm-$be-$att-b.log" pa pb t0
+  local base="console=ttyS0 quiet panic=-1"
+  local cb="$base tandem.ip=$IP_B/24 tandem.script=net-sink tandem.serve_seconds=400"
+  local ca="$base tandem.ip=$IP_A/24 tandem.peer=$IP_B tandem.peer_mac=$MAC_B tandem.script=net-bench"
+  ca+=" tandem.iperf_seconds=$iperf_s tandem.pktgen_seconds=$pktgen_s tandem.pktgen_burst=$burst"
+  t0=$SECONDS
+  # B first, then A: two L2 guests booting at once in the nested host have caused soft lockups.
+  launch "$vmm" b "$lb" "$cb"; pb=$VM_PID
+  if ! wait_for "$lb" 'NET-SINK-READY' 180 "$pb"; then
+    show_tail "$lb" "$vmm/$be B (receiver) did not come up"
+    stop_vm "$pb" 0
+    return 2
+  fi
+  launch "$vmm" a "$la" "$ca"; pa=$VM_PID
+  if ! wait_for "$la" 'TANDEM-GUEST-READY' 180 "$pa"; then
+    show_tail "$la" "$vmm/$be A (sender) did not come up"
+    stop_vm "$pa" 0; stop_vm "$pb" 0
+    return 2
+  fi
+  if ! wait_for "$la" 'TANDEM-SCRIPT-EXIT=' $((iperf_s + pktgen_s + 300)) "$pa"; then
+    show_tail "$la" "$vmm/$be A (sender) did not finish"
+    show_tail "$lb" "$vmm/$be B (receiver)"
+    stop_vm "$pa" 0; stop_vm "$pb" 0
+    return 1
+  fi
+  stop_vm "$pa" 30
+  stop_vm "$pb" 30
+  local out; out="$(tr -d '\r' < "$la")"
+  local mbps sent rx
+  mbps="$(sed -n 's/^IPERF mbps=\([0-9.]*\).*/\1/p' <<<"$out" | tail -n 1)"
+  sent="$(sed -n 's/^NETBENCH-PPS .*sent_pps=\([0-9]*\).*/\1/p' <<<"$out" | tail -n 1)"
+  rx="$(sed -n 's/^NETBENCH-PPS .*rx_pps=\([0-9]*\).*/\1/p' <<<"$out" | tail -n 1)"
+  grep -E '^(IPERF|PKTGEN|NETBENCH)' <<<"$out" | sed 's/^/[bench\/net]   A: /'
+  tr -d '\r' < "$lb" | grep -E '^RX-COUNT' | tail -n 1 | sed 's/^/[bench\/net]   B: /'
+  grep -q 'TANDEM-SCRIPT-EXIT=0' <<<"$out" || show_tail "$la" "$vmm/$be A's script failed"
+  IPERF[$vmm,$be]="${mbps:-NA}"; SENT[$vmm,$be]="${sent:-NA}"; RX[$vmm,$be]="${rx:-NA}"
+  say "  $vmm/$be: $((SECONDS - t0)) s"
+  echo "RESULT vmm=$vmm backend=$be iperf_mbps=${mbps:-NA} pktgen_sent_pps=${sent:-NA} rx_pps=${rx:-NA}"
+  return 0
+}
+
+IFS=, read -r -a VMM_LIST <<<"$vmms"
+IFS=, read -r -a BE_LIST <<<"$backends"
+tandem_ok=1
+for vmm in "${VMM_LIST[@]}"; do
+  if [[ $vmm == tandem ]]; then
+    if [[ ! -x "$TANDEM" ]]; then
+      say "tandem: no binary at $TANDEM: its rows are NA"; tandem_ok=0
+    elif ! "$TANDEM" vm --help 2>&1 | grep -q -- '--net'; then
+      say "tandem: this build has no 'vm --net' option yet (virtio-net): its rows are NA"; tandem_ok=0
+    fi
+  fi
+done
+
+say "L1: $(nproc) CPUs, $(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) MiB; guests: 1 vCPU, $MEM each; iperf3 ${iperf_s} s, pktgen ${pktgen_s} s (64-byte frames, burst $burst)"
+for be in "${BE_LIST[@]}"; do
+  for vmm in "${VMM_LIST[@]}"; do
+    IPERF[$vmm,$be]=NA; SENT[$vmm,$be]=NA; RX[$vmm,$be]=NA
+    [[ $vmm == tandem && $tandem_ok -eq 0 ]] && continue
+    for att in 1 2; do
+      if (( att == 1 )); then say "$vmm / $be"; else say "$vmm / $be (attempt $att)"; fi
+      CUR="$vmm-$be-$att"
+      if ! backend_up "$be"; then backend_down "$be"; say "  $be: backend failed to start: row is NA"; break; fi
+      rc=0; run_pair "$vmm" "$be" "$att" || rc=$?
+      backend_down "$be"
+      [[ $rc -eq 2 && $att -eq 1 ]] && { say "  a guest did not come up; retrying once"; continue; }
+      break
+    done
+  done
+done
+
+# --- Report ----------------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.2f", a / b }'; }
+gbit() { awk -v a="$1" 'BEGIN { if (a == "NA") print "NA"; else printf "%.3f", a / 1000 }'; }
+kpps() { awk -v a="$1" 'BEGIN { if (a == "NA") print "NA"; else printf "%.1f", a / 1000 }'; }
+name() { case "$1" in tap) echo "tap+bridge" ;; vhost) echo "tap+vhost-net" ;; testpmd) echo "dpdk-testpmd" ;; ovs) echo "ovs-dpdk" ;; *) echo "$1" ;; esac; }
+echo
+echo "VM A -> VM B, 1 vCPU and $MEM each; iperf3 TCP ${iperf_s} s; pktgen 64-byte UDP ${pktgen_s} s, counted at B's eth0 rx_packets"
+printf "  %-7s %-14s %12s %14s %14s %8s\n" vmm backend "iperf Gbit/s" "pktgen tx kpps" "B rx kpps" "rx/tx"
+for vmm in "${VMM_LIST[@]}"; do
+  for be in "${BE_LIST[@]}"; do
+    printf "  %-7s %-14s %12s %14s %14s %8s\n" "$vmm" "$(name "$be")" "$(gbit "${IPERF[$vmm,$be]}")" \
+      "$(kpps "${SENT[$vmm,$be]}")" "$(kpps "${RX[$vmm,$be]}")" "$(ratio "${RX[$vmm,$be]}" "${SENT[$vmm,$be]}")"
+  done
+done
+if [[ " ${VMM_LIST[*]} " == *" qemu "* && " ${VMM_LIST[*]} " == *" tandem "* ]]; then
+  echo
+  echo "tandem / QEMU, same backend:"
+  printf "  %-14s %8s %8s %8s\n" backend iperf "tx pps" "rx pps"
+  for be in "${BE_LIST[@]}"; do
+    printf "  %-14s %8s %8s %8s\n" "$(name "$be")" "$(ratio "${IPERF[tandem,$be]}" "${IPERF[qemu,$be]}")" \
+      "$(ratio "${SENT[tandem,$be]}" "${SENT[qemu,$be]}")" "$(ratio "${RX[tandem,$be]}" "${RX[qemu,$be]}")"
+  done
+fi
+if [[ " ${BE_LIST[*]} " == *" tap "* ]]; then
+  echo
+  echo "each backend / tap+bridge, same VMM:"
+  printf "  %-7s %-14s %8s %8s %8s\n" vmm backend iperf "tx pps" "rx pps"
+  for vmm in "${VMM_LIST[@]}"; do
+    for be in "${BE_LIST[@]}"; do
+      printf "  %-7s %-14s %8s %8s %8s\n" "$vmm" "$(name "$be")" "$(ratio "${IPERF[$vmm,$be]}" "${IPERF[$vmm,tap]}")" \
+        "$(ratio "${SENT[$vmm,$be]}" "${SENT[$vmm,tap]}")" "$(ratio "${RX[$vmm,$be]}" "${RX[$vmm,tap]}")"
+    done
+  done
+fi
+echo
+echo "(absolute numbers are those of guests nested under TCG: compare the ratios, measured in this one run)"
