@@ -35,6 +35,12 @@ class VmServices {
   // MMIO dispatch for a BAR: accesses in [addr, addr+len) reach `device` at offset addr - base.
   virtual Status map_mmio(std::shared_ptr<BusDevice> device, uint64_t addr, uint64_t len) = 0;
   virtual Status unmap_mmio(uint64_t addr) = 0;
+
+  // Guest RAM-like ranges inside a BAR (vhost-pci's peer memory): [gpa, gpa+size) is backed by
+  // tandem's mapping at `host`; read_only makes guest writes exit (and be dropped). Returns a slot
+  // handle for remove_memslot.
+  virtual Result<uint32_t> add_memslot(uint64_t gpa, uint64_t size, void* host, bool read_only) = 0;
+  virtual Status remove_memslot(uint32_t slot) = 0;
 };
 
 }  // namespace tandem

@@ -37,6 +37,11 @@ CliResult parse_cli(const std::vector<std::string>& args) {
                  "virtio-net device, repeatable: tap=NAME[,vhost=on][,mac=MAC] or vhost-user=SOCKET[,mac=MAC]")
       ->take_all()
       ->allow_extra_args(false);
+  std::vector<std::string> vhost_pcis;
+  vm->add_option("--vhost-pci", vhost_pcis,
+                 "vhost-pci-net device, repeatable: socket=PATH[,bar=SIZE]; a peer's vhost-user front-end connects there")
+      ->take_all()
+      ->allow_extra_args(false);
   vm->add_option("--log-level", log_level, "info or debug")->check(CLI::IsMember({"info", "debug"}))->capture_default_str();
   auto* help = app.add_subcommand("help", "Print this help and exit");
 
@@ -84,6 +89,15 @@ CliResult parse_cli(const std::vector<std::string>& args) {
       return out;
     }
     cfg.nets.push_back(*n);
+  }
+  for (const auto& text : vhost_pcis) {
+    auto v = parse_vhost_pci(text);
+    if (!v) {
+      out.exit_code = 2;
+      out.error = "tandem vm: --vhost-pci " + text + ": " + v.message();
+      return out;
+    }
+    cfg.vhost_pcis.push_back(*v);
   }
   cfg.debug = log_level == "debug";
   out.action = CliResult::Action::kRunVm;

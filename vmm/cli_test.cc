@@ -126,3 +126,21 @@ TEST_CASE("bad --net specs exit 2 naming the bad part") {
     CHECK(r.error.find(std::string("--net ") + spec) != std::string::npos);
   }
 }
+
+TEST_CASE("--vhost-pci takes socket=PATH[,bar=SIZE]; bad specs exit 2") {
+  auto r = cli({"vm", "--kernel", "k", "--vhost-pci", "socket=/run/vm1.sock", "--vhost-pci", "socket=/run/b.sock,bar=8G"});
+  REQUIRE(r.action == CliResult::Action::kRunVm);
+  REQUIRE(r.vm.vhost_pcis.size() == 2);
+  CHECK(r.vm.vhost_pcis[0].socket == "/run/vm1.sock");
+  CHECK(r.vm.vhost_pcis[0].bar_size == (16ULL << 30));
+  CHECK(r.vm.vhost_pcis[1].bar_size == (8ULL << 30));
+  for (auto [spec, says] : {std::pair{"bar=8G", "names no socket"}, std::pair{"socket=/x,bar=3G", "power of two"},
+                            std::pair{"socket=/x,bar=64G", "power of two"}, std::pair{"socket=/x,bar=lots", "bar=lots"},
+                            std::pair{"sock=/x", "unknown key 'sock'"}, std::pair{"/x", "not KEY=VALUE"}}) {
+    auto bad = cli({"vm", "--kernel", "k", "--vhost-pci", spec});
+    CHECK(bad.exit_code == 2);
+    CHECK_MESSAGE(bad.error.find(says) != std::string::npos, spec, " -> ", bad.error);
+  }
+  auto longpath = cli({"vm", "--kernel", "k", "--vhost-pci", "socket=/" + std::string(120, 'a')});
+  CHECK(longpath.exit_code == 2);
+}

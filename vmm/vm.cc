@@ -22,6 +22,7 @@
 #include "devices/net/mac.h"
 #include "devices/pci/pci_root.h"
 #include "devices/virtio/net.h"
+#include "devices/vhost_pci/net_device.h"
 #include "devices/virtio/pci_transport.h"
 #include "memory/address_allocator.h"
 #include "memory/guest_memory.h"
@@ -320,6 +321,22 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
     if (auto s = pci->add(*slot, *dev); !s) return fail(exit_status::kFailure, s.message());
     std::fprintf(stderr, "tandem: 00:%02x.0 %s\n", *slot, (*dev)->name().c_str());
   }
+  std::vector<std::shared_ptr<vhost_pci::NetDevice>> vhost_pcis;
+  for (const auto& spec : cfg.vhost_pcis) {
+    auto bar0 = mmio64.allocate(vhost_pci::kBar0Size, vhost_pci::kBar0Size);
+    auto bar2 = mmio64.allocate(spec.bar_size, spec.bar_size);
+    if (!bar0 || !bar2) return fail(exit_status::kBadInput, "--vhost-pci socket=" + spec.socket + ": no room for its BARs in the 64-bit window");
+    vhost_pci::Config vc;
+    vc.socket = spec.socket;
+    vc.peer_bar_size = spec.bar_size;
+    auto dev = vhost_pci::NetDevice::create(vc, services, *bar0, *bar2);
+    if (!dev) return fail(exit_status::kBadInput, "--vhost-pci socket=" + spec.socket + ": " + dev.message());
+    auto slot = pci->free_slot();
+    if (!slot) return fail(exit_status::kBadInput, "--vhost-pci: " + slot.message());
+    if (auto s = pci->add(*slot, *dev); !s) return fail(exit_status::kFailure, s.message());
+    std::fprintf(stderr, "tandem: 00:%02x.0 %s\n", *slot, (*dev)->name().c_str());
+    vhost_pcis.push_back(*dev);
+  }
 
   // vCPUs.
   std::vector<kvm::Vcpu> vcpus;
@@ -349,6 +366,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   });
 
   vcpu_set.start();
+  for (auto& d : vhost_pcis) d->start();
   io.run();
 
   vcpu_set.stop();

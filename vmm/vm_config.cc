@@ -93,6 +93,34 @@ Result<NetSpec> parse_net(const std::string& text) {
   return spec;
 }
 
+Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
+  VhostPciSpec spec;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? text.size() + 1 : comma + 1;
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size()) return Error{"'" + item + "' in '" + text + "' is not KEY=VALUE"};
+    std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    if (key == "socket") {
+      spec.socket = value;
+    } else if (key == "bar") {
+      auto size = parse_size(value);
+      if (!size) return Error{"bar=" + value + ": " + size.message()};
+      if (*size < (4ULL << 30) || (*size & (*size - 1)) || *size > (32ULL << 30)) {
+        return Error{"bar=" + value + ": the peer BAR must be a power of two from 4G to 32G"};
+      }
+      spec.bar_size = *size;
+    } else {
+      return Error{"unknown key '" + key + "' in '" + text + "' (expected socket, bar)"};
+    }
+  }
+  if (spec.socket.empty()) return Error{"'" + text + "' names no socket: give socket=PATH"};
+  if (spec.socket.size() >= 108) return Error{"socket path " + spec.socket + " is longer than a Unix socket allows (107)"};
+  return spec;
+}
+
 std::string default_mac_seed(const NetSpec& spec) {
   return spec.kind == NetSpec::Kind::kTap ? "tap:" + spec.tap : "vhost-user:" + spec.socket;
 }

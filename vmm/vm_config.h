@@ -27,6 +27,12 @@ struct NetSpec {
   std::string mac;     // empty: derived from the backend, stable across restarts
 };
 
+// One --vhost-pci device: tandem listens on `socket` for a peer's vhost-user front-end.
+struct VhostPciSpec {
+  std::string socket;
+  uint64_t bar_size = 16ULL << 30;  // the peer-memory BAR: the largest peer it can take
+};
+
 struct VmConfig {
   std::string kernel;
   std::string initrd;
@@ -36,6 +42,7 @@ struct VmConfig {
   SerialSpec serial;
   std::string api_socket;
   std::vector<NetSpec> nets;
+  std::vector<VhostPciSpec> vhost_pcis;
   bool debug = false;
 };
 
@@ -46,6 +53,8 @@ Result<SerialSpec> parse_serial(const std::string& text);
 
 // "tap=NAME[,vhost=on|off][,mac=MAC]" or "vhost-user=SOCKET[,mac=MAC]". Errors name the bad part.
 Result<NetSpec> parse_net(const std::string& text);
+// "socket=PATH[,bar=SIZE]". Errors name the bad part.
+Result<VhostPciSpec> parse_vhost_pci(const std::string& text);
 // The MAC a --net device gets when none is given: derived from what identifies the device on this
 // host (the tap name or the socket path), so two VMs never clash and a restarted VM keeps its MAC.
 std::string default_mac_seed(const NetSpec& spec);

@@ -7,6 +7,8 @@ namespace tandem {
 
 namespace {
 constexpr uint32_t kMaxGsi = 1024;  // well inside KVM_MAX_IRQ_ROUTES
+constexpr uint32_t kFirstDeviceSlot = 64;
+constexpr uint32_t kMaxSlot = 500;  // KVM_USER_MEM_SLOTS is 509 on x86
 }
 
 KvmVmServices::KvmVmServices(const kvm::Vm& vm, Bus& mmio, std::vector<kvm_irq_routing_entry> base_routes)
@@ -72,5 +74,25 @@ Status KvmVmServices::map_mmio(std::shared_ptr<BusDevice> device, uint64_t addr,
 }
 
 Status KvmVmServices::unmap_mmio(uint64_t addr) { return mmio_.remove(addr); }
+
+}  // namespace tandem
+
+namespace tandem {
+
+Result<uint32_t> KvmVmServices::add_memslot(uint64_t gpa, uint64_t size, void* host, bool read_only) {
+  std::lock_guard lock(mu_);
+  uint32_t slot = kFirstDeviceSlot;
+  while (slots_.count(slot)) ++slot;
+  if (slot >= kMaxSlot) return Error{"no free KVM memory slot for " + hex(gpa) + "+" + hex(size)};
+  TANDEM_TRY(vm_.set_user_memory_region(slot, gpa, size, host, read_only ? KVM_MEM_READONLY : 0));
+  slots_.insert(slot);
+  return slot;
+}
+
+Status KvmVmServices::remove_memslot(uint32_t slot) {
+  std::lock_guard lock(mu_);
+  if (!slots_.erase(slot)) return Error{"memory slot " + std::to_string(slot) + " is not in use"};
+  return vm_.set_user_memory_region(slot, 0, 0, nullptr, 0);
+}
 
 }  // namespace tandem

@@ -30,6 +30,8 @@ class KvmVmServices : public VmServices {
   Status set_ioeventfd(int fd, uint64_t addr, bool assign) override;
   Status map_mmio(std::shared_ptr<BusDevice> device, uint64_t addr, uint64_t len) override;
   Status unmap_mmio(uint64_t addr) override;
+  Result<uint32_t> add_memslot(uint64_t gpa, uint64_t size, void* host, bool read_only) override;
+  Status remove_memslot(uint32_t slot) override;
 
  private:
   Status commit_locked();
@@ -41,6 +43,7 @@ class KvmVmServices : public VmServices {
   std::map<uint32_t, MsiMessage> msi_;
   std::set<uint32_t> free_;
   uint32_t next_gsi_ = 24;
+  std::set<uint32_t> slots_;  // device memslots in use (guest RAM uses slots below kFirstDeviceSlot)
 };
 
 }  // namespace tandem

@@ -108,7 +108,7 @@ Result<std::unique_ptr<MsixVectors>> MsixVectors::create(uint16_t vectors, VmSer
 
 MsixVectors::~MsixVectors() {
   for (auto& line : lines_) {
-    if (line.attached) (void)vm_.set_irqfd(line.fd.get(), line.gsi, false);
+    if (line.attached) (void)vm_.set_irqfd(line.source >= 0 ? line.source : line.fd.get(), line.gsi, false);
     if (line.routed) (void)vm_.remove_route(line.gsi);
     if (line.fd) vm_.release_gsi(line.gsi);
   }
@@ -126,7 +126,7 @@ Status MsixVectors::sync(uint16_t vector) {
   }
   if (want != line.attached) {
     // Attaching an irqfd delivers what collected in the eventfd while the vector was masked.
-    if (auto s = vm_.set_irqfd(line.fd.get(), line.gsi, want); !s) {
+    if (auto s = vm_.set_irqfd(line.source >= 0 ? line.source : line.fd.get(), line.gsi, want); !s) {
       return Error{owner_ + ": MSI-X vector " + std::to_string(vector) + ": " + s.message()};
     }
     line.attached = want;
@@ -144,6 +144,17 @@ void MsixVectors::signal(uint16_t vector) const {
   if (vector >= lines_.size()) return;
   uint64_t one = 1;
   [[maybe_unused]] ssize_t n = ::write(lines_[vector].fd.get(), &one, sizeof one);
+}
+
+Status MsixVectors::set_source(uint16_t vector, int fd) {
+  if (vector >= lines_.size()) return Error{owner_ + ": MSI-X vector " + std::to_string(vector) + " does not exist"};
+  Line& line = lines_[vector];
+  if (line.attached) {
+    (void)vm_.set_irqfd(line.source >= 0 ? line.source : line.fd.get(), line.gsi, false);
+    line.attached = false;
+  }
+  line.source = fd;
+  return sync(vector);
 }
 
 int MsixVectors::eventfd(uint16_t vector) const { return vector < lines_.size() ? lines_[vector].fd.get() : -1; }

@@ -82,11 +82,16 @@ class MsixVectors {
   void signal(uint16_t vector) const;
   // The eventfd behind `vector` (for vhost backends), or -1.
   int eventfd(uint16_t vector) const;
+  // Lets another eventfd raise `vector` instead of its own (vhost-pci: the peer VM's kickfd), with
+  // the same masking; -1 goes back to the vector's own eventfd. The fd must stay open until it is
+  // replaced. mu_ held.
+  Status set_source(uint16_t vector, int fd);
 
  private:
   MsixVectors(uint16_t vectors, VmServices& vm, std::string owner) : table_(vectors), vm_(vm), owner_(std::move(owner)) {}
   struct Line {
     UniqueFd fd;
+    int source = -1;  // an outside eventfd raising this vector instead of fd, or -1
     uint32_t gsi = 0;
     bool attached = false;
     bool routed = false;

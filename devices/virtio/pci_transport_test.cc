@@ -2,15 +2,16 @@
 // probes and sets up a device, and hostile register values that must end in a refused
 // FEATURES_OK or NEEDS_RESET, never in activation with bad rings or a crash.
 //
-// KVM is not available to unit tests, so VmServices is a recorder: it keeps the MMIO mappings,
-// ioeventfds and MSI routes the transport asked for, which is exactly what these tests check. The
-// real KVM path is exercised by the e2e tests (tests/e2e/net-*.sh).
+// KVM is not available to unit tests, so VmServices is a recorder (devices/testing): it keeps the
+// MMIO mappings, ioeventfds and MSI routes the transport asked for, which is exactly what these
+// tests check. The real KVM path is exercised by the e2e tests (tests/e2e/net-*.sh).
 #include <doctest/doctest.h>
 
 #include <map>
 #include <set>
 
 #include "base/le.h"
+#include "devices/testing/recording_vm_services.h"
 #include "devices/virtio/pci_transport.h"
 
 using namespace tandem;
@@ -18,39 +19,7 @@ using namespace tandem::virtio;
 
 namespace {
 
-struct Recorder : VmServices {
-  uint32_t next = 24;
-  std::map<uint64_t, uint64_t> mmio;  // base -> len
-  std::set<std::pair<int, uint64_t>> doorbells;
-  std::map<uint32_t, MsiMessage> routes;
-  std::set<std::pair<int, uint32_t>> irqfds;
-  Result<uint32_t> allocate_gsi() override { return next++; }
-  void release_gsi(uint32_t) override {}
-  Status set_msi_route(uint32_t gsi, const MsiMessage& m) override {
-    routes[gsi] = m;
-    return {};
-  }
-  Status remove_route(uint32_t gsi) override {
-    routes.erase(gsi);
-    return {};
-  }
-  Status set_irqfd(int fd, uint32_t gsi, bool assign) override {
-    if (assign) irqfds.insert({fd, gsi}); else irqfds.erase({fd, gsi});
-    return {};
-  }
-  Status set_ioeventfd(int fd, uint64_t addr, bool assign) override {
-    if (assign) doorbells.insert({fd, addr}); else doorbells.erase({fd, addr});
-    return {};
-  }
-  Status map_mmio(std::shared_ptr<BusDevice>, uint64_t addr, uint64_t len) override {
-    mmio[addr] = len;
-    return {};
-  }
-  Status unmap_mmio(uint64_t addr) override {
-    mmio.erase(addr);
-    return {};
-  }
-};
+using Recorder = tandem::testing::RecordingVmServices;
 
 // The smallest device: two queues, features VERSION_1 | EVENT_IDX, records activation.
 struct TestDevice : VirtioDevice {

@@ -1,0 +1,484 @@
+// devices/vhost_pci/net_device.cc: vhost-pci-net 2.0: registers, metadata page, peer memory in
+// BAR 2, KVM-routed notifications, the stop handshake (docs/vhost-pci-net.md §3–§7).
+#include "devices/vhost_pci/net_device.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "base/hex.h"
+#include "base/le.h"
+
+namespace tandem::vhost_pci {
+
+namespace {
+
+// Registers (BAR 0).
+constexpr uint64_t kRegMagic = 0x00, kRegVersion = 0x04, kRegMaxQueues = 0x08, kRegNumVectors = 0x0c,
+                   kRegDriverStatus = 0x10, kRegLinkState = 0x14, kRegStopLo = 0x18, kRegStopHi = 0x1c,
+                   kRegStopAck = 0x20, kRegStopTimeout = 0x24;
+// Metadata page fields.
+constexpr size_t kMetaGeneration = 0x08, kMetaLink = 0x0c, kMetaSession = 0x10, kMetaNregions = 0x14,
+                 kMetaNqueues = 0x18, kMetaFeatures = 0x20, kMetaStop = 0x30, kMetaBarSize = 0x38,
+                 kMetaRegions = 0x40, kMetaQueues = 0x140;
+constexpr uint32_t kQueueLive = 1, kQueueKickIrq = 2, kQueueCallDoorbell = 4, kQueueStopRequested = 8;
+
+// BAR 2 outside the memslots: reads all-ones, writes (also to the read-only metadata page) dropped.
+class PeerBarHole : public BusDevice {
+ public:
+  void read(uint64_t, std::span<uint8_t> data) override { std::memset(data.data(), 0xff, data.size()); }
+  void write(uint64_t, std::span<const uint8_t>) override {}
+  std::string name() const override { return "vhost-pci-net peer BAR"; }
+};
+
+PciIds ids() {
+  PciIds i;
+  i.vendor = 0x1af4;
+  i.device = 0x10fa;
+  i.revision = 0x20;
+  i.class_code = 0x02;
+  i.subclass = 0x80;
+  i.subsystem_vendor = 0x1af4;
+  i.subsystem = 0x10fa;
+  return i;
+}
+
+uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
+
+}  // namespace
+
+NetDevice::NetDevice(const Config& cfg, std::shared_ptr<VmServices> vm)
+    : cfg_(cfg), vm_(std::move(vm)), pci_(ids()), bar2_hole_(std::make_shared<PeerBarHole>()) {}
+
+Result<std::shared_ptr<NetDevice>> NetDevice::create(const Config& cfg, std::shared_ptr<VmServices> vm, uint64_t bar0, uint64_t bar2) {
+  if (cfg.queue_pairs == 0 || 2 * cfg.queue_pairs > kMaxQueues) return Error{"vhost-pci-net: queue pairs must be 1..32"};
+  if (cfg.peer_bar_size < (4ULL << 30) || (cfg.peer_bar_size & (cfg.peer_bar_size - 1))) {
+    return Error{"vhost-pci-net: the peer BAR size must be a power of two of at least 4 GiB"};
+  }
+  std::shared_ptr<NetDevice> d(new NetDevice(cfg, std::move(vm)));
+  const std::string who = d->name();
+  d->rings_.resize(d->max_queues());
+  auto msix = MsixVectors::create(static_cast<uint16_t>(1 + d->max_queues()), *d->vm_, who);
+  if (!msix) return msix.error();
+  d->msix_ = std::move(msix).value();
+  TANDEM_TRY(with_context(d->pci_.add_bar(0, BarKind::kMem64, kBar0Size), who));
+  TANDEM_TRY(with_context(d->pci_.add_bar(2, BarKind::kMem64, cfg.peer_bar_size, true), who));
+  d->pci_.set_bar_address(0, bar0);
+  d->pci_.set_bar_address(2, bar2);
+  auto cap = d->pci_.add_capability(pci::kCapMsix, d->msix_->table().capability_body(0, kMsixTableOffset, kMsixPbaOffset));
+  if (!cap) return Error{who + ": " + cap.message()};
+  d->msix_cap_ = *cap;
+  d->pci_.set_writable(d->msix_cap_ + 3, 1, 0xc0);
+  std::array<uint8_t, 22> layout{};
+  layout[0] = 24;  // cap_len
+  layout[1] = 0x01;  // kind: vhost-pci-net layout
+  layout[2] = 0;     // regs BAR
+  layout[3] = 2;     // peer BAR
+  store_le<uint16_t>(layout, 4, 0x0200);
+  store_le<uint32_t>(layout, 6, static_cast<uint32_t>(kDoorbellOffset));
+  store_le<uint32_t>(layout, 10, 4);
+  store_le<uint32_t>(layout, 14, static_cast<uint32_t>(kMetaSize));
+  store_le<uint32_t>(layout, 18, d->max_queues());
+  if (auto c = d->pci_.add_capability(pci::kCapVendor, layout); !c) return Error{who + ": " + c.message()};
+  auto meta = Mapping::map(kMetaSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (!meta) return Error{who + ": metadata page: " + meta.message()};
+  d->meta_ = std::move(meta).value();
+  // A socket file from an earlier run is removed; one that still answers belongs to a live process.
+  if (vhost_user::Connection::connect(cfg.socket)) return Error{who + ": " + cfg.socket + " is in use by another process"};
+  ::unlink(cfg.socket.c_str());
+  auto listener = vhost_user::Listener::bind(cfg.socket);
+  if (!listener) return Error{who + ": " + listener.message()};
+  d->listener_.emplace(std::move(listener).value());
+  std::lock_guard lock(d->mu_);
+  d->publish_locked();
+  return d;
+}
+
+NetDevice::~NetDevice() {
+  stopping_.store(true);
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mu_);
+  for (uint32_t i = 0; i < rings_.size(); ++i) unwire_locked(i);
+  withdraw_memory_locked();
+  if (meta_slot_) (void)vm_->remove_memslot(*meta_slot_);
+  if (bar0_) (void)vm_->unmap_mmio(*bar0_);
+  if (bar2_) (void)vm_->unmap_mmio(*bar2_);
+}
+
+void NetDevice::log(const std::string& what) const { std::fprintf(stderr, "tandem: %s: %s\n", name().c_str(), what.c_str()); }
+
+void NetDevice::start() {
+  thread_ = std::thread([self = this] { self->serve(); });
+}
+
+void NetDevice::serve() {
+  pthread_setname_np(pthread_self(), "vhost-pci");
+  vhost_user::BackendConfig bc;
+  bc.name = name();
+  bc.features = cfg_.features | vhost_user::kFeatureProtocolFeatures;
+  bc.queue_num = cfg_.queue_pairs;
+  bc.max_vrings = max_queues();
+  while (!stopping_.load()) {
+    auto conn = listener_->accept(std::chrono::milliseconds(200));
+    if (!conn) continue;  // timeout (or a failed accept): look at stopping_ again
+    auto session = vhost_user::BackendSession::create(std::move(conn).value(), bc, *this);
+    if (!session) {
+      log(session.message());
+      continue;
+    }
+    {
+      std::lock_guard lock(mu_);
+      ++session_;
+      link_ = kNegotiating;
+      publish_locked();
+    }
+    log("peer connected (session " + std::to_string(session_) + ")");
+    while (!stopping_.load()) {
+      if ((*session)->handle_one(std::chrono::milliseconds(200)) == vhost_user::BackendSession::Step::kClosed) break;
+    }
+    if (!(*session)->closed()) (*session)->close("tandem is stopping");
+    log("peer gone: " + (*session)->close_reason());
+  }
+}
+
+// ---- PCI configuration space and BAR moves -----------------------------------------------------
+
+void NetDevice::config_read(uint32_t offset, std::span<uint8_t> data) {
+  std::lock_guard lock(mu_);
+  pci_.read(offset, data);
+}
+
+void NetDevice::config_write(uint32_t offset, std::span<const uint8_t> data) {
+  std::lock_guard lock(mu_);
+  pci_.write(offset, data);
+  if (offset < msix_cap_ + 4 && offset + data.size() > msix_cap_ + 2) {
+    std::lock_guard vlock(msix_->mutex());
+    msix_->table().set_control(pci_.space().get16(msix_cap_ + 2));
+    if (auto s = msix_->sync_all(); !s) log(s.message());
+  }
+  update_bars_locked();
+}
+
+void NetDevice::update_bars_locked() {
+  auto b0 = pci_.active_bar(0);
+  if (b0 != bar0_) {
+    for (uint32_t i = 0; i < rings_.size(); ++i) {
+      if (rings_[i].doorbell_wired) {
+        (void)vm_->set_ioeventfd(rings_[i].call.get(), *bar0_ + kDoorbellOffset + 4 * i, false);
+        rings_[i].doorbell_wired = false;
+      }
+    }
+    if (bar0_) (void)vm_->unmap_mmio(*bar0_);
+    bar0_.reset();
+    if (b0) {
+      if (auto s = vm_->map_mmio(shared_from_this(), *b0, kBar0Size); !s) {
+        log("BAR 0 at " + hex(*b0) + " stays unmapped: " + s.message());
+      } else {
+        bar0_ = b0;
+        for (uint32_t i = 0; i < rings_.size(); ++i) {
+          if (rings_[i].live && rings_[i].call) {
+            if (vm_->set_ioeventfd(rings_[i].call.get(), *bar0_ + kDoorbellOffset + 4 * i, true)) rings_[i].doorbell_wired = true;
+          }
+        }
+      }
+    }
+  }
+  auto b2 = pci_.active_bar(2);
+  if (b2 != bar2_) {
+    bool had_memory = memory_installed_;
+    withdraw_memory_locked();
+    if (meta_slot_) (void)vm_->remove_memslot(*meta_slot_);
+    meta_slot_.reset();
+    if (bar2_) (void)vm_->unmap_mmio(*bar2_);
+    bar2_.reset();
+    if (b2) {
+      if (auto s = vm_->map_mmio(bar2_hole_, *b2, cfg_.peer_bar_size); !s) {
+        log("BAR 2 at " + hex(*b2) + " stays unmapped: " + s.message());
+        return;
+      }
+      bar2_ = b2;
+      auto slot = vm_->add_memslot(*b2, kMetaSize, meta_.data(), true);
+      if (!slot) log("metadata page: " + slot.message());
+      else meta_slot_ = *slot;
+      if (had_memory || std::any_of(rings_.begin(), rings_.end(), [](const Ring& r) { return r.live; })) {
+        if (auto s = install_memory_locked(); !s) log(s.message());
+      }
+    }
+  }
+}
+
+// ---- Registers ---------------------------------------------------------------------------------
+
+void NetDevice::read(uint64_t offset, std::span<uint8_t> data) {
+  if (offset >= kMsixTableOffset) {
+    std::lock_guard vlock(msix_->mutex());
+    if (offset < kMsixPbaOffset) msix_->table().read_table(offset - kMsixTableOffset, data);
+    else msix_->table().read_pba(offset - kMsixPbaOffset, data);
+    return;
+  }
+  if (data.size() != 4 || offset % 4) {
+    std::memset(data.data(), 0xff, data.size());
+    return;
+  }
+  std::lock_guard lock(mu_);
+  uint32_t v = 0;
+  switch (offset) {
+    case kRegMagic: v = kMagic; break;
+    case kRegVersion: v = kVersion; break;
+    case kRegMaxQueues: v = max_queues(); break;
+    case kRegNumVectors: v = 1 + max_queues(); break;
+    case kRegDriverStatus: v = driver_ok_ ? 1 : 0; break;
+    case kRegLinkState: v = link_; break;
+    case kRegStopLo: v = static_cast<uint32_t>(stop_request_); break;
+    case kRegStopHi: v = static_cast<uint32_t>(stop_request_ >> 32); break;
+    case kRegStopTimeout: v = static_cast<uint32_t>(cfg_.stop_timeout.count()); break;
+    default: break;
+  }
+  store_le<uint32_t>(data, 0, v);
+}
+
+void NetDevice::write(uint64_t offset, std::span<const uint8_t> data) {
+  if (offset >= kMsixTableOffset && offset < kMsixPbaOffset) {
+    std::lock_guard vlock(msix_->mutex());
+    uint16_t v = msix_->table().write_table(offset - kMsixTableOffset, data);
+    if (v != kMsixNoVector) {
+      if (auto s = msix_->sync(v); !s) log(s.message());
+    }
+    return;
+  }
+  if (data.size() != 4 || offset % 4 || offset >= kDoorbellOffset) return;  // doorbells without a live ring: ignored
+  uint32_t v = *load_le<uint32_t>(data, 0);
+  std::lock_guard lock(mu_);
+  if (offset == kRegDriverStatus) {
+    bool ok = v & 1;
+    if (ok == driver_ok_) return;
+    driver_ok_ = ok;
+    if (!ok) {
+      stop_ack_.reset();
+      cv_.notify_all();  // outstanding stop requests are answered from used.idx
+    }
+    publish_locked();
+  } else if (offset == kRegStopAck && (v & 0xff00) == 0) {
+    stop_ack_ = v;
+    cv_.notify_all();
+  }
+}
+
+// ---- The metadata page -------------------------------------------------------------------------
+
+void NetDevice::update_link_locked() {
+  if (link_ == kDown) return;
+  if (stop_request_) {
+    link_ = kStopping;
+    return;
+  }
+  bool up = false;
+  for (uint32_t k = 0; k < cfg_.queue_pairs; ++k) up |= rings_[2 * k].live && rings_[2 * k + 1].live;
+  link_ = up ? kUp : kNegotiating;
+}
+
+void NetDevice::publish_locked() {
+  std::span<uint8_t> page(meta_.data(), kMetaSize);
+  ++generation_;  // odd: being updated
+  store_le<uint32_t>(page, kMetaGeneration, generation_);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  store_le<uint32_t>(page, 0x00, kMetaMagic);
+  store_le<uint32_t>(page, 0x04, kVersion);
+  store_le<uint32_t>(page, kMetaLink, link_);
+  store_le<uint32_t>(page, kMetaSession, session_);
+  uint32_t n = memory_installed_ ? static_cast<uint32_t>(regions_.size()) : 0;
+  store_le<uint32_t>(page, kMetaNregions, n);
+  store_le<uint32_t>(page, kMetaNqueues, max_queues());
+  store_le<uint64_t>(page, kMetaFeatures, peer_features_);
+  store_le<uint64_t>(page, 0x28, 0);
+  store_le<uint64_t>(page, kMetaStop, stop_request_);
+  store_le<uint64_t>(page, kMetaBarSize, cfg_.peer_bar_size);
+  for (uint32_t i = 0; i < 8; ++i) {
+    size_t at = kMetaRegions + 32 * i;
+    bool have = i < n;
+    store_le<uint64_t>(page, at, have ? regions_[i].gpa : 0);
+    store_le<uint64_t>(page, at + 8, have ? regions_[i].size : 0);
+    store_le<uint64_t>(page, at + 16, have ? regions_[i].bar_offset : 0);
+    store_le<uint64_t>(page, at + 24, 0);
+  }
+  for (uint32_t i = 0; i < kMaxQueues; ++i) {
+    size_t at = kMetaQueues + 48 * i;
+    std::memset(page.data() + at, 0, 48);
+    if (i >= rings_.size() || !rings_[i].live) continue;
+    const Ring& r = rings_[i];
+    uint32_t flags = kQueueLive | (r.kick ? kQueueKickIrq : 0) | (r.call ? kQueueCallDoorbell : 0) |
+                     ((stop_request_ >> i) & 1 ? kQueueStopRequested : 0);
+    store_le<uint32_t>(page, at, flags);
+    store_le<uint16_t>(page, at + 4, static_cast<uint16_t>(r.cfg.num));
+    store_le<uint16_t>(page, at + 6, r.cfg.base);
+    store_le<uint64_t>(page, at + 8, r.cfg.desc_gpa);
+    store_le<uint64_t>(page, at + 16, r.cfg.avail_gpa);
+    store_le<uint64_t>(page, at + 24, r.cfg.used_gpa);
+    store_le<uint16_t>(page, at + 32, static_cast<uint16_t>(1 + i));
+    store_le<uint32_t>(page, at + 36, static_cast<uint32_t>(kDoorbellOffset + 4 * i));
+  }
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  ++generation_;  // even: stable
+  store_le<uint32_t>(page, kMetaGeneration, generation_);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  msix_->signal(0);
+}
+
+// ---- Peer memory -------------------------------------------------------------------------------
+
+Status NetDevice::install_memory_locked() {
+  if (memory_installed_) return {};
+  if (!bar2_) {  // the BAR is not decoding yet: installed when the guest enables it
+    return {};
+  }
+  for (auto& r : regions_) {
+    auto slot = vm_->add_memslot(*bar2_ + r.bar_offset, r.size, r.host, false);
+    if (!slot) {
+      withdraw_memory_locked();
+      return Error{"peer region at BAR offset " + hex(r.bar_offset) + ": " + slot.message()};
+    }
+    r.slot = *slot;
+  }
+  memory_installed_ = true;
+  return {};
+}
+
+void NetDevice::withdraw_memory_locked() {
+  for (auto& r : regions_) {
+    if (r.slot) (void)vm_->remove_memslot(*r.slot);
+    r.slot.reset();
+  }
+  memory_installed_ = false;
+}
+
+Status NetDevice::on_mem_table(std::span<const vhost_user::MappedRegion> regions) {
+  std::lock_guard lock(mu_);
+  std::vector<Placed> placed;
+  uint64_t at = kFirstRegionOffset;
+  for (const auto& r : regions) {
+    if (r.gpa % 4096 || r.size % 4096) return Error{"peer region " + hex(r.gpa) + "+" + hex(r.size) + " is not 4 KiB aligned"};
+    if (r.size > cfg_.peer_bar_size || at > cfg_.peer_bar_size - r.size) {
+      return Error{"the peer's memory does not fit the " + std::to_string(cfg_.peer_bar_size >> 30) + " GiB peer BAR"};
+    }
+    placed.push_back(Placed{r.gpa, r.size, at, r.host, std::nullopt});
+    at = round_up(at + r.size, kRegionAlign);
+  }
+  withdraw_memory_locked();
+  regions_ = std::move(placed);
+  publish_locked();
+  return {};
+}
+
+void NetDevice::on_features(uint64_t features) {
+  std::lock_guard lock(mu_);
+  peer_features_ = features;
+  publish_locked();
+}
+
+// ---- Rings -------------------------------------------------------------------------------------
+
+Status NetDevice::wire_locked(uint32_t index) {
+  Ring& r = rings_[index];
+  {
+    std::lock_guard vlock(msix_->mutex());
+    TANDEM_TRY(msix_->set_source(static_cast<uint16_t>(1 + index), r.kick ? r.kick.get() : -1));
+  }
+  if (r.call && bar0_) {
+    TANDEM_TRY(vm_->set_ioeventfd(r.call.get(), *bar0_ + kDoorbellOffset + 4 * index, true));
+    r.doorbell_wired = true;
+  }
+  return {};
+}
+
+void NetDevice::unwire_locked(uint32_t index) {
+  Ring& r = rings_[index];
+  {
+    std::lock_guard vlock(msix_->mutex());
+    (void)msix_->set_source(static_cast<uint16_t>(1 + index), -1);
+  }
+  if (r.doorbell_wired && bar0_) (void)vm_->set_ioeventfd(r.call.get(), *bar0_ + kDoorbellOffset + 4 * index, false);
+  r.doorbell_wired = false;
+  r.kick.reset();
+  r.call.reset();
+}
+
+Status NetDevice::on_vring_ready(const vhost_user::VringConfig& ring) {
+  std::lock_guard lock(mu_);
+  if (ring.index >= rings_.size()) return Error{"vring " + std::to_string(ring.index) + " is past this device's queues"};
+  Ring& r = rings_[ring.index];
+  if (r.live) unwire_locked(ring.index);
+  r.cfg = ring;
+  r.kick.reset(ring.kick_fd >= 0 ? ::dup(ring.kick_fd) : -1);
+  r.call.reset(ring.call_fd >= 0 ? ::dup(ring.call_fd) : -1);
+  if ((ring.kick_fd >= 0 && !r.kick) || (ring.call_fd >= 0 && !r.call)) return errno_error("dup of a vring eventfd");
+  if (auto s = install_memory_locked(); !s) return s;
+  if (auto s = wire_locked(ring.index); !s) {
+    unwire_locked(ring.index);
+    return s;
+  }
+  r.live = true;
+  update_link_locked();
+  publish_locked();
+  return {};
+}
+
+uint16_t NetDevice::used_index_locked(uint32_t index) const {
+  const Ring& r = rings_[index];
+  for (const auto& p : regions_) {
+    if (r.cfg.used_gpa >= p.gpa && r.cfg.used_gpa + 4 <= p.gpa + p.size) {
+      std::span<const uint8_t> s(p.host + (r.cfg.used_gpa - p.gpa), 4);
+      return load_le<uint16_t>(s, 2).value_or(r.cfg.base);
+    }
+  }
+  return r.cfg.base;
+}
+
+uint16_t NetDevice::on_vring_stop(uint32_t index) {
+  std::unique_lock lock(mu_);
+  if (index >= rings_.size() || !rings_[index].live) return 0;
+  std::optional<uint16_t> last;
+  if (driver_ok_) {
+    // Ask the driver to let go of the ring, and wait (bounded) for its answer.
+    stop_ack_.reset();
+    stop_request_ |= 1ULL << index;
+    update_link_locked();
+    publish_locked();
+    bool acked = cv_.wait_for(lock, cfg_.stop_timeout, [&] {
+      return stopping_.load() || !driver_ok_ || (stop_ack_ && (*stop_ack_ & 0xff) == index);
+    });
+    if (acked && stop_ack_ && (*stop_ack_ & 0xff) == index) last = static_cast<uint16_t>(*stop_ack_ >> 16);
+    else log("vring " + std::to_string(index) + ": no STOP_ACK from the driver; resuming the peer at its used index");
+    stop_request_ &= ~(1ULL << index);
+  }
+  uint16_t result = last ? *last : used_index_locked(index);
+  unwire_locked(index);
+  rings_[index].live = false;
+  if (std::none_of(rings_.begin(), rings_.end(), [](const Ring& r) { return r.live; })) withdraw_memory_locked();
+  update_link_locked();
+  publish_locked();
+  return result;
+}
+
+void NetDevice::on_disconnect() {
+  std::lock_guard lock(mu_);
+  for (uint32_t i = 0; i < rings_.size(); ++i) {
+    if (rings_[i].live) unwire_locked(i);
+    rings_[i] = Ring{};
+  }
+  withdraw_memory_locked();
+  regions_.clear();
+  stop_request_ = 0;
+  peer_features_ = 0;
+  link_ = kDown;
+  publish_locked();
+}
+
+uint32_t NetDevice::link_state() const {
+  std::lock_guard lock(mu_);
+  return link_;
+}
+
+}  // namespace tandem::vhost_pci

@@ -1,0 +1,136 @@
+// devices/vhost_pci/net_device.h: the vhost-pci-net 2.0 PCI function (docs/vhost-pci-net.md).
+//
+// tandem is a vhost-user back-end server on a Unix socket. A peer VMM (VM2's, with a plain
+// virtio-net) connects as front-end; its memory is mapped into BAR 2 of this device as KVM
+// memslots behind a read-only metadata page, and its rings' eventfds are wired inside KVM: the
+// peer's kickfds raise this device's MSI-X vectors (irqfd), this device's doorbell registers raise
+// the peer's callfds (ioeventfd). The guest driver (guest-images/vhost-pci-net) then works directly
+// on the peer's virtqueues. Nothing of the data path passes through tandem's threads.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "devices/bus.h"
+#include "devices/pci/msix.h"
+#include "devices/pci/pci_config.h"
+#include "devices/pci/pci_device.h"
+#include "devices/vhost_user/backend.h"
+#include "devices/vm_services.h"
+#include "memory/mapping.h"
+
+namespace tandem::vhost_pci {
+
+// Register and layout constants of the spec (§2–§4).
+constexpr uint32_t kMagic = 0x4e505654;          // "TVPN"
+constexpr uint32_t kMetaMagic = 0x4d505654;      // "TVPM"
+constexpr uint32_t kVersion = 0x00020000;
+constexpr uint64_t kBar0Size = 0x4000;
+constexpr uint64_t kDoorbellOffset = 0x1000;
+constexpr uint64_t kMsixTableOffset = 0x2000;
+constexpr uint64_t kMsixPbaOffset = 0x3000;
+constexpr uint64_t kMetaSize = 0x1000;
+constexpr uint64_t kFirstRegionOffset = 0x200000;
+constexpr uint64_t kRegionAlign = 0x200000;
+constexpr uint32_t kMaxQueues = 64;
+enum LinkState : uint32_t { kDown = 0, kNegotiating = 1, kUp = 2, kStopping = 3 };
+
+struct Config {
+  std::string socket;                      // where tandem listens for the peer's front-end
+  uint64_t peer_bar_size = 16ULL << 30;    // BAR 2: room for the peer's memory (power of two)
+  uint32_t queue_pairs = 1;
+  uint64_t features = (1ULL << 32);        // offered to the peer: VERSION_1 (see the driver)
+  std::chrono::milliseconds stop_timeout{500};
+};
+
+class NetDevice : public PciDevice, public BusDevice, public vhost_user::BackendObserver,
+                  public std::enable_shared_from_this<NetDevice> {
+ public:
+  // Binds the socket (an existing socket file is an error: another tandem may own it).
+  static Result<std::shared_ptr<NetDevice>> create(const Config& cfg, std::shared_ptr<VmServices> vm, uint64_t bar0,
+                                                   uint64_t bar2);
+  ~NetDevice() override;
+  // Starts serving the socket (one front-end at a time).
+  void start();
+
+  // PciDevice.
+  void config_read(uint32_t offset, std::span<uint8_t> data) override;
+  void config_write(uint32_t offset, std::span<const uint8_t> data) override;
+  // BusDevice: BAR 0.
+  void read(uint64_t offset, std::span<uint8_t> data) override;
+  void write(uint64_t offset, std::span<const uint8_t> data) override;
+  std::string name() const override { return "vhost-pci-net " + cfg_.socket; }
+
+  // BackendObserver (the session thread).
+  Status on_mem_table(std::span<const vhost_user::MappedRegion> regions) override;
+  void on_features(uint64_t features) override;
+  Status on_vring_ready(const vhost_user::VringConfig& ring) override;
+  uint16_t on_vring_stop(uint32_t index) override;
+  void on_disconnect() override;
+
+  uint32_t link_state() const;
+
+ private:
+  struct Placed {
+    uint64_t gpa, size, bar_offset;
+    uint8_t* host;
+    std::optional<uint32_t> slot;
+  };
+  struct Ring {
+    bool live = false;
+    vhost_user::VringConfig cfg;
+    UniqueFd kick, call;  // our dups of the session's fds
+    bool doorbell_wired = false;
+  };
+  NetDevice(const Config& cfg, std::shared_ptr<VmServices> vm);
+  void serve();
+  uint32_t max_queues() const { return 2 * cfg_.queue_pairs; }
+  // All with mu_ held.
+  void publish_locked();  // metadata page (seqlock) + config interrupt
+  void update_link_locked();
+  Status install_memory_locked();
+  void withdraw_memory_locked();
+  Status wire_locked(uint32_t index);
+  void unwire_locked(uint32_t index);
+  void update_bars_locked();
+  uint16_t used_index_locked(uint32_t index) const;
+  void log(const std::string& what) const;
+
+  Config cfg_;
+  std::shared_ptr<VmServices> vm_;
+  std::unique_ptr<MsixVectors> msix_;
+  PciConfig pci_;
+  uint32_t msix_cap_ = 0;
+  std::optional<vhost_user::Listener> listener_;
+  Mapping meta_;  // the metadata page, a read-only memslot at BAR 2 offset 0
+  std::shared_ptr<BusDevice> bar2_hole_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<uint64_t> bar0_, bar2_;
+  std::optional<uint32_t> meta_slot_;
+  std::vector<Placed> regions_;
+  bool memory_installed_ = false;
+  std::vector<Ring> rings_;
+  uint32_t link_ = kDown;
+  uint32_t session_ = 0;
+  uint32_t generation_ = 0;
+  uint64_t peer_features_ = 0;
+  uint64_t stop_request_ = 0;
+  std::optional<uint32_t> stop_ack_;  // the last STOP_ACK value written
+  bool driver_ok_ = false;
+
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace tandem::vhost_pci

@@ -1,0 +1,338 @@
+// Unit tests for devices/vhost_pci: a real vhost-user front-end (devices/vhost_user/frontend.h)
+// connects to the device over its Unix socket with a memfd "peer RAM"; the test checks what the
+// device installs (memslots in BAR 2, irqfds from the peer's kickfds, ioeventfds to its callfds),
+// the metadata page, the stop handshake (acked by the test acting as the driver, or answered from
+// used.idx without one), BAR moves, and the unwinding when the peer goes away. VmServices is the
+// recorder from devices/testing (no KVM in unit tests).
+#include <doctest/doctest.h>
+
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "base/le.h"
+#include "devices/testing/recording_vm_services.h"
+#include "devices/vhost_pci/net_device.h"
+#include "devices/vhost_user/frontend.h"
+#include "memory/guest_memory.h"
+
+using namespace tandem;
+using namespace tandem::vhost_pci;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr uint64_t kBar0 = 0x4000000000ULL, kBar2 = 0x4400000000ULL, kPeerRam = 16 * layout::MiB;
+constexpr uint64_t kDesc = 0x10000, kAvail = 0x11000, kUsed = 0x12000;
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char t[] = "/tmp/vpci-test.XXXXXX";
+    path = ::mkdtemp(t);
+  }
+  ~TempDir() {
+    ::unlink((path + "/s.sock").c_str());
+    ::rmdir(path.c_str());
+  }
+};
+
+struct Fixture {
+  TempDir dir;
+  std::shared_ptr<testing::RecordingVmServices> vm = std::make_shared<testing::RecordingVmServices>();
+  std::shared_ptr<NetDevice> dev;
+  GuestMemory peer = std::move(GuestMemory::create({{0, kPeerRam}}, "peer-ram")).value();
+  UniqueFd kick[2], call[2];
+
+  Fixture() {
+    Config c;
+    c.socket = dir.path + "/s.sock";
+    c.stop_timeout = 300ms;
+    auto d = NetDevice::create(c, vm, kBar0, kBar2);
+    REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.message()));
+    dev = *d;
+    for (int i = 0; i < 2; ++i) {
+      kick[i].reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+      call[i].reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    }
+  }
+  uint32_t reg(uint64_t off) {
+    std::array<uint8_t, 4> b{};
+    dev->read(off, b);
+    return *load_le<uint32_t>(b, 0);
+  }
+  void reg_w(uint64_t off, uint32_t v, size_t width = 4) {
+    std::array<uint8_t, 4> b{};
+    u64_to_le(v, std::span<uint8_t>(b.data(), width));
+    dev->write(off, std::span<const uint8_t>(b.data(), width));
+  }
+  void cfg_w(uint32_t off, uint32_t v, size_t w) {
+    std::array<uint8_t, 4> b{};
+    u64_to_le(v, std::span<uint8_t>(b.data(), w));
+    dev->config_write(off, std::span<const uint8_t>(b.data(), w));
+  }
+  uint32_t cfg(uint32_t off, size_t w) {
+    std::array<uint8_t, 4> b{};
+    dev->config_read(off, std::span<uint8_t>(b.data(), w));
+    return static_cast<uint32_t>(le_to_u64(std::span<const uint8_t>(b.data(), w)));
+  }
+  // What the guest driver does first: decode on, MSI-X enabled, vectors unmasked.
+  void driver_setup() {
+    cfg_w(0x04, 0x6, 2);
+    uint32_t cap = 0;
+    for (uint32_t p = cfg(0x34, 1); p; p = cfg(p + 1, 1)) {
+      if (cfg(p, 1) == 0x11) cap = p;
+    }
+    REQUIRE(cap != 0);
+    for (uint32_t v = 0; v < 3; ++v) {
+      reg_w(kMsixTableOffset + 16 * v, 0xfee00000);
+      reg_w(kMsixTableOffset + 16 * v + 8, 0x40 + v);
+      reg_w(kMsixTableOffset + 16 * v + 12, 0);
+    }
+    cfg_w(cap + 2, 0x8000, 2);
+  }
+  // The metadata page as the guest sees it (through the read-only memslot at BAR 2).
+  std::span<const uint8_t> meta() {
+    std::lock_guard l(vm->mu);
+    for (auto& [slot, s] : vm->slots) {
+      if (s.read_only) return {static_cast<const uint8_t*>(s.host), kMetaSize};
+    }
+    return {};
+  }
+  bool wait_link(uint32_t want) {
+    for (int i = 0; i < 300; ++i) {
+      if (reg(0x14) == want) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+  std::unique_ptr<vhost_user::Frontend> connect_peer(bool enable_rings = true) {
+    auto fe = vhost_user::Frontend::connect(dir.path + "/s.sock", 2000ms);
+    REQUIRE_MESSAGE(fe.ok(), (fe.ok() ? "" : fe.message()));
+    auto& f = **fe;
+    REQUIRE(f.set_owner().ok());
+    auto feats = f.get_features();
+    REQUIRE(feats.ok());
+    CHECK((*feats & (1ULL << 32)));
+    REQUIRE(f.set_features(1ULL << 32).ok());
+    vhost::MemoryRegion r{0, kPeerRam, reinterpret_cast<uint64_t>(peer.regions()[0].host), peer.fd(), 0};
+    REQUIRE(f.set_mem_table(std::span<const vhost::MemoryRegion>(&r, 1)).ok());
+    if (!enable_rings) return std::move(fe).value();
+    for (uint32_t i = 0; i < 2; ++i) {
+      uint64_t base = reinterpret_cast<uint64_t>(peer.regions()[0].host) + i * 0x100000;
+      REQUIRE(f.set_vring_num(i, 256).ok());
+      REQUIRE(f.set_vring_base(i, 0).ok());
+      REQUIRE(f.set_vring_addr(i, vhost::VringAddr{base + kDesc, base + kAvail, base + kUsed, 0, 0}).ok());
+      REQUIRE(f.set_vring_kick(i, kick[i].get()).ok());
+      REQUIRE(f.set_vring_call(i, call[i].get()).ok());
+      REQUIRE(f.set_vring_enable(i, true).ok());
+    }
+    return std::move(fe).value();
+  }
+};
+
+bool readable(int fd) {
+  uint64_t v = 0;
+  return ::read(fd, &v, sizeof v) == sizeof v && v > 0;
+}
+void kick_fd(int fd) {
+  uint64_t one = 1;
+  REQUIRE(::write(fd, &one, sizeof one) == sizeof one);
+}
+
+}  // namespace
+
+TEST_CASE("identity, registers and the layout capability") {
+  Fixture f;
+  CHECK(f.cfg(0x00, 4) == 0x10fa1af4);
+  CHECK((f.cfg(0x08, 4) >> 8) == 0x028000);
+  CHECK(f.reg(0x00) == kMagic);
+  CHECK(f.reg(0x04) == kVersion);
+  CHECK(f.reg(0x08) == 2);
+  CHECK(f.reg(0x0c) == 3);
+  CHECK(f.reg(0x14) == kDown);
+  // Odd widths and unknown offsets: all-ones, or zero.
+  std::array<uint8_t, 2> two{};
+  f.dev->read(0x00, two);
+  CHECK(two[0] == 0xff);
+  CHECK(f.reg(0x80) == 0);
+  f.reg_w(0x20, 0x0100);  // STOP_ACK with bits 8..15 set: ignored, no crash
+  // A second device on the same live socket is refused.
+  Config c;
+  c.socket = f.dir.path + "/s.sock";
+  auto second = NetDevice::create(c, f.vm, kBar0, kBar2);
+  CHECK_FALSE(second.ok());
+}
+
+TEST_CASE("a peer connects: peer RAM in BAR 2, kicks raise vectors, doorbells reach the peer, metadata says UP") {
+  Fixture f;
+  f.driver_setup();
+  {
+    std::lock_guard l(f.vm->mu);
+    CHECK(f.vm->mmio.count(kBar0));
+    CHECK(f.vm->mmio.count(kBar2));
+    CHECK(f.vm->slots.size() == 1);  // only the metadata page so far
+  }
+  f.dev->start();
+  auto fe = f.connect_peer();
+  REQUIRE(f.wait_link(kUp));
+  auto m = f.meta();
+  REQUIRE(m.size() == kMetaSize);
+  CHECK(*load_le<uint32_t>(m, 0) == kMetaMagic);
+  CHECK(*load_le<uint32_t>(m, 0x08) % 2 == 0);  // generation even: stable
+  CHECK(*load_le<uint32_t>(m, 0x0c) == kUp);
+  CHECK(*load_le<uint32_t>(m, 0x10) == 1);      // session
+  CHECK(*load_le<uint32_t>(m, 0x14) == 1);      // nregions
+  CHECK(*load_le<uint64_t>(m, 0x20) == (1ULL << 32));
+  CHECK(*load_le<uint64_t>(m, 0x40) == 0);               // region 0 gpa
+  CHECK(*load_le<uint64_t>(m, 0x48) == kPeerRam);        // size
+  CHECK(*load_le<uint64_t>(m, 0x50) == kFirstRegionOffset);
+  CHECK(*load_le<uint32_t>(m, 0x140) == 7);              // queue 0: LIVE | KICK_IRQ | CALL_DOORBELL
+  CHECK(*load_le<uint16_t>(m, 0x144) == 256);
+  CHECK(*load_le<uint64_t>(m, 0x148) == kDesc);
+  CHECK(*load_le<uint64_t>(m, 0x140 + 48 + 8) == 0x100000 + kDesc);  // queue 1's rings
+  CHECK(*load_le<uint32_t>(m, 0x140 + 48 + 0x24) == 0x1004);
+  // The peer's RAM is a memslot at BAR 2 + 2 MiB whose bytes are the peer's.
+  uint8_t* host = nullptr;
+  {
+    std::lock_guard l(f.vm->mu);
+    for (auto& [slot, s] : f.vm->slots) {
+      if (!s.read_only) {
+        CHECK(s.gpa == kBar2 + kFirstRegionOffset);
+        CHECK(s.size == kPeerRam);
+        host = static_cast<uint8_t*>(s.host);
+      }
+    }
+  }
+  REQUIRE(host != nullptr);
+  REQUIRE(f.peer.write_le<uint32_t>(0x5000, 0xfeedbeef).ok());
+  CHECK(*load_le<uint32_t>(std::span<const uint8_t>(host + 0x5000, 4), 0) == 0xfeedbeef);
+  // Kicks: the irqfd for vector 1 (GSI 25) is the peer's vring-0 kickfd.
+  int irq_v1 = -1, irq_v2 = -1;
+  std::vector<std::pair<int, uint64_t>> bells;
+  {
+    std::lock_guard l(f.vm->mu);
+    for (auto [fd, gsi] : f.vm->irqfds) {
+      if (gsi == 25) irq_v1 = fd;
+      if (gsi == 26) irq_v2 = fd;
+    }
+    bells.assign(f.vm->doorbells.begin(), f.vm->doorbells.end());
+  }
+  REQUIRE(irq_v1 >= 0);
+  REQUIRE(irq_v2 >= 0);
+  kick_fd(f.kick[0].get());
+  CHECK(readable(irq_v1));
+  kick_fd(f.kick[1].get());
+  CHECK(readable(irq_v2));
+  // Doorbells: BAR0 0x1000 + 4i signal the peer's callfd of vring i.
+  REQUIRE(bells.size() == 2);
+  for (auto [fd, addr] : bells) {
+    kick_fd(fd);
+    int i = addr == kBar0 + 0x1000 ? 0 : 1;
+    CHECK(addr == kBar0 + 0x1000 + 4 * static_cast<uint64_t>(i));
+    CHECK(readable(f.call[i].get()));
+  }
+}
+
+TEST_CASE("GET_VRING_BASE: the driver acknowledges with its last_avail; without a driver, used.idx answers") {
+  Fixture f;
+  f.driver_setup();
+  f.dev->start();
+  auto fe = f.connect_peer();
+  REQUIRE(f.wait_link(kUp));
+  f.reg_w(0x10, 1);  // DRIVER_OK
+  std::thread driver([&] {
+    for (int i = 0; i < 300; ++i) {
+      if (f.reg(0x18) & 1) {
+        f.reg_w(0x20, 0 | (42u << 16));
+        return;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  auto base = fe->get_vring_base(0);
+  driver.join();
+  REQUIRE(base.ok());
+  CHECK(*base == 42);
+  CHECK(f.reg(0x18) == 0);
+  CHECK(f.wait_link(kNegotiating));
+  // No driver: the peer's used index is the answer.
+  f.reg_w(0x10, 0);
+  REQUIRE(f.peer.write_le<uint16_t>(0x100000 + kUsed + 2, 7).ok());
+  auto base1 = fe->get_vring_base(1);
+  REQUIRE(base1.ok());
+  CHECK(*base1 == 7);
+  // No live ring: memory withdrawn, doorbells gone.
+  CHECK(*load_le<uint32_t>(f.meta(), 0x14) == 0);
+  std::lock_guard l(f.vm->mu);
+  CHECK(f.vm->slots.size() == 1);
+  CHECK(f.vm->doorbells.empty());
+}
+
+TEST_CASE("a driver that never acknowledges: the stop times out and used.idx answers") {
+  Fixture f;
+  f.driver_setup();
+  f.dev->start();
+  auto fe = f.connect_peer();
+  REQUIRE(f.wait_link(kUp));
+  f.reg_w(0x10, 1);
+  REQUIRE(f.peer.write_le<uint16_t>(kUsed + 2, 3).ok());
+  auto t0 = std::chrono::steady_clock::now();
+  auto base = fe->get_vring_base(0);
+  REQUIRE(base.ok());
+  CHECK(*base == 3);
+  CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);  // it did wait for the driver
+}
+
+TEST_CASE("moving BAR 2 while the peer is live moves the metadata page and the peer's RAM") {
+  Fixture f;
+  f.driver_setup();
+  f.dev->start();
+  auto fe = f.connect_peer();
+  REQUIRE(f.wait_link(kUp));
+  constexpr uint64_t kNew = 0x4800000000ULL;
+  f.cfg_w(0x18, static_cast<uint32_t>(kNew), 4);
+  f.cfg_w(0x1c, static_cast<uint32_t>(kNew >> 32), 4);
+  std::lock_guard l(f.vm->mu);
+  CHECK(f.vm->mmio.count(kNew));
+  CHECK_FALSE(f.vm->mmio.count(kBar2));
+  REQUIRE(f.vm->slots.size() == 2);
+  for (auto& [slot, s] : f.vm->slots) CHECK(s.gpa == (s.read_only ? kNew : kNew + kFirstRegionOffset));
+}
+
+TEST_CASE("the peer goes away: everything is unwired and the link is DOWN; a new peer gets a new session") {
+  Fixture f;
+  f.driver_setup();
+  f.dev->start();
+  {
+    auto fe = f.connect_peer();
+    REQUIRE(f.wait_link(kUp));
+  }
+  REQUIRE(f.wait_link(kDown));
+  {
+    std::lock_guard l(f.vm->mu);
+    CHECK(f.vm->slots.size() == 1);
+    CHECK(f.vm->doorbells.empty());
+    for (auto [fd, gsi] : f.vm->irqfds) CHECK(fd != f.kick[0].get());
+  }
+  CHECK(*load_le<uint32_t>(f.meta(), 0x14) == 0);
+  auto fe = f.connect_peer();
+  REQUIRE(f.wait_link(kUp));
+  CHECK(*load_le<uint32_t>(f.meta(), 0x10) == 2);
+}
+
+TEST_CASE("a peer whose memory does not fit the BAR is refused, the device keeps serving") {
+  Fixture f;
+  f.dev->start();
+  auto fe = vhost_user::Frontend::connect(f.dir.path + "/s.sock", 2000ms);
+  REQUIRE(fe.ok());
+  REQUIRE((*fe)->set_owner().ok());
+  // A 20 GiB region claim over a 16 MiB memfd is refused by the session (fd too short) or by the
+  // device (does not fit 16 GiB): either way a failure answer, not a crash.
+  vhost::MemoryRegion r{0, 20ULL << 30, reinterpret_cast<uint64_t>(f.peer.regions()[0].host), f.peer.fd(), 0};
+  CHECK_FALSE((*fe)->set_mem_table(std::span<const vhost::MemoryRegion>(&r, 1)).ok());
+  CHECK(f.reg(0x00) == kMagic);
+}
