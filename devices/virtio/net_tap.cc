@@ -141,10 +141,18 @@ class TapBackend : public NetBackend {
     if (!tx_ || tx_broken_ || tx_blocked_) return;
     bool used = false;
     std::vector<iovec> iov;
+    // No kicks while draining (each one is a guest exit); asked for again once the ring is empty.
+    if (auto s = tx_->disable_notification(*mem_); !s) return fail("tx", s.message());
     while (true) {
       auto popped = tx_->pop(*mem_);
       if (!popped) return fail("tx", popped.message());
-      if (!*popped) break;
+      if (!*popped) {
+        auto more = tx_->enable_notification(*mem_);
+        if (!more) return fail("tx", more.message());
+        if (!*more) break;
+        if (auto s = tx_->disable_notification(*mem_); !s) return fail("tx", s.message());
+        continue;
+      }
       const Chain& c = **popped;
       iov.clear();
       bool ok = c.writable == 0 && c.readable >= net::kHdrSize && c.buffers.size() <= kMaxIov;
@@ -181,6 +189,7 @@ class TapBackend : public NetBackend {
     if (!rx_ || rx_broken_) return;
     bool used = false;
     std::vector<Chain> chains;
+    if (auto s = rx_->disable_notification(*mem_); !s) return fail("rx", s.message());
     while (true) {
       if (!have_frame_) {
         iovec v{frame_.data(), frame_.size()};
@@ -195,7 +204,14 @@ class TapBackend : public NetBackend {
       while (room < frame_len_) {
         auto popped = rx_->pop(*mem_);
         if (!popped) return fail("rx", popped.message());
-        if (!*popped) break;
+        if (!*popped) {
+          // Out of buffers: ask for a kick when the driver posts more (avail_event at this
+          // position), unless it already has.
+          auto more = rx_->enable_notification(*mem_);
+          if (!more) return fail("rx", more.message());
+          if (*more) continue;
+          break;
+        }
         if ((*popped)->readable != 0 || (*popped)->writable == 0) return fail("rx", "receive chain with device-readable or no writable buffers");
         room += (*popped)->writable;
         chains.push_back(std::move(**popped));

@@ -90,10 +90,6 @@ Result<std::optional<Chain>> SplitQueue::pop(const GuestMemory& mem) {
   Chain chain;
   chain.head = *head;
   if (auto s = walk(mem, *head, chain); !s) return s.error();
-  if (cfg_.event_idx) {
-    // Tell the driver how far we have read (avail_event, after the used ring).
-    if (auto s = mem.write_le<uint16_t>(cfg_.used + 4 + 8ULL * cfg_.size, next_avail_); !s) return s.error();
-  }
   return std::optional<Chain>(std::move(chain));
 }
 
@@ -123,11 +119,27 @@ Result<bool> SplitQueue::needs_interrupt(const GuestMemory& mem) {
   return !(*flags & kAvailFlagNoInterrupt);
 }
 
-Status SplitQueue::enable_notification(const GuestMemory& mem) {
-  if (cfg_.event_idx) return mem.write_le<uint16_t>(cfg_.used + 4 + 8ULL * cfg_.size, next_avail_);
+Result<bool> SplitQueue::enable_notification(const GuestMemory& mem) {
+  if (cfg_.event_idx) {
+    // avail_event, after the used ring: kick me once you post past what I have read.
+    TANDEM_TRY(mem.write_le<uint16_t>(cfg_.used + 4 + 8ULL * cfg_.size, next_avail_));
+  } else {
+    auto flags = mem.read_le<uint16_t>(cfg_.used);
+    if (!flags) return flags.error();
+    TANDEM_TRY(mem.write_le<uint16_t>(cfg_.used, static_cast<uint16_t>(*flags & ~kUsedFlagNoNotify)));
+  }
+  // The driver may have posted before it could see the request: look again.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  auto avail_idx = mem.read_le<uint16_t>(cfg_.avail + 2);
+  if (!avail_idx) return avail_idx.error();
+  return *avail_idx != next_avail_;
+}
+
+Status SplitQueue::disable_notification(const GuestMemory& mem) {
+  if (cfg_.event_idx) return {};
   auto flags = mem.read_le<uint16_t>(cfg_.used);
   if (!flags) return flags.error();
-  return mem.write_le<uint16_t>(cfg_.used, static_cast<uint16_t>(*flags & ~kUsedFlagNoNotify));
+  return mem.write_le<uint16_t>(cfg_.used, static_cast<uint16_t>(*flags | kUsedFlagNoNotify));
 }
 
 }  // namespace tandem::virtio

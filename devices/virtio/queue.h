@@ -62,8 +62,13 @@ class SplitQueue {
   // Whether the driver wants an interrupt for what was added since the last call (EVENT_IDX aware).
   Result<bool> needs_interrupt(const GuestMemory& mem);
 
-  // With EVENT_IDX: asks the driver to notify when it posts past the current position.
-  Status enable_notification(const GuestMemory& mem);
+  // Asks the driver to notify (kick) when it posts past the current position: avail_event with
+  // EVENT_IDX, else clears NO_NOTIFY. Returns true when buffers are already waiting (posted before
+  // the request was visible): the device must go on popping instead of sleeping.
+  Result<bool> enable_notification(const GuestMemory& mem);
+  // While the device is busy draining the queue: no kicks wanted (sets NO_NOTIFY without
+  // EVENT_IDX; with it, avail_event simply stays behind until enable_notification).
+  Status disable_notification(const GuestMemory& mem);
 
   uint16_t next_avail() const { return next_avail_; }
   uint16_t next_used() const { return next_used_; }

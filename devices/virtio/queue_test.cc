@@ -154,6 +154,15 @@ TEST_CASE("hostile chains are errors, and the queue goes on") {
   CHECK_FALSE(q.add_used(f.mem, 8, 0).ok());  // used id out of range
 }
 
+TEST_CASE("without EVENT_IDX, notifications are switched with the used ring's NO_NOTIFY flag") {
+  Fixture f;
+  auto q = f.q();
+  REQUIRE(q.disable_notification(f.mem).ok());
+  CHECK(f.mem.read_le<uint16_t>(kUsed).value() == kUsedFlagNoNotify);
+  CHECK_FALSE(q.enable_notification(f.mem).value());
+  CHECK(f.mem.read_le<uint16_t>(kUsed).value() == 0);
+}
+
 TEST_CASE("EVENT_IDX: avail_event is published and used_event decides interrupts") {
   Fixture f;
   f.cfg.event_idx = true;
@@ -164,7 +173,14 @@ TEST_CASE("EVENT_IDX: avail_event is published and used_event decides interrupts
   d.post(1);
   d.post(2);
   for (int i = 0; i < 3; ++i) REQUIRE(q.pop(f.mem).ok());
+  // While the device drains, avail_event stays behind (no kicks); enabling publishes where it is.
+  CHECK(f.mem.read_le<uint16_t>(kUsed + 4 + 8 * 8).value() == 0);
+  CHECK_FALSE(q.enable_notification(f.mem).value());
   CHECK(f.mem.read_le<uint16_t>(kUsed + 4 + 8 * 8).value() == 3);  // avail_event
+  // A buffer posted before the driver saw avail_event: enable reports it.
+  d.desc(3, kData, 8, 0, 0);
+  d.post(3);
+  CHECK(q.enable_notification(f.mem).value());
   // The driver asks for an interrupt only once used passes index 2.
   REQUIRE(f.mem.write_le<uint16_t>(kAvail + 4 + 2 * 8, 2).ok());
   REQUIRE(q.add_used(f.mem, 0, 0).ok());
