@@ -48,7 +48,9 @@ struct Config {
   std::string socket;                      // where tandem listens for the peer's front-end
   uint64_t peer_bar_size = 16ULL << 30;    // BAR 2: room for the peer's memory (power of two)
   uint32_t queue_pairs = 1;
-  uint64_t features = (1ULL << 32);        // offered to the peer: VERSION_1 (see the driver)
+  // Offered to the peer (what guest-images/vhost-pci-net implements): VERSION_1, MRG_RXBUF,
+  // RING_EVENT_IDX, RING_INDIRECT_DESC.
+  uint64_t features = (1ULL << 32) | (1ULL << 15) | (1ULL << 29) | (1ULL << 28);
   std::chrono::milliseconds stop_timeout{500};
 };
 

@@ -117,6 +117,7 @@ struct Fixture {
     auto feats = f.get_features();
     REQUIRE(feats.ok());
     CHECK((*feats & (1ULL << 32)));
+    CHECK((*feats & (1ULL << 15)));
     REQUIRE(f.set_features(1ULL << 32).ok());
     vhost::MemoryRegion r{0, kPeerRam, reinterpret_cast<uint64_t>(peer.regions()[0].host), peer.fd(), 0};
     REQUIRE(f.set_mem_table(std::span<const vhost::MemoryRegion>(&r, 1)).ok());

@@ -1,0 +1,1569 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhost_pci_net: guest driver for tandem's vhost-pci-net 2.0 device (PCI 1af4:10fa).
+ *
+ * The device (docs/vhost-pci-net.md in tandem) maps all of a peer VM's memory (VM2) into BAR2 and
+ * publishes VM2's virtio-net split rings in a read-only metadata page at BAR2 offset 0. This
+ * driver plays the role of VM2's virtio-net *device* on queue pair 0:
+ *
+ *   transmit: pop a chain from peer vring 0 (VM2's RX ring), write virtio_net_hdr + frame straight
+ *             into VM2's buffers (one copy), publish used, ring doorbell 0 (VM2's RX interrupt).
+ *   receive:  NAPI on vector 2 pops chains from peer vring 1 (VM2's TX ring), copies the frame once
+ *             into an skb, completes used {id, 0}, rings doorbell 1 (VM2's TX completion).
+ *
+ * Everything read from VM2's rings is untrusted: descriptor indices are checked against num,
+ * chains are bounded, every buffer must lie inside one region of the metadata page's table. A bad
+ * chain drops the packet and completes the buffer with length 0.
+ *
+ * Concurrency: ring 0 state belongs to ndo_start_xmit (netif tx lock); ring 1 state belongs to the
+ * NAPI poll. The config work (vector 0) changes ring/region state only with NAPI disabled and the
+ * tx lock held, under RTNL (which also serialises it against ndo_open/ndo_stop).
+ */
+
+#include <linux/bitops.h>
+#include <linux/ethtool.h>
+#include <linux/etherdevice.h>
+#include <linux/if_vlan.h>
+#include <linux/interrupt.h>
+#include <linux/io.h>
+#include <linux/module.h>
+#include <linux/netdevice.h>
+#include <linux/pci.h>
+#include <linux/rtnetlink.h>
+#include <linux/skbuff.h>
+#include <linux/timer.h>
+#include <linux/u64_stats_sync.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
+#include <linux/workqueue.h>
+
+#define DRV_NAME	"vhost_pci_net"
+#define DRV_VERSION	"2.0"
+
+#define VPN_VENDOR	0x1af4
+#define VPN_DEVICE	0x10fa
+
+/* BAR0 registers (spec §3). */
+#define VPN_REG_MAGIC		0x00
+#define VPN_REG_VERSION		0x04
+#define VPN_REG_MAX_QUEUES	0x08
+#define VPN_REG_NUM_VECTORS	0x0c
+#define VPN_REG_DRIVER_STATUS	0x10
+#define VPN_REG_LINK_STATE	0x14
+#define VPN_REG_STOP_REQ_LO	0x18
+#define VPN_REG_STOP_REQ_HI	0x1c
+#define VPN_REG_STOP_ACK	0x20
+#define VPN_REG_STOP_TIMEOUT	0x24
+#define VPN_DOORBELL_BASE	0x1000
+#define VPN_DOORBELL_STRIDE	4
+
+#define VPN_MAGIC		0x4e505654u	/* "TVPN" */
+#define VPN_META_MAGIC		0x4d505654u	/* "TVPM" */
+#define VPN_VERSION_MAJOR	2
+#define VPN_DRIVER_OK		1u
+
+/* Link states (§5). */
+#define VPN_LINK_DOWN		0
+#define VPN_LINK_NEGOTIATING	1
+#define VPN_LINK_UP		2
+#define VPN_LINK_STOPPING	3
+
+/* Queue entry flags (§4.4). */
+#define VPN_Q_LIVE		BIT(0)
+#define VPN_Q_KICK_IRQ		BIT(1)
+#define VPN_Q_CALL_DOORBELL	BIT(2)
+#define VPN_Q_STOP_REQUESTED	BIT(3)
+
+#define VPN_META_SIZE		0x1000
+#define VPN_MAX_REGIONS		8
+#define VPN_MAX_QUEUES		64
+
+/* MSI-X vectors and peer vrings of queue pair 0. */
+#define VPN_VEC_CONFIG		0
+#define VPN_VEC_TX		1	/* VM2 kicked vring 0 (its RX): new buffers for us to fill */
+#define VPN_VEC_RX		2	/* VM2 kicked vring 1 (its TX): packets for us */
+#define VPN_NUM_VEC		3
+#define VPN_TX			0	/* peer vring 0 */
+#define VPN_RX			1	/* peer vring 1 */
+
+/* Limits on what the peer can make us do per packet. */
+#define VPN_MAX_RING		32768	/* split ring maximum */
+#define VPN_MAX_INDIRECT	1024	/* entries of one indirect table (UIO_MAXIOV, as vhost) */
+#define VPN_MAX_RX_SEGS		128	/* buffers of one VM2 TX chain */
+#define VPN_MAX_TX_HEADS	64	/* chains (mergeable buffers) for one packet */
+#define VPN_MAX_RX_FRAME	(65535 + ETH_HLEN + VLAN_HLEN)	/* largest frame (GSO) from VM2 */
+#define VPN_RX_COPY_LINEAR	1536	/* frames up to this go into one linear skb */
+#define VPN_RX_LINEAR_HEAD	128	/* linear part of larger frames; the rest goes into pages */
+#define VPN_MAX_MTU		9000
+
+/* Feature bits we care about (virtio_net.h / virtio_config.h / virtio_ring.h numbering). */
+#define VPN_F(bit)		(1ULL << (bit))
+#define VPN_FEATURES_REFUSED	(VPN_F(VIRTIO_F_RING_PACKED) | VPN_F(VIRTIO_F_ACCESS_PLATFORM) | \
+				 VPN_F(VIRTIO_NET_F_HASH_REPORT))
+
+/* ---- shared layouts (little-endian) ---- */
+
+struct vpn_meta_region {
+	__le64 gpa;
+	__le64 size;
+	__le64 bar_offset;
+	__le64 reserved;
+};
+
+struct vpn_meta_queue {
+	__le32 flags;
+	__le16 num;
+	__le16 base;
+	__le64 desc_gpa;
+	__le64 avail_gpa;
+	__le64 used_gpa;
+	__le16 vector;
+	__le16 reserved0;
+	__le32 doorbell;
+	__le64 reserved1;
+};
+
+/* The part of the metadata page the driver copies: header, regions, queues 0 and 1. */
+struct vpn_meta_head {
+	__le32 magic;
+	__le32 version;
+	__le32 generation;
+	__le32 link_state;
+	__le32 session;
+	__le32 nregions;
+	__le32 nqueues;
+	__le32 reserved;
+	__le64 peer_features;
+	__le64 peer_protocol_features;
+	__le64 stop_request;
+	__le64 peer_bar_size;
+	struct vpn_meta_region region[VPN_MAX_REGIONS];
+	struct vpn_meta_queue queue[2];
+};
+
+static_assert(sizeof(struct vpn_meta_region) == 32);
+static_assert(sizeof(struct vpn_meta_queue) == 48);
+static_assert(offsetof(struct vpn_meta_head, peer_features) == 0x20);
+static_assert(offsetof(struct vpn_meta_head, region) == 0x40);
+static_assert(offsetof(struct vpn_meta_head, queue) == 0x140);
+
+/* Split virtqueue, as VM2 lays it out. */
+struct vpn_desc {
+	__le64 addr;
+	__le32 len;
+	__le16 flags;
+	__le16 next;
+};
+
+struct vpn_avail {
+	__le16 flags;
+	__le16 idx;
+	__le16 ring[];		/* num entries, then used_event */
+};
+
+struct vpn_used_elem {
+	__le32 id;
+	__le32 len;
+};
+
+struct vpn_used {
+	__le16 flags;
+	__le16 idx;
+	struct vpn_used_elem ring[];	/* num entries, then avail_event */
+};
+
+static_assert(sizeof(struct vpn_desc) == 16);
+
+/* ---- driver state ---- */
+
+struct vpn_region {
+	u64 gpa;
+	u64 size;
+	u64 bar_offset;
+};
+
+/* A parsed, validated-for-shape copy of the metadata page. */
+struct vpn_meta {
+	u32 link_state;
+	u32 session;
+	u32 nregions;
+	u64 features;
+	u64 stop_request;
+	struct vpn_region region[VPN_MAX_REGIONS];
+	struct {
+		u32 flags;
+		u16 num;
+		u16 base;
+		u64 desc;
+		u64 avail;
+		u64 used;
+	} q[2];
+};
+
+struct vpn_ring {
+	unsigned int index;		/* peer vring index: VPN_TX or VPN_RX */
+	bool running;			/* started in this session; the data path may use it */
+	bool broken;			/* peer error on the ring itself; idle until restarted */
+	bool pos_valid;			/* last_avail is meaningful for .session */
+	bool kick_enabled;		/* we asked VM2 for kicks */
+	bool signalled_valid;
+	bool notify_pending;		/* used published but doorbell not yet considered */
+	bool stop_acked;		/* the current stop request has been acked */
+	bool hold;			/* unusable entry: do not start until it changes or drops LIVE */
+	u32 qflags;			/* KICK_IRQ / CALL_DOORBELL of the live entry */
+	u16 num;
+	u16 last_avail;			/* next avail entry to consume */
+	u16 avail_cache;		/* last avail.idx read */
+	u16 used_idx;			/* shadow used.idx */
+	u16 signalled_used;
+	struct vpn_desc *desc;
+	struct vpn_avail *avail;
+	struct vpn_used *used;
+	void __iomem *doorbell;
+	/* what the ring was started with */
+	u32 session;
+	u16 base;
+	u64 desc_gpa, avail_gpa, used_gpa;
+};
+
+enum vpn_rx_stat {
+	VPN_RX_PACKETS, VPN_RX_BYTES, VPN_RX_NOMEM, VPN_RX_BAD_CHAIN, VPN_RX_BAD_LEN, VPN_RX_BAD_HDR,
+	VPN_RX_DOORBELLS, VPN_RX_NSTATS
+};
+
+enum vpn_tx_stat {
+	VPN_TX_PACKETS, VPN_TX_BYTES, VPN_TX_BAD_CHAIN, VPN_TX_TOO_BIG, VPN_TX_NO_RING, VPN_TX_OFFLOAD,
+	VPN_TX_RING_FULL, VPN_TX_DOORBELLS, VPN_TX_NSTATS
+};
+
+enum vpn_misc_stat {
+	VPN_CONFIG_IRQS, VPN_TX_IRQS, VPN_RX_IRQS, VPN_RING_STARTS, VPN_STOP_ACKS, VPN_RING_ERRORS,
+	VPN_BAD_METADATA, VPN_MISC_NSTATS
+};
+
+static const char vpn_stat_names[][ETH_GSTRING_LEN] = {
+	"rx_packets", "rx_bytes", "rx_drop_nomem", "rx_bad_chain", "rx_bad_len", "rx_bad_hdr",
+	"rx_doorbells",
+	"tx_packets", "tx_bytes", "tx_bad_chain", "tx_drop_too_big", "tx_drop_no_ring",
+	"tx_drop_offload", "tx_ring_full", "tx_doorbells",
+	"config_irqs", "tx_irqs", "rx_irqs", "ring_starts", "stop_acks", "ring_errors", "bad_metadata",
+};
+
+static_assert(ARRAY_SIZE(vpn_stat_names) == VPN_RX_NSTATS + VPN_TX_NSTATS + VPN_MISC_NSTATS);
+
+struct vpn_ctx_stats {
+	struct u64_stats_sync syncp;
+	u64_stats_t c[8];
+};
+
+static_assert(VPN_RX_NSTATS <= 8 && VPN_TX_NSTATS <= 8);
+
+/* A piece of a peer buffer, mapped. */
+struct vpn_seg {
+	u8 *p;
+	u32 len;
+};
+
+struct vpn_tx_head {
+	u16 id;
+	u32 len;
+};
+
+struct vpn_priv {
+	struct pci_dev *pdev;
+	struct net_device *dev;
+	void __iomem *regs;
+	u8 *bar2;			/* memremap(WB) of all of BAR2 */
+	u64 bar2_len;
+	const struct vpn_meta_head *meta;	/* == bar2 */
+
+	/* Changed only by the config work, with both data paths quiesced. */
+	u32 nregions;
+	struct vpn_region region[VPN_MAX_REGIONS];
+	u64 features;
+	u32 hdr_len;
+	bool mrg, event_idx, indirect, host_offload;
+	u32 session;
+	bool removing;			/* under RTNL */
+	bool bad_meta_logged;
+
+	struct vpn_ring ring[2];
+	struct napi_struct napi;
+	struct delayed_work config_work;
+	struct timer_list poll_timer;	/* for directions without KICK_IRQ (peer passed NOFD) */
+	bool irq_ok[VPN_NUM_VEC];
+
+	struct vpn_tx_head tx_heads[VPN_MAX_TX_HEADS];	/* xmit scratch (tx lock) */
+	struct vpn_seg rx_segs[VPN_MAX_RX_SEGS];	/* poll scratch (NAPI) */
+
+	struct vpn_ctx_stats rx_stats;
+	struct vpn_ctx_stats tx_stats;
+	atomic64_t misc[VPN_MISC_NSTATS];
+};
+
+static void vpn_stat_add(struct vpn_ctx_stats *s, unsigned int i, u64 v)
+{
+	u64_stats_update_begin(&s->syncp);
+	u64_stats_add(&s->c[i], v);
+	u64_stats_update_end(&s->syncp);
+}
+
+static void vpn_stat_inc(struct vpn_ctx_stats *s, unsigned int i)
+{
+	vpn_stat_add(s, i, 1);
+}
+
+static void vpn_stats_read(struct vpn_ctx_stats *s, u64 *out, unsigned int n)
+{
+	unsigned int start, i;
+
+	do {
+		start = u64_stats_fetch_begin(&s->syncp);
+		for (i = 0; i < n; i++)
+			out[i] = u64_stats_read(&s->c[i]);
+	} while (u64_stats_fetch_retry(&s->syncp, start));
+}
+
+/* ---- address translation ---- */
+
+/*
+ * VM2 gpa [gpa, gpa + len) to a pointer into BAR2, or NULL unless the whole range lies in one
+ * region. len may be 0 (then gpa must still be inside a region).
+ */
+static void *vpn_translate(const struct vpn_priv *p, u64 gpa, u64 len)
+{
+	u32 i;
+
+	for (i = 0; i < p->nregions; i++) {
+		const struct vpn_region *r = &p->region[i];
+		u64 off;
+
+		if (gpa < r->gpa)
+			continue;
+		off = gpa - r->gpa;
+		if (off >= r->size)
+			continue;
+		if (len > r->size - off)
+			return NULL;	/* crosses the end of its region: a peer error */
+		return p->bar2 + r->bar_offset + off;
+	}
+	return NULL;
+}
+
+/* ---- ring helpers (device side of a split virtqueue) ---- */
+
+static __le16 *vpn_used_event(struct vpn_ring *r)
+{
+	return &r->avail->ring[r->num];
+}
+
+static __le16 *vpn_avail_event(struct vpn_ring *r)
+{
+	return (__le16 *)&r->used->ring[r->num];
+}
+
+/* 1 and *head: next available chain; 0: none; -EIO: VM2 moved avail.idx impossibly. */
+static int vpn_avail_next(struct vpn_priv *p, struct vpn_ring *r, u16 *head)
+{
+	if (r->last_avail == r->avail_cache) {
+		u16 a = le16_to_cpu(READ_ONCE(r->avail->idx));
+
+		if ((u16)(a - r->last_avail) > r->num) {
+			if (!r->broken)
+				netdev_err(p->dev, "peer vring %u: avail.idx %u with last_avail %u and num %u; ring stopped\n",
+					   r->index, a, r->last_avail, r->num);
+			r->broken = true;
+			atomic64_inc(&p->misc[VPN_RING_ERRORS]);
+			return -EIO;
+		}
+		r->avail_cache = a;
+		if (a == r->last_avail)
+			return 0;
+		virt_rmb();	/* ring entries after the index */
+	}
+	*head = le16_to_cpu(READ_ONCE(r->avail->ring[r->last_avail & (r->num - 1)]));
+	r->last_avail++;
+	return 1;
+}
+
+static void vpn_used_add(struct vpn_ring *r, u16 id, u32 len)
+{
+	struct vpn_used_elem *e = &r->used->ring[r->used_idx & (r->num - 1)];
+
+	WRITE_ONCE(e->id, cpu_to_le32(id));
+	WRITE_ONCE(e->len, cpu_to_le32(len));
+	r->used_idx++;
+}
+
+static void vpn_used_publish(struct vpn_ring *r)
+{
+	virt_wmb();	/* used entries (and buffer contents) before the index */
+	WRITE_ONCE(r->used->idx, cpu_to_le16(r->used_idx));
+	r->notify_pending = true;
+}
+
+/* Does VM2 want an interrupt for what we published since the last check? */
+static bool vpn_need_notify(struct vpn_priv *p, struct vpn_ring *r)
+{
+	u16 old, new, event;
+	bool valid;
+
+	r->notify_pending = false;
+	if (!(r->qflags & VPN_Q_CALL_DOORBELL))
+		return false;
+	virt_mb();	/* used.idx visible before we read VM2's suppression state */
+	if (p->event_idx) {
+		event = le16_to_cpu(READ_ONCE(*vpn_used_event(r)));
+		old = r->signalled_used;
+		new = r->used_idx;
+		valid = r->signalled_valid;
+		r->signalled_used = new;
+		r->signalled_valid = true;
+		return !valid || vring_need_event(event, new, old);
+	}
+	return !(le16_to_cpu(READ_ONCE(r->avail->flags)) & VRING_AVAIL_F_NO_INTERRUPT);
+}
+
+static void vpn_notify(struct vpn_priv *p, struct vpn_ring *r)
+{
+	if (!vpn_need_notify(p, r))
+		return;
+	iowrite32(r->index, r->doorbell);
+	if (r->index == VPN_TX)
+		vpn_stat_inc(&p->tx_stats, VPN_TX_DOORBELLS);
+	else
+		vpn_stat_inc(&p->rx_stats, VPN_RX_DOORBELLS);
+}
+
+static void vpn_kick_disable(struct vpn_priv *p, struct vpn_ring *r)
+{
+	if (!r->kick_enabled)
+		return;
+	r->kick_enabled = false;
+	/* With EVENT_IDX the stale avail_event already limits VM2 to one more kick. */
+	if (!p->event_idx)
+		WRITE_ONCE(r->used->flags, cpu_to_le16(VRING_USED_F_NO_NOTIFY));
+}
+
+/* Ask VM2 for a kick on its next avail entry; true if entries arrived meanwhile (re-check). */
+static bool vpn_kick_enable(struct vpn_priv *p, struct vpn_ring *r)
+{
+	if (!r->kick_enabled) {
+		r->kick_enabled = true;
+		if (!p->event_idx)
+			WRITE_ONCE(r->used->flags, 0);
+	}
+	if (p->event_idx)
+		WRITE_ONCE(*vpn_avail_event(r), cpu_to_le16(r->avail_cache));
+	virt_mb();	/* the request visible before we look at avail.idx again */
+	return le16_to_cpu(READ_ONCE(r->avail->idx)) != r->avail_cache;
+}
+
+/* ---- descriptor chains ---- */
+
+struct vpn_chain {
+	const struct vpn_desc *table;
+	u32 count;		/* entries in table */
+	u32 idx;		/* next entry */
+	u32 steps;		/* entries visited in table: loop bound */
+	bool indirect;
+	bool done;
+};
+
+static int vpn_chain_start(const struct vpn_ring *r, u16 head, struct vpn_chain *c)
+{
+	if (head >= r->num)
+		return -EINVAL;
+	c->table = r->desc;
+	c->count = r->num;
+	c->idx = head;
+	c->steps = 0;
+	c->indirect = false;
+	c->done = false;
+	return 0;
+}
+
+/*
+ * Next buffer of a chain: 1 with *buf (NULL if *len is 0) and *len; 0 at the end of the chain;
+ * -EINVAL on a peer error. write: the buffers must be device-writable (VM2's RX ring) or
+ * device-readable (VM2's TX ring). Each descriptor is read once.
+ */
+static int vpn_chain_next(const struct vpn_priv *p, struct vpn_chain *c, bool write, u8 **buf,
+			  u32 *len)
+{
+	for (;;) {
+		const struct vpn_desc *d;
+		u64 addr;
+		u32 dlen;
+		u16 flags, next;
+
+		if (c->done)
+			return 0;
+		if (c->steps++ >= c->count)
+			return -EINVAL;		/* longer than the table: a loop */
+		d = &c->table[c->idx];
+		addr = le64_to_cpu(READ_ONCE(d->addr));
+		dlen = le32_to_cpu(READ_ONCE(d->len));
+		flags = le16_to_cpu(READ_ONCE(d->flags));
+		next = le16_to_cpu(READ_ONCE(d->next));
+
+		if (flags & VRING_DESC_F_INDIRECT) {
+			const void *t;
+
+			/* Only as the sole head descriptor, not nested, and only if negotiated. */
+			if (!p->indirect || c->indirect || c->steps != 1 ||
+			    (flags & VRING_DESC_F_NEXT))
+				return -EINVAL;
+			if (!dlen || dlen % sizeof(struct vpn_desc) ||
+			    dlen / sizeof(struct vpn_desc) > VPN_MAX_INDIRECT)
+				return -EINVAL;
+			t = vpn_translate(p, addr, dlen);
+			if (!t)
+				return -EINVAL;
+			c->table = t;
+			c->count = dlen / sizeof(struct vpn_desc);
+			c->idx = 0;
+			c->steps = 0;
+			c->indirect = true;
+			continue;
+		}
+		if (!!(flags & VRING_DESC_F_WRITE) != write)
+			return -EINVAL;
+		if (flags & VRING_DESC_F_NEXT) {
+			if (next >= c->count)
+				return -EINVAL;
+			c->idx = next;
+		} else {
+			c->done = true;
+		}
+		*len = dlen;
+		*buf = NULL;
+		if (dlen) {
+			*buf = vpn_translate(p, addr, dlen);
+			if (!*buf)
+				return -EINVAL;
+		}
+		return 1;
+	}
+}
+
+/* ---- transmit: fill VM2's RX buffers (peer vring 0) ---- */
+
+enum vpn_tx_result { VPN_TX_DONE, VPN_TX_NOBUF, VPN_TX_BAD, VPN_TX_TOOBIG, VPN_TX_BROKEN };
+
+/*
+ * The byte stream we write is [virtio_net_hdr (hdr_len) | frame]. Copy stream bytes [off, off+n)
+ * to dst. nb[] remember where stream bytes 10 and 11 (num_buffers) landed, to patch them later.
+ */
+static void vpn_tx_copy(const struct vpn_priv *p, struct sk_buff *skb, const u8 *hdr, u32 off,
+			u8 *dst, u32 n, u8 **nb)
+{
+	if (off < p->hdr_len) {
+		u32 h = min(n, p->hdr_len - off), k;
+
+		memcpy(dst, hdr + off, h);
+		for (k = off; k < off + h; k++)
+			if (k == 10 || k == 11)
+				nb[k - 10] = dst + (k - off);
+		dst += h;
+		off += h;
+		n -= h;
+	}
+	if (n)
+		skb_copy_bits(skb, off - p->hdr_len, dst, n);	/* in range: cannot fail */
+}
+
+static enum vpn_tx_result vpn_tx_fill(struct vpn_priv *p, struct vpn_ring *r, struct sk_buff *skb,
+				       u8 *hdr)
+{
+	u32 total = p->hdr_len + skb->len, off = 0;
+	u16 start = r->last_avail, nheads = 0, maxheads, i;
+	u8 *nb[2] = { NULL, NULL };
+	int err;
+
+	maxheads = p->mrg ? min_t(u32, r->num, VPN_MAX_TX_HEADS) : 1;
+	if (p->hdr_len == sizeof(struct virtio_net_hdr_mrg_rxbuf)) {
+		hdr[10] = 1;	/* num_buffers = 1 (le16), patched below */
+		hdr[11] = 0;
+	}
+
+	while (off < total) {
+		struct vpn_chain c;
+		u16 head;
+		u32 written = 0;
+
+		if (nheads == maxheads) {
+			r->last_avail = start;	/* VM2's buffers cannot hold it: drop, keep them */
+			return VPN_TX_TOOBIG;
+		}
+		err = vpn_avail_next(p, r, &head);
+		if (err < 0) {
+			r->last_avail = start;	/* nothing of this packet completed */
+			return VPN_TX_BROKEN;
+		}
+		if (!err) {
+			r->last_avail = start;	/* wait for more buffers */
+			return VPN_TX_NOBUF;
+		}
+		p->tx_heads[nheads].id = head;
+		err = vpn_chain_start(r, head, &c);
+		while (!err && off < total) {
+			u8 *buf;
+			u32 len, n;
+
+			err = vpn_chain_next(p, &c, true, &buf, &len);
+			if (err <= 0)
+				break;
+			err = 0;
+			n = min(len, total - off);
+			if (n)
+				vpn_tx_copy(p, skb, hdr, off, buf, n, nb);
+			off += n;
+			written += n;
+		}
+		p->tx_heads[nheads++].len = written;
+		if (err < 0) {
+			/* A bad chain: complete everything taken for this packet with length 0. */
+			for (i = 0; i < nheads; i++)
+				vpn_used_add(r, p->tx_heads[i].id, 0);
+			vpn_used_publish(r);
+			return VPN_TX_BAD;
+		}
+		/* err == 0 here: the chain ended (or the packet is complete). */
+	}
+
+	if (nb[0] && nheads > 1) {
+		*nb[0] = nheads & 0xff;
+		if (nb[1])
+			*nb[1] = nheads >> 8;
+	}
+	for (i = 0; i < nheads; i++)
+		vpn_used_add(r, p->tx_heads[i].id, p->tx_heads[i].len);
+	vpn_used_publish(r);
+	return VPN_TX_DONE;
+}
+
+/* Can VM2 take this GSO skb as it is (GUEST_TSO4/6, GUEST_ECN)? */
+static bool vpn_peer_takes_gso(const struct vpn_priv *p, const struct sk_buff *skb)
+{
+	unsigned int t = skb_shinfo(skb)->gso_type;
+
+	if (!(p->features & VPN_F(VIRTIO_NET_F_GUEST_CSUM)))
+		return false;
+	if (t & ~(SKB_GSO_TCPV4 | SKB_GSO_TCPV6 | SKB_GSO_TCP_ECN | SKB_GSO_DODGY))
+		return false;
+	if ((t & SKB_GSO_TCPV4) && !(p->features & VPN_F(VIRTIO_NET_F_GUEST_TSO4)))
+		return false;
+	if ((t & SKB_GSO_TCPV6) && !(p->features & VPN_F(VIRTIO_NET_F_GUEST_TSO6)))
+		return false;
+	if ((t & SKB_GSO_TCP_ECN) && !(p->features & VPN_F(VIRTIO_NET_F_GUEST_ECN)))
+		return false;
+	return true;
+}
+
+static netdev_tx_t vpn_start_xmit(struct sk_buff *skb, struct net_device *dev)
+{
+	struct vpn_priv *p = netdev_priv(dev);
+	struct vpn_ring *r = &p->ring[VPN_TX];
+	struct virtio_net_hdr_mrg_rxbuf vh = {};
+	enum vpn_tx_result res;
+	unsigned int len = skb->len;
+
+	if (unlikely(!r->running || r->broken)) {
+		vpn_stat_inc(&p->tx_stats, VPN_TX_NO_RING);
+		dev_kfree_skb_any(skb);
+		return NETDEV_TX_OK;
+	}
+
+	/*
+	 * Offloads exactly as VM2 negotiated them (vpn_fix_features keeps the netdev features in
+	 * line; this also covers skbs built before a feature change).
+	 */
+	if (skb->ip_summed == CHECKSUM_PARTIAL || skb_is_gso(skb)) {
+		if (skb_is_gso(skb) && !vpn_peer_takes_gso(p, skb)) {
+			vpn_stat_inc(&p->tx_stats, VPN_TX_OFFLOAD);
+			dev_kfree_skb_any(skb);
+			return NETDEV_TX_OK;
+		}
+		if (!(p->features & VPN_F(VIRTIO_NET_F_GUEST_CSUM))) {
+			if (skb_checksum_help(skb)) {
+				vpn_stat_inc(&p->tx_stats, VPN_TX_OFFLOAD);
+				dev_kfree_skb_any(skb);
+				return NETDEV_TX_OK;
+			}
+		} else if (virtio_net_hdr_from_skb(skb, &vh.hdr, true, true, 0)) {
+			vpn_stat_inc(&p->tx_stats, VPN_TX_OFFLOAD);
+			dev_kfree_skb_any(skb);
+			return NETDEV_TX_OK;
+		}
+	} else if ((p->features & VPN_F(VIRTIO_NET_F_GUEST_CSUM)) &&
+		   skb->ip_summed == CHECKSUM_UNNECESSARY) {
+		vh.hdr.flags = VIRTIO_NET_HDR_F_DATA_VALID;
+	}
+
+	/*
+	 * Bounded: we only go round again when VM2 added entries, and a packet takes at most
+	 * VPN_MAX_TX_HEADS of them before it counts as too big.
+	 */
+	for (;;) {
+		res = vpn_tx_fill(p, r, skb, (u8 *)&vh);
+		if (res != VPN_TX_NOBUF)
+			break;
+		/* No room: stop, ask VM2 for a kick (vector 1 wakes us), and re-check for a race. */
+		netif_stop_queue(dev);
+		vpn_stat_inc(&p->tx_stats, VPN_TX_RING_FULL);
+		if (!vpn_kick_enable(p, r)) {
+			if (r->notify_pending)
+				vpn_notify(p, r);
+			return NETDEV_TX_BUSY;
+		}
+		netif_start_queue(dev);
+	}
+	vpn_kick_disable(p, r);
+
+	switch (res) {
+	case VPN_TX_DONE:
+		u64_stats_update_begin(&p->tx_stats.syncp);
+		u64_stats_inc(&p->tx_stats.c[VPN_TX_PACKETS]);
+		u64_stats_add(&p->tx_stats.c[VPN_TX_BYTES], len);
+		u64_stats_update_end(&p->tx_stats.syncp);
+		dev_consume_skb_any(skb);
+		break;
+	case VPN_TX_BAD:
+		net_warn_ratelimited("%s: bad descriptor chain in peer vring 0; packet dropped\n",
+				     dev->name);
+		vpn_stat_inc(&p->tx_stats, VPN_TX_BAD_CHAIN);
+		dev_kfree_skb_any(skb);
+		break;
+	case VPN_TX_TOOBIG:
+		vpn_stat_inc(&p->tx_stats, VPN_TX_TOO_BIG);
+		dev_kfree_skb_any(skb);
+		break;
+	default:	/* VPN_TX_BROKEN */
+		vpn_stat_inc(&p->tx_stats, VPN_TX_NO_RING);
+		dev_kfree_skb_any(skb);
+		break;
+	}
+
+	/* Stop early when VM2's ring is empty, so the next packet does not bounce. */
+	if (!r->broken && r->last_avail == r->avail_cache &&
+	    le16_to_cpu(READ_ONCE(r->avail->idx)) == r->avail_cache) {
+		netif_stop_queue(dev);
+		if (vpn_kick_enable(p, r))
+			netif_start_queue(dev);
+	}
+
+	if (r->notify_pending && (!netdev_xmit_more() || netif_queue_stopped(dev)))
+		vpn_notify(p, r);
+	return NETDEV_TX_OK;
+}
+
+/* ---- receive: drain VM2's TX ring (peer vring 1) ---- */
+
+/* Consume one chain: deliver its frame or drop it. The caller completes it with length 0. */
+static void vpn_rx_one(struct vpn_priv *p, struct vpn_ring *r, u16 head)
+{
+	struct virtio_net_hdr_mrg_rxbuf vhdr = {};
+	u8 *hdrp = (u8 *)&vhdr;
+	struct vpn_chain c;
+	struct sk_buff *skb;
+	u32 nseg = 0, i, len, pos, hskip;
+	u64 total = 0;
+	int err;
+
+	err = vpn_chain_start(r, head, &c);
+	while (!err) {
+		u8 *buf;
+		u32 blen;
+
+		err = vpn_chain_next(p, &c, false, &buf, &blen);
+		if (err <= 0)
+			break;
+		err = 0;
+		if (!blen)
+			continue;
+		if (nseg == VPN_MAX_RX_SEGS) {
+			err = -E2BIG;
+			break;
+		}
+		p->rx_segs[nseg].p = buf;
+		p->rx_segs[nseg].len = blen;
+		nseg++;
+		total += blen;
+	}
+	if (err < 0) {
+		net_warn_ratelimited("%s: bad descriptor chain in peer vring 1; packet dropped\n",
+				     p->dev->name);
+		vpn_stat_inc(&p->rx_stats, VPN_RX_BAD_CHAIN);
+		return;
+	}
+	if (total < p->hdr_len + ETH_HLEN || total - p->hdr_len > VPN_MAX_RX_FRAME) {
+		vpn_stat_inc(&p->rx_stats, VPN_RX_BAD_LEN);
+		return;
+	}
+	len = total - p->hdr_len;
+
+	if (len <= VPN_RX_COPY_LINEAR) {
+		skb = napi_alloc_skb(&p->napi, len);
+		if (skb)
+			skb_put(skb, len);
+	} else {
+		u32 head_len = VPN_RX_LINEAR_HEAD;
+
+		skb = alloc_skb_with_frags(NET_SKB_PAD + NET_IP_ALIGN + head_len, len - head_len,
+					   PAGE_ALLOC_COSTLY_ORDER, &err, GFP_ATOMIC);
+		if (skb) {
+			skb_reserve(skb, NET_SKB_PAD + NET_IP_ALIGN);
+			skb_put(skb, head_len);
+			skb->data_len = len - head_len;
+			skb->len += len - head_len;
+		}
+	}
+	if (!skb) {
+		vpn_stat_inc(&p->rx_stats, VPN_RX_NOMEM);
+		return;
+	}
+
+	/* One copy: the header into vhdr, the frame into the skb. */
+	hskip = p->hdr_len;
+	pos = 0;
+	for (i = 0; i < nseg; i++) {
+		u8 *src = p->rx_segs[i].p;
+		u32 n = p->rx_segs[i].len;
+
+		if (hskip) {
+			u32 h = min(n, hskip);
+
+			memcpy(hdrp + (p->hdr_len - hskip), src, h);
+			hskip -= h;
+			src += h;
+			n -= h;
+		}
+		if (n) {
+			if (skb_store_bits(skb, pos, src, n)) {
+				/* cannot happen: the skb holds exactly len bytes */
+				dev_kfree_skb_any(skb);
+				vpn_stat_inc(&p->rx_stats, VPN_RX_BAD_LEN);
+				return;
+			}
+			pos += n;
+		}
+	}
+
+	/* Checksum/GSO offload from VM2 only if it negotiated it; otherwise the header is ignored. */
+	if (p->host_offload && virtio_net_hdr_to_skb(skb, &vhdr.hdr, true)) {
+		net_warn_ratelimited("%s: bad virtio_net_hdr from peer; packet dropped\n",
+				     p->dev->name);
+		dev_kfree_skb_any(skb);
+		vpn_stat_inc(&p->rx_stats, VPN_RX_BAD_HDR);
+		return;
+	}
+	skb_record_rx_queue(skb, 0);
+	skb->protocol = eth_type_trans(skb, p->dev);
+
+	u64_stats_update_begin(&p->rx_stats.syncp);
+	u64_stats_inc(&p->rx_stats.c[VPN_RX_PACKETS]);
+	u64_stats_add(&p->rx_stats.c[VPN_RX_BYTES], len);
+	u64_stats_update_end(&p->rx_stats.syncp);
+	napi_gro_receive(&p->napi, skb);
+}
+
+static int vpn_poll(struct napi_struct *napi, int budget)
+{
+	struct vpn_priv *p = container_of(napi, struct vpn_priv, napi);
+	struct vpn_ring *r = &p->ring[VPN_RX];
+	int done = 0, err;
+	u16 head;
+
+	if (!r->running || r->broken) {
+		napi_complete_done(napi, 0);
+		return 0;
+	}
+	vpn_kick_disable(p, r);
+	while (done < budget) {
+		err = vpn_avail_next(p, r, &head);
+		if (err <= 0)
+			break;
+		vpn_rx_one(p, r, head);
+		vpn_used_add(r, head, 0);
+		done++;
+	}
+	if (done) {
+		vpn_used_publish(r);
+		vpn_notify(p, r);
+	}
+	if (done < budget && napi_complete_done(napi, done)) {
+		if (!r->broken && vpn_kick_enable(p, r))
+			napi_schedule(napi);
+	}
+	return done;
+}
+
+/* ---- interrupts ---- */
+
+static irqreturn_t vpn_irq_config(int irq, void *data)
+{
+	struct vpn_priv *p = data;
+
+	atomic64_inc(&p->misc[VPN_CONFIG_IRQS]);
+	mod_delayed_work(system_wq, &p->config_work, 0);
+	return IRQ_HANDLED;
+}
+
+static irqreturn_t vpn_irq_tx(int irq, void *data)
+{
+	struct vpn_priv *p = data;
+
+	atomic64_inc(&p->misc[VPN_TX_IRQS]);
+	if (READ_ONCE(p->removing))
+		return IRQ_HANDLED;
+	/* xmit re-checks the ring under the tx lock; a spurious wake only costs one retry. */
+	if (READ_ONCE(p->ring[VPN_TX].running) && netif_queue_stopped(p->dev))
+		netif_wake_queue(p->dev);
+	return IRQ_HANDLED;
+}
+
+static irqreturn_t vpn_irq_rx(int irq, void *data)
+{
+	struct vpn_priv *p = data;
+
+	atomic64_inc(&p->misc[VPN_RX_IRQS]);
+	napi_schedule(&p->napi);
+	return IRQ_HANDLED;
+}
+
+/* Polling for directions whose kicks do not reach us (KICK_IRQ clear: the peer passed NOFD). */
+static void vpn_poll_timer(struct timer_list *t)
+{
+	struct vpn_priv *p = from_timer(p, t, poll_timer);
+	bool again = false;
+
+	if (READ_ONCE(p->removing))
+		return;
+	if (READ_ONCE(p->ring[VPN_RX].running) &&
+	    !(READ_ONCE(p->ring[VPN_RX].qflags) & VPN_Q_KICK_IRQ)) {
+		napi_schedule(&p->napi);
+		again = true;
+	}
+	if (READ_ONCE(p->ring[VPN_TX].running) &&
+	    !(READ_ONCE(p->ring[VPN_TX].qflags) & VPN_Q_KICK_IRQ)) {
+		if (netif_queue_stopped(p->dev))
+			netif_wake_queue(p->dev);
+		again = true;
+	}
+	if (again)
+		mod_timer(&p->poll_timer, jiffies + 1);
+}
+
+/* ---- metadata page and link management ---- */
+
+/* Copy the metadata page under its seqlock (§4.5) and parse it. -EAGAIN: still being updated. */
+static int vpn_read_meta(struct vpn_priv *p, struct vpn_meta *m)
+{
+	struct vpn_meta_head h;
+	const struct vpn_meta_head *src = p->meta;
+	u32 g, i;
+	int tries;
+
+	for (tries = 0;; tries++) {
+		if (tries == 200)
+			return -EAGAIN;
+		g = le32_to_cpu(READ_ONCE(src->generation));
+		if (g & 1) {
+			usleep_range(20, 50);
+			continue;
+		}
+		virt_rmb();
+		memcpy(&h, src, sizeof(h));
+		virt_rmb();
+		if (le32_to_cpu(READ_ONCE(src->generation)) == g)
+			break;
+	}
+
+	if (le32_to_cpu(h.magic) != VPN_META_MAGIC ||
+	    le32_to_cpu(h.version) >> 16 != VPN_VERSION_MAJOR) {
+		if (!p->bad_meta_logged)
+			netdev_err(p->dev, "metadata page: magic %#x version %#x; link kept down\n",
+				   le32_to_cpu(h.magic), le32_to_cpu(h.version));
+		p->bad_meta_logged = true;
+		atomic64_inc(&p->misc[VPN_BAD_METADATA]);
+		return -EINVAL;
+	}
+
+	memset(m, 0, sizeof(*m));
+	m->link_state = le32_to_cpu(h.link_state);
+	m->session = le32_to_cpu(h.session);
+	m->features = le64_to_cpu(h.peer_features);
+	m->stop_request = le64_to_cpu(h.stop_request);
+	m->nregions = min_t(u32, le32_to_cpu(h.nregions), VPN_MAX_REGIONS);
+	for (i = 0; i < m->nregions; i++) {
+		struct vpn_region *r = &m->region[i];
+
+		r->gpa = le64_to_cpu(h.region[i].gpa);
+		r->size = le64_to_cpu(h.region[i].size);
+		r->bar_offset = le64_to_cpu(h.region[i].bar_offset);
+		/* Must lie in BAR2 after the metadata page, without wrap-around; else unusable. */
+		if (!r->size || r->gpa > U64_MAX - r->size || r->bar_offset < VPN_META_SIZE ||
+		    r->bar_offset > p->bar2_len || r->size > p->bar2_len - r->bar_offset) {
+			netdev_warn(p->dev, "metadata page: region %u (gpa %#llx size %#llx bar_offset %#llx) ignored\n",
+				    i, r->gpa, r->size, r->bar_offset);
+			atomic64_inc(&p->misc[VPN_BAD_METADATA]);
+			memset(r, 0, sizeof(*r));
+		}
+	}
+	if (le32_to_cpu(h.nqueues) >= 2) {
+		for (i = 0; i < 2; i++) {
+			m->q[i].flags = le32_to_cpu(h.queue[i].flags);
+			m->q[i].num = le16_to_cpu(h.queue[i].num);
+			m->q[i].base = le16_to_cpu(h.queue[i].base);
+			m->q[i].desc = le64_to_cpu(h.queue[i].desc_gpa);
+			m->q[i].avail = le64_to_cpu(h.queue[i].avail_gpa);
+			m->q[i].used = le64_to_cpu(h.queue[i].used_gpa);
+		}
+	}
+	return 0;
+}
+
+/* Point the ring at VM2's structures through the current region table. */
+static bool vpn_ring_map(struct vpn_priv *p, struct vpn_ring *r)
+{
+	u64 n = r->num;
+
+	r->desc = vpn_translate(p, r->desc_gpa, 16 * n);
+	r->avail = vpn_translate(p, r->avail_gpa, 6 + 2 * n);
+	r->used = vpn_translate(p, r->used_gpa, 6 + 8 * n);
+	return r->desc && r->avail && r->used && !(r->desc_gpa & 15) && !(r->avail_gpa & 1) &&
+	       !(r->used_gpa & 3);
+}
+
+static void vpn_ring_stop(struct vpn_priv *p, struct vpn_ring *r)
+{
+	if (!r->running)
+		return;
+	if (r->notify_pending)
+		vpn_notify(p, r);	/* everything published has been announced */
+	WRITE_ONCE(r->running, false);
+}
+
+static void vpn_ring_start(struct vpn_priv *p, struct vpn_ring *r, const struct vpn_meta *m)
+{
+	unsigned int i = r->index;
+
+	r->num = m->q[i].num;
+	r->desc_gpa = m->q[i].desc;
+	r->avail_gpa = m->q[i].avail;
+	r->used_gpa = m->q[i].used;
+	r->base = m->q[i].base;
+	r->session = m->session;
+	r->qflags = m->q[i].flags;
+	if (!r->num || r->num > VPN_MAX_RING || !is_power_of_2(r->num) || !vpn_ring_map(p, r)) {
+		netdev_err(p->dev, "peer vring %u: num %u desc %#llx avail %#llx used %#llx not usable\n",
+			   i, r->num, r->desc_gpa, r->avail_gpa, r->used_gpa);
+		atomic64_inc(&p->misc[VPN_RING_ERRORS]);
+		r->pos_valid = false;
+		return;
+	}
+	r->last_avail = r->base;
+	r->avail_cache = r->base;
+	r->used_idx = le16_to_cpu(READ_ONCE(r->used->idx));
+	r->signalled_valid = false;
+	r->notify_pending = false;
+	r->broken = false;
+	r->pos_valid = true;
+	/* TX: no kicks until we run out of buffers. RX: kicks on. */
+	r->kick_enabled = true;
+	if (i == VPN_TX)
+		vpn_kick_disable(p, r);
+	else
+		vpn_kick_enable(p, r);
+	WRITE_ONCE(r->running, true);
+	atomic64_inc(&p->misc[VPN_RING_STARTS]);
+}
+
+/*
+ * Bring driver state in line with the metadata (m NULL: unusable page, all down). Runs with NAPI
+ * disabled and the tx lock held. Returns the STOP_ACK values to write in acks[].
+ */
+static unsigned int vpn_apply(struct vpn_priv *p, const struct vpn_meta *m, u32 *acks)
+{
+	bool regions_changed, features_changed, features_ok;
+	unsigned int i, nacks = 0;
+
+	if (!m) {
+		for (i = 0; i < 2; i++)
+			vpn_ring_stop(p, &p->ring[i]);
+		return 0;
+	}
+
+	regions_changed = m->nregions != p->nregions ||
+			  memcmp(m->region, p->region, sizeof(m->region));
+	features_changed = m->features != p->features;
+	features_ok = !(m->features & VPN_FEATURES_REFUSED);
+	if (features_changed) {
+		/* As vhost: new features apply from the next packet (tandem stops rings first). */
+		p->features = m->features;
+		p->mrg = m->features & VPN_F(VIRTIO_NET_F_MRG_RXBUF);
+		p->event_idx = m->features & VPN_F(VIRTIO_RING_F_EVENT_IDX);
+		p->indirect = m->features & VPN_F(VIRTIO_RING_F_INDIRECT_DESC);
+		p->host_offload = m->features & VPN_F(VIRTIO_NET_F_CSUM);
+		p->hdr_len = (p->mrg || (m->features & VPN_F(VIRTIO_F_VERSION_1))) ?
+			     sizeof(struct virtio_net_hdr_mrg_rxbuf) : sizeof(struct virtio_net_hdr);
+		if (!features_ok && m->session)
+			netdev_err(p->dev, "peer features %#llx include unsupported %#llx; link kept down\n",
+				   m->features, m->features & VPN_FEATURES_REFUSED);
+	}
+	if (regions_changed) {
+		p->nregions = m->nregions;
+		memcpy(p->region, m->region, sizeof(p->region));
+	}
+	p->session = m->session;
+
+	for (i = 0; i < 2; i++) {
+		struct vpn_ring *r = &p->ring[i];
+		u32 qf = m->q[i].flags;
+		bool stop_req = (m->stop_request & BIT_ULL(i)) || (qf & VPN_Q_STOP_REQUESTED);
+		bool want = m->session && (qf & VPN_Q_LIVE) && !stop_req && features_ok;
+		bool same = r->session == m->session && r->num == m->q[i].num &&
+			    r->base == m->q[i].base && r->desc_gpa == m->q[i].desc &&
+			    r->avail_gpa == m->q[i].avail && r->used_gpa == m->q[i].used;
+
+		/*
+		 * A ring that (re)goes live always starts at the entry's base: tandem sets it from
+		 * our STOP_ACK, from used.idx, or from the peer's SET_VRING_BASE.
+		 */
+		if (!same || !(qf & VPN_Q_LIVE))
+			r->hold = false;
+		if (r->running && (!want || !same))
+			vpn_ring_stop(p, r);
+		if (r->running && regions_changed && !vpn_ring_map(p, r)) {
+			/* tandem quiesces rings before a new table (§7.5); this should not happen */
+			netdev_err(p->dev, "peer vring %u no longer inside the peer memory; stopped\n",
+				   i);
+			vpn_ring_stop(p, r);
+			r->hold = true;	/* restarting at base would consume buffers twice */
+		}
+		if (want && !r->running && !r->hold) {
+			vpn_ring_start(p, r, m);
+			r->hold = !r->running;
+		}
+		WRITE_ONCE(r->qflags, qf);
+
+		if (m->stop_request & BIT_ULL(i)) {
+			if (!r->stop_acked) {
+				u16 last = (r->pos_valid && r->session == m->session) ?
+					   r->last_avail : m->q[i].base;
+
+				acks[nacks++] = i | (u32)last << 16;
+				r->stop_acked = true;
+			}
+		} else {
+			r->stop_acked = false;
+		}
+	}
+	return nacks;
+}
+
+static void vpn_config_work(struct work_struct *work)
+{
+	struct vpn_priv *p = container_of(to_delayed_work(work), struct vpn_priv, config_work);
+	struct net_device *dev = p->dev;
+	struct vpn_meta *m;
+	u32 acks[2];
+	unsigned int nacks, i;
+	bool up, poll = false;
+	u64 old_features;
+	int err;
+
+	m = kmalloc(sizeof(*m), GFP_KERNEL);
+	if (!m) {
+		schedule_delayed_work(&p->config_work, HZ / 100);
+		return;
+	}
+	err = vpn_read_meta(p, m);
+	if (err == -EAGAIN) {
+		kfree(m);
+		schedule_delayed_work(&p->config_work, HZ / 100);
+		return;
+	}
+
+	rtnl_lock();
+	if (p->removing)
+		goto out;
+	if (netif_running(dev))
+		napi_disable(&p->napi);
+	netif_tx_lock_bh(dev);
+	old_features = p->features;
+	nacks = vpn_apply(p, err ? NULL : m, acks);
+	netif_tx_unlock_bh(dev);
+
+	/* Both directions are quiescent and every used entry is published: acknowledge. */
+	for (i = 0; i < nacks; i++) {
+		iowrite32(acks[i], p->regs + VPN_REG_STOP_ACK);
+		atomic64_inc(&p->misc[VPN_STOP_ACKS]);
+	}
+
+	if (p->features != old_features)
+		netdev_update_features(dev);
+
+	up = !err && m->link_state == VPN_LINK_UP && p->ring[VPN_TX].running &&
+	     p->ring[VPN_RX].running;
+	if (up)
+		netif_carrier_on(dev);
+	else
+		netif_carrier_off(dev);
+
+	if (netif_running(dev)) {
+		napi_enable(&p->napi);
+		if (p->ring[VPN_RX].running)
+			napi_schedule(&p->napi);
+		if (p->ring[VPN_TX].running)
+			netif_wake_queue(dev);
+		else
+			netif_stop_queue(dev);
+	}
+	for (i = 0; i < 2; i++)
+		if (p->ring[i].running && !(p->ring[i].qflags & VPN_Q_KICK_IRQ))
+			poll = true;
+	if (poll)
+		mod_timer(&p->poll_timer, jiffies + 1);
+out:
+	rtnl_unlock();
+	kfree(m);
+}
+
+/* ---- net_device ---- */
+
+static int vpn_open(struct net_device *dev)
+{
+	struct vpn_priv *p = netdev_priv(dev);
+
+	napi_enable(&p->napi);
+	if (p->ring[VPN_TX].running)
+		netif_start_queue(dev);
+	else
+		netif_stop_queue(dev);
+	napi_schedule(&p->napi);
+	return 0;
+}
+
+static int vpn_stop(struct net_device *dev)
+{
+	struct vpn_priv *p = netdev_priv(dev);
+
+	napi_disable(&p->napi);
+	netif_tx_disable(dev);
+	return 0;
+}
+
+static void vpn_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *s)
+{
+	struct vpn_priv *p = netdev_priv(dev);
+	u64 rx[VPN_RX_NSTATS], tx[VPN_TX_NSTATS];
+
+	vpn_stats_read(&p->rx_stats, rx, VPN_RX_NSTATS);
+	vpn_stats_read(&p->tx_stats, tx, VPN_TX_NSTATS);
+	s->rx_packets = rx[VPN_RX_PACKETS];
+	s->rx_bytes = rx[VPN_RX_BYTES];
+	s->rx_dropped = rx[VPN_RX_NOMEM];
+	s->rx_length_errors = rx[VPN_RX_BAD_LEN];
+	s->rx_frame_errors = rx[VPN_RX_BAD_HDR];
+	s->rx_errors = rx[VPN_RX_BAD_CHAIN] + rx[VPN_RX_BAD_LEN] + rx[VPN_RX_BAD_HDR];
+	s->tx_packets = tx[VPN_TX_PACKETS];
+	s->tx_bytes = tx[VPN_TX_BYTES];
+	s->tx_dropped = tx[VPN_TX_TOO_BIG] + tx[VPN_TX_NO_RING] + tx[VPN_TX_OFFLOAD];
+	s->tx_errors = tx[VPN_TX_BAD_CHAIN];
+}
+
+/* Offer the stack only the offloads VM2 negotiated for its receive side. */
+static netdev_features_t vpn_fix_features(struct net_device *dev, netdev_features_t f)
+{
+	struct vpn_priv *p = netdev_priv(dev);
+	u64 pf = p->features;
+
+	if (!(pf & VPN_F(VIRTIO_NET_F_GUEST_CSUM)))
+		f &= ~(NETIF_F_HW_CSUM | NETIF_F_TSO | NETIF_F_TSO6 | NETIF_F_TSO_ECN);
+	if (!(pf & VPN_F(VIRTIO_NET_F_GUEST_TSO4)))
+		f &= ~NETIF_F_TSO;
+	if (!(pf & VPN_F(VIRTIO_NET_F_GUEST_TSO6)))
+		f &= ~NETIF_F_TSO6;
+	if (!(pf & VPN_F(VIRTIO_NET_F_GUEST_ECN)))
+		f &= ~NETIF_F_TSO_ECN;
+	return f;
+}
+
+static const struct net_device_ops vpn_netdev_ops = {
+	.ndo_fix_features	= vpn_fix_features,
+	.ndo_open		= vpn_open,
+	.ndo_stop		= vpn_stop,
+	.ndo_start_xmit		= vpn_start_xmit,
+	.ndo_get_stats64	= vpn_get_stats64,
+	.ndo_set_mac_address	= eth_mac_addr,
+	.ndo_validate_addr	= eth_validate_addr,
+};
+
+static void vpn_get_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info)
+{
+	struct vpn_priv *p = netdev_priv(dev);
+
+	strscpy(info->driver, DRV_NAME, sizeof(info->driver));
+	strscpy(info->version, DRV_VERSION, sizeof(info->version));
+	strscpy(info->bus_info, pci_name(p->pdev), sizeof(info->bus_info));
+}
+
+static int vpn_get_sset_count(struct net_device *dev, int sset)
+{
+	return sset == ETH_SS_STATS ? ARRAY_SIZE(vpn_stat_names) : -EOPNOTSUPP;
+}
+
+static void vpn_get_strings(struct net_device *dev, u32 sset, u8 *data)
+{
+	if (sset == ETH_SS_STATS)
+		memcpy(data, vpn_stat_names, sizeof(vpn_stat_names));
+}
+
+static void vpn_get_ethtool_stats(struct net_device *dev, struct ethtool_stats *stats, u64 *data)
+{
+	struct vpn_priv *p = netdev_priv(dev);
+	unsigned int i;
+
+	vpn_stats_read(&p->rx_stats, data, VPN_RX_NSTATS);
+	data += VPN_RX_NSTATS;
+	vpn_stats_read(&p->tx_stats, data, VPN_TX_NSTATS);
+	data += VPN_TX_NSTATS;
+	for (i = 0; i < VPN_MISC_NSTATS; i++)
+		data[i] = atomic64_read(&p->misc[i]);
+}
+
+static const struct ethtool_ops vpn_ethtool_ops = {
+	.get_drvinfo		= vpn_get_drvinfo,
+	.get_link		= ethtool_op_get_link,
+	.get_sset_count		= vpn_get_sset_count,
+	.get_strings		= vpn_get_strings,
+	.get_ethtool_stats	= vpn_get_ethtool_stats,
+};
+
+/* ---- PCI ---- */
+
+static const irq_handler_t vpn_handlers[VPN_NUM_VEC] = { vpn_irq_config, vpn_irq_tx, vpn_irq_rx };
+static const char * const vpn_irq_names[VPN_NUM_VEC] = {
+	DRV_NAME "-config", DRV_NAME "-tx", DRV_NAME "-rx"
+};
+
+static void vpn_free_irqs(struct vpn_priv *p)
+{
+	int i;
+
+	for (i = 0; i < VPN_NUM_VEC; i++) {
+		if (p->irq_ok[i])
+			free_irq(pci_irq_vector(p->pdev, i), p);
+		p->irq_ok[i] = false;
+	}
+}
+
+static int vpn_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct net_device *dev;
+	struct vpn_priv *p;
+	u32 magic, version, maxq, nvec;
+	resource_size_t bar2_start;
+	int err, i;
+
+	dev = alloc_netdev(sizeof(*p), "vpn%d", NET_NAME_ENUM, ether_setup);
+	if (!dev)
+		return -ENOMEM;
+	SET_NETDEV_DEV(dev, &pdev->dev);
+	p = netdev_priv(dev);
+	p->pdev = pdev;
+	p->dev = dev;
+	pci_set_drvdata(pdev, p);
+
+	err = pci_enable_device(pdev);
+	if (err)
+		goto err_free;
+	err = pci_request_region(pdev, 0, DRV_NAME);
+	if (err)
+		goto err_disable;
+	err = pci_request_region(pdev, 2, DRV_NAME);
+	if (err)
+		goto err_release0;
+
+	err = -ENODEV;
+	if (!(pci_resource_flags(pdev, 0) & IORESOURCE_MEM) ||
+	    pci_resource_len(pdev, 0) < VPN_DOORBELL_BASE + 2 * VPN_DOORBELL_STRIDE ||
+	    !(pci_resource_flags(pdev, 2) & IORESOURCE_MEM) ||
+	    pci_resource_len(pdev, 2) < 2 * VPN_META_SIZE) {
+		dev_err(&pdev->dev, "unexpected BAR layout\n");
+		goto err_release2;
+	}
+	p->regs = pci_iomap(pdev, 0, 0);
+	if (!p->regs) {
+		err = -ENOMEM;
+		goto err_release2;
+	}
+	magic = ioread32(p->regs + VPN_REG_MAGIC);
+	version = ioread32(p->regs + VPN_REG_VERSION);
+	maxq = ioread32(p->regs + VPN_REG_MAX_QUEUES);
+	nvec = ioread32(p->regs + VPN_REG_NUM_VECTORS);
+	if (magic != VPN_MAGIC || version >> 16 != VPN_VERSION_MAJOR) {
+		dev_err(&pdev->dev, "not a vhost-pci-net 2.x device (magic %#x version %#x)\n",
+			magic, version);
+		err = -ENODEV;
+		goto err_unmap0;
+	}
+	if (maxq < 2 || maxq > VPN_MAX_QUEUES || nvec < VPN_NUM_VEC ||
+	    pci_resource_len(pdev, 0) < VPN_DOORBELL_BASE + (u64)maxq * VPN_DOORBELL_STRIDE) {
+		dev_err(&pdev->dev, "MAX_QUEUES %u / NUM_VECTORS %u unusable\n", maxq, nvec);
+		err = -ENODEV;
+		goto err_unmap0;
+	}
+
+	/* BAR2 is RAM on the host side (memslots): map it write-back, all of it, once. */
+	bar2_start = pci_resource_start(pdev, 2);
+	p->bar2_len = pci_resource_len(pdev, 2);
+	p->bar2 = memremap(bar2_start, p->bar2_len, MEMREMAP_WB);
+	if (!p->bar2) {
+		dev_err(&pdev->dev, "cannot map BAR2 (%llu MiB)\n", p->bar2_len >> 20);
+		err = -ENOMEM;
+		goto err_unmap0;
+	}
+	p->meta = (const struct vpn_meta_head *)p->bar2;
+
+	for (i = 0; i < 2; i++) {
+		p->ring[i].index = i;
+		p->ring[i].doorbell = p->regs + VPN_DOORBELL_BASE + i * VPN_DOORBELL_STRIDE;
+	}
+	p->hdr_len = sizeof(struct virtio_net_hdr);	/* as for features 0; set by vpn_apply */
+	u64_stats_init(&p->rx_stats.syncp);
+	u64_stats_init(&p->tx_stats.syncp);
+	INIT_DELAYED_WORK(&p->config_work, vpn_config_work);
+	timer_setup(&p->poll_timer, vpn_poll_timer, 0);
+	netif_napi_add(dev, &p->napi, vpn_poll);
+
+	pci_set_master(pdev);	/* MSI-X messages are bus-master writes */
+	err = pci_alloc_irq_vectors(pdev, VPN_NUM_VEC, VPN_NUM_VEC, PCI_IRQ_MSIX);
+	if (err < 0) {
+		dev_err(&pdev->dev, "cannot allocate %d MSI-X vectors: %d\n", VPN_NUM_VEC, err);
+		goto err_napi;
+	}
+
+	dev->netdev_ops = &vpn_netdev_ops;
+	dev->ethtool_ops = &vpn_ethtool_ops;
+	/* Trimmed to what VM2 negotiated by vpn_fix_features (without a checksum offload the core
+	 * also drops SG). */
+	dev->hw_features = NETIF_F_SG | NETIF_F_FRAGLIST | NETIF_F_HW_CSUM | NETIF_F_TSO |
+			   NETIF_F_TSO6 | NETIF_F_TSO_ECN;
+	dev->features = dev->hw_features | NETIF_F_HIGHDMA;
+	dev->priv_flags |= IFF_LIVE_ADDR_CHANGE;
+	dev->min_mtu = ETH_MIN_MTU;
+	dev->max_mtu = VPN_MAX_MTU;
+	eth_hw_addr_random(dev);
+	netif_carrier_off(dev);
+
+	err = register_netdev(dev);
+	if (err)
+		goto err_vectors;
+
+	for (i = 0; i < VPN_NUM_VEC; i++) {
+		err = request_irq(pci_irq_vector(pdev, i), vpn_handlers[i], 0, vpn_irq_names[i], p);
+		if (err) {
+			dev_err(&pdev->dev, "cannot request vector %d: %d\n", i, err);
+			goto err_irqs;
+		}
+		p->irq_ok[i] = true;
+	}
+
+	iowrite32(VPN_DRIVER_OK, p->regs + VPN_REG_DRIVER_STATUS);
+	/* The device raises a config interrupt on DRIVER_OK; read the page now anyway. */
+	mod_delayed_work(system_wq, &p->config_work, 0);
+
+	netdev_info(dev, "vhost-pci-net %u.%u at %s: %u peer vrings, BAR2 %llu MiB, stop timeout %u ms\n",
+		    version >> 16, version & 0xffff, pci_name(pdev), maxq, p->bar2_len >> 20,
+		    ioread32(p->regs + VPN_REG_STOP_TIMEOUT));
+	return 0;
+
+err_irqs:
+	rtnl_lock();
+	WRITE_ONCE(p->removing, true);
+	rtnl_unlock();
+	vpn_free_irqs(p);
+	cancel_delayed_work_sync(&p->config_work);
+	unregister_netdev(dev);
+err_vectors:
+	pci_free_irq_vectors(pdev);
+err_napi:
+	netif_napi_del(&p->napi);
+	memunmap(p->bar2);
+err_unmap0:
+	pci_iounmap(pdev, p->regs);
+err_release2:
+	pci_release_region(pdev, 2);
+err_release0:
+	pci_release_region(pdev, 0);
+err_disable:
+	pci_disable_device(pdev);
+err_free:
+	free_netdev(dev);
+	return err;
+}
+
+static void vpn_remove(struct pci_dev *pdev)
+{
+	struct vpn_priv *p = pci_get_drvdata(pdev);
+	struct net_device *dev = p->dev;
+
+	rtnl_lock();
+	WRITE_ONCE(p->removing, true);	/* the config work does nothing from now on */
+	rtnl_unlock();
+	del_timer_sync(&p->poll_timer);
+	unregister_netdev(dev);	/* ndo_stop: NAPI and xmit quiesced, used entries published */
+	/* DRIVER_OK off: tandem answers stop requests itself from used.idx (§7.7). */
+	iowrite32(0, p->regs + VPN_REG_DRIVER_STATUS);
+	vpn_free_irqs(p);
+	cancel_delayed_work_sync(&p->config_work);
+	del_timer_sync(&p->poll_timer);
+	pci_free_irq_vectors(pdev);
+	netif_napi_del(&p->napi);
+	memunmap(p->bar2);
+	pci_iounmap(pdev, p->regs);
+	pci_release_region(pdev, 2);
+	pci_release_region(pdev, 0);
+	pci_disable_device(pdev);
+	free_netdev(dev);
+}
+
+static void vpn_shutdown(struct pci_dev *pdev)
+{
+	struct vpn_priv *p = pci_get_drvdata(pdev);
+
+	if (!p)
+		return;
+	/* Quiesce, then tell the device we are gone so it does not wait for our stop acks. */
+	rtnl_lock();
+	WRITE_ONCE(p->removing, true);
+	netif_device_detach(p->dev);
+	if (netif_running(p->dev))
+		dev_close(p->dev);
+	rtnl_unlock();
+	iowrite32(0, p->regs + VPN_REG_DRIVER_STATUS);
+}
+
+static const struct pci_device_id vpn_pci_ids[] = {
+	{ PCI_DEVICE(VPN_VENDOR, VPN_DEVICE) },
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, vpn_pci_ids);
+
+static struct pci_driver vpn_pci_driver = {
+	.name		= DRV_NAME,
+	.id_table	= vpn_pci_ids,
+	.probe		= vpn_probe,
+	.remove		= vpn_remove,
+	.shutdown	= vpn_shutdown,
+};
+module_pci_driver(vpn_pci_driver);
+
+MODULE_DESCRIPTION("tandem vhost-pci-net 2.0 driver (VM-to-VM networking through peer memory)");
+MODULE_AUTHOR("tandem");
+MODULE_LICENSE("GPL");
+MODULE_VERSION(DRV_VERSION);
