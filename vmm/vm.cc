@@ -370,6 +370,8 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   io.run();
 
   vcpu_set.stop();
+  for (auto& d : vhost_pcis) d->stop();
+  services->close();
   console_in.store(nullptr);
   console.reset();
   if (cfg.debug && pio.unclaimed() + mmio.unclaimed() > 0) {

@@ -69,11 +69,26 @@ Status KvmVmServices::set_ioeventfd(int fd, uint64_t addr, bool assign) {
   return with_context(vm_.ioeventfd(fd, addr, 0, false, !assign), "doorbell at " + hex(addr));
 }
 
+void KvmVmServices::close() {
+  std::lock_guard lock(mu_);
+  closed_ = true;
+}
+
 Status KvmVmServices::map_mmio(std::shared_ptr<BusDevice> device, uint64_t addr, uint64_t len) {
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return {};
+  }
   return mmio_.insert(std::move(device), addr, len);
 }
 
-Status KvmVmServices::unmap_mmio(uint64_t addr) { return mmio_.remove(addr); }
+Status KvmVmServices::unmap_mmio(uint64_t addr) {
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return {};
+  }
+  return mmio_.remove(addr);
+}
 
 }  // namespace tandem
 

@@ -21,6 +21,9 @@ class KvmVmServices : public VmServices {
   KvmVmServices(const kvm::Vm& vm, Bus& mmio, std::vector<kvm_irq_routing_entry> base_routes);
   // Installs the base routes.
   Status init();
+  // The VM is going away: later MMIO (un)mappings are no-ops, so devices dropped while the buses
+  // themselves are destroyed never touch them.
+  void close();
 
   Result<uint32_t> allocate_gsi() override;
   void release_gsi(uint32_t gsi) override;
@@ -43,7 +46,8 @@ class KvmVmServices : public VmServices {
   std::map<uint32_t, MsiMessage> msi_;
   std::set<uint32_t> free_;
   uint32_t next_gsi_ = 24;
-  std::set<uint32_t> slots_;  // device memslots in use (guest RAM uses slots below kFirstDeviceSlot)
+  std::set<uint32_t> slots_;
+  bool closed_ = false;  // device memslots in use (guest RAM uses slots below kFirstDeviceSlot)
 };
 
 }  // namespace tandem

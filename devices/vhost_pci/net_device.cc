@@ -96,10 +96,14 @@ Result<std::shared_ptr<NetDevice>> NetDevice::create(const Config& cfg, std::sha
   return d;
 }
 
-NetDevice::~NetDevice() {
+void NetDevice::stop() {
   stopping_.store(true);
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+NetDevice::~NetDevice() {
+  stop();
   std::lock_guard lock(mu_);
   for (uint32_t i = 0; i < rings_.size(); ++i) unwire_locked(i);
   withdraw_memory_locked();

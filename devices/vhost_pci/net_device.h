@@ -63,6 +63,8 @@ class NetDevice : public PciDevice, public BusDevice, public vhost_user::Backend
   ~NetDevice() override;
   // Starts serving the socket (one front-end at a time).
   void start();
+  // Closes the session (unwinding everything it wired) and stops serving. Also done on destruction.
+  void stop();
 
   // PciDevice.
   void config_read(uint32_t offset, std::span<uint8_t> data) override;

@@ -1,6 +1,6 @@
 #!/bin/bash
 # timeout: 900
-# nested-memory: 3072
+# nested-memory: 4096
 # e2e: vhost-pci-net 2.0. VM1 (tandem --vhost-pci socket=S) runs our guest driver
 # (guest-images/vhost-pci-net); VM2 (tandem --net vhost-user=S) is a stock virtio-net guest whose
 # tandem connects to VM1's as a vhost-user front-end. VM2's memory appears in VM1's BAR 2; VM1's
@@ -17,6 +17,8 @@ boot_tandem "$v1" --memory 768M --vhost-pci "socket=$S" \
   --cmdline "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-check"
 pid1=$TANDEM_PID
 i=0; until [[ -S "$S" ]]; do kill -0 "$pid1" 2>/dev/null || { cat "$v1.stderr"; fail "VM1's tandem exited"; }; (( i++ < 100 )) || fail "no socket $S"; sleep 0.1; done
+# One guest boots at a time: two booting at once in the nested host have triple-faulted there.
+wait_for "$v1" "TANDEM-GUEST-READY" 300 "$pid1" || { tail -n 30 "$v1"; cat "$v1.stderr"; fail "VM1 did not boot"; }
 boot_tandem "$v2" --memory 768M --net "vhost-user=$S" \
   --cmdline "console=ttyS0 panic=-1 tandem.ip=10.2.0.2/24 tandem.script=iperf-server"
 pid2=$TANDEM_PID
