@@ -1,6 +1,6 @@
 #!/bin/bash
 # timeout: 900
-# nested-memory: 4096
+# nested-memory: 3072
 # e2e: two tandem VMs with virtio-net on two taps in a Linux bridge (inside the nested host) ping
 # each other and run iperf3 TCP both ways: once with tandem's own datapath thread, once with
 # vhost-net. The guest sees a standard virtio-net PCI function (1af4:1041) bound to the stock

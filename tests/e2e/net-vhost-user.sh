@@ -1,6 +1,6 @@
 #!/bin/bash
 # timeout: 900
-# nested-memory: 4096
+# nested-memory: 3072
 # e2e: two tandem VMs whose virtio-net devices are vhost-user front-ends of DPDK's dpdk-testpmd
 # (two net_vhost ports, io forwarding): they ping each other and run iperf3 both ways. The switch
 # is then killed: tandem takes the link down (the guest sees carrier 0), reconnects when testpmd is

@@ -1,6 +1,6 @@
 #!/bin/bash
 # timeout: 900
-# nested-memory: 4096
+# nested-memory: 3072
 # e2e: vhost-pci-net 2.0. VM1 (tandem --vhost-pci socket=S) runs our guest driver
 # (guest-images/vhost-pci-net); VM2 (tandem --net vhost-user=S) is a stock virtio-net guest whose
 # tandem connects to VM1's as a vhost-user front-end. VM2's memory appears in VM1's BAR 2; VM1's
