@@ -146,6 +146,26 @@ void MsixVectors::signal(uint16_t vector) const {
   [[maybe_unused]] ssize_t n = ::write(lines_[vector].fd.get(), &one, sizeof one);
 }
 
+Status MsixVectors::config_written(const PciConfig& cfg, uint32_t cap, uint32_t offset, size_t len) {
+  if (offset >= cap + 4 || offset + len <= cap + 2) return {};
+  std::lock_guard lock(mu_);
+  table_.set_control(cfg.space().get16(cap + 2));
+  return sync_all();
+}
+
+void MsixVectors::bar_read(uint64_t table, uint64_t pba, uint64_t offset, std::span<uint8_t> data) {
+  std::lock_guard lock(mu_);
+  if (offset < pba) table_.read_table(offset - table, data);
+  else table_.read_pba(offset - pba, data);
+}
+
+Status MsixVectors::bar_write(uint64_t table, uint64_t pba, uint64_t offset, std::span<const uint8_t> data) {
+  if (offset >= pba) return {};  // the PBA is read-only
+  std::lock_guard lock(mu_);
+  uint16_t v = table_.write_table(offset - table, data);
+  return v == kMsixNoVector ? Status{} : sync(v);
+}
+
 Status MsixVectors::set_source(uint16_t vector, int fd) {
   if (vector >= lines_.size()) return Error{owner_ + ": MSI-X vector " + std::to_string(vector) + " does not exist"};
   Line& line = lines_[vector];

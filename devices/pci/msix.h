@@ -17,6 +17,7 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "devices/pci/pci_config.h"
 #include "devices/vm_services.h"
 
 namespace tandem {
@@ -73,6 +74,15 @@ class MsixVectors {
 
   MsixTable& table() { return table_; }
   std::mutex& mutex() { return mu_; }
+
+  // A PCI function's shared MSI-X plumbing (each takes mu_ itself):
+  // after a config write at [offset, offset+len): if it touched the message control of the MSI-X
+  // capability at `cap`, takes the new control from `cfg` and re-applies every vector;
+  Status config_written(const PciConfig& cfg, uint32_t cap, uint32_t offset, size_t len);
+  // an access at `offset` of the BAR that holds the table at `table` and the PBA at `pba` (PBA
+  // after the table; the caller routes only offsets at or above `table` here).
+  void bar_read(uint64_t table, uint64_t pba, uint64_t offset, std::span<uint8_t> data);
+  Status bar_write(uint64_t table, uint64_t pba, uint64_t offset, std::span<const uint8_t> data);
 
   // Re-applies routes and irqfds after the guest changed the table or the control (mu_ held).
   Status sync(uint16_t vector);

@@ -158,11 +158,7 @@ void NetDevice::config_read(uint32_t offset, std::span<uint8_t> data) {
 void NetDevice::config_write(uint32_t offset, std::span<const uint8_t> data) {
   std::lock_guard lock(mu_);
   pci_.write(offset, data);
-  if (offset < msix_cap_ + 4 && offset + data.size() > msix_cap_ + 2) {
-    std::lock_guard vlock(msix_->mutex());
-    msix_->table().set_control(pci_.space().get16(msix_cap_ + 2));
-    if (auto s = msix_->sync_all(); !s) log(s.message());
-  }
+  if (auto s = msix_->config_written(pci_, msix_cap_, offset, data.size()); !s) log(s.message());
   update_bars_locked();
 }
 
@@ -217,12 +213,7 @@ void NetDevice::update_bars_locked() {
 // ---- Registers ---------------------------------------------------------------------------------
 
 void NetDevice::read(uint64_t offset, std::span<uint8_t> data) {
-  if (offset >= kMsixTableOffset) {
-    std::lock_guard vlock(msix_->mutex());
-    if (offset < kMsixPbaOffset) msix_->table().read_table(offset - kMsixTableOffset, data);
-    else msix_->table().read_pba(offset - kMsixPbaOffset, data);
-    return;
-  }
+  if (offset >= kMsixTableOffset) return msix_->bar_read(kMsixTableOffset, kMsixPbaOffset, offset, data);
   if (data.size() != 4 || offset % 4) {
     std::memset(data.data(), 0xff, data.size());
     return;
@@ -245,12 +236,8 @@ void NetDevice::read(uint64_t offset, std::span<uint8_t> data) {
 }
 
 void NetDevice::write(uint64_t offset, std::span<const uint8_t> data) {
-  if (offset >= kMsixTableOffset && offset < kMsixPbaOffset) {
-    std::lock_guard vlock(msix_->mutex());
-    uint16_t v = msix_->table().write_table(offset - kMsixTableOffset, data);
-    if (v != kMsixNoVector) {
-      if (auto s = msix_->sync(v); !s) log(s.message());
-    }
+  if (offset >= kMsixTableOffset) {
+    if (auto s = msix_->bar_write(kMsixTableOffset, kMsixPbaOffset, offset, data); !s) log(s.message());
     return;
   }
   if (data.size() != 4 || offset % 4 || offset >= kDoorbellOffset) return;  // doorbells without a live ring: ignored

@@ -108,11 +108,7 @@ void PciTransport::config_read(uint32_t offset, std::span<uint8_t> data) {
 void PciTransport::config_write(uint32_t offset, std::span<const uint8_t> data) {
   std::lock_guard lock(mu_);
   cfg_.write(offset, data);
-  if (offset < msix_cap_ + 4 && offset + data.size() > msix_cap_ + 2) {
-    std::lock_guard vlock(msix_->mutex());
-    msix_->table().set_control(cfg_.space().get16(msix_cap_ + 2));
-    if (auto s = msix_->sync_all(); !s) log(s.message());
-  }
+  if (auto s = msix_->config_written(cfg_, msix_cap_, offset, data.size()); !s) log(s.message());
   update_bar_locked();
 }
 
@@ -140,16 +136,7 @@ void PciTransport::update_bar_locked() {
 }
 
 void PciTransport::read(uint64_t offset, std::span<uint8_t> data) {
-  if (offset >= kMsixTableOffset && offset < kMsixPbaOffset) {
-    std::lock_guard vlock(msix_->mutex());
-    msix_->table().read_table(offset - kMsixTableOffset, data);
-    return;
-  }
-  if (offset >= kMsixPbaOffset) {
-    std::lock_guard vlock(msix_->mutex());
-    msix_->table().read_pba(offset - kMsixPbaOffset, data);
-    return;
-  }
+  if (offset >= kMsixTableOffset) return msix_->bar_read(kMsixTableOffset, kMsixPbaOffset, offset, data);
   std::memset(data.data(), 0, data.size());
   if (offset < kCommonCfgOffset + kCommonCfgSize) {
     std::lock_guard lock(mu_);
@@ -162,12 +149,8 @@ void PciTransport::read(uint64_t offset, std::span<uint8_t> data) {
 }
 
 void PciTransport::write(uint64_t offset, std::span<const uint8_t> data) {
-  if (offset >= kMsixTableOffset && offset < kMsixPbaOffset) {
-    std::lock_guard vlock(msix_->mutex());
-    uint16_t v = msix_->table().write_table(offset - kMsixTableOffset, data);
-    if (v != kMsixNoVector) {
-      if (auto s = msix_->sync(v); !s) log(s.message());
-    }
+  if (offset >= kMsixTableOffset) {
+    if (auto s = msix_->bar_write(kMsixTableOffset, kMsixPbaOffset, offset, data); !s) log(s.message());
     return;
   }
   if (offset < kCommonCfgOffset + kCommonCfgSize) {
