@@ -54,9 +54,10 @@ Result<SerialSpec> parse_serial(const std::string& text) {
   return Error{"serial '" + text + "' is not stdio, none or file:PATH"};
 }
 
-Result<NetSpec> parse_net(const std::string& text) {
-  NetSpec spec;
-  bool have_backend = false;
+namespace {
+// "k1=v1,k2=v2" as (key, value) pairs in order; every item must be KEY=VALUE with both non-empty.
+Result<std::vector<std::pair<std::string, std::string>>> split_options(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> out;
   size_t pos = 0;
   while (pos <= text.size()) {
     size_t comma = text.find(',', pos);
@@ -66,7 +67,18 @@ Result<NetSpec> parse_net(const std::string& text) {
     if (eq == std::string::npos || eq == 0 || eq + 1 == item.size()) {
       return Error{"'" + item + "' in '" + text + "' is not KEY=VALUE"};
     }
-    std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+  }
+  return out;
+}
+}  // namespace
+
+Result<NetSpec> parse_net(const std::string& text) {
+  NetSpec spec;
+  bool have_backend = false;
+  auto items = split_options(text);
+  if (!items) return items.error();
+  for (const auto& [key, value] : *items) {
     if (key == "tap" || key == "vhost-user") {
       if (have_backend) return Error{"'" + text + "' names more than one backend (tap= or vhost-user=)"};
       have_backend = true;
@@ -95,14 +107,9 @@ Result<NetSpec> parse_net(const std::string& text) {
 
 Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
   VhostPciSpec spec;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t comma = text.find(',', pos);
-    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    pos = comma == std::string::npos ? text.size() + 1 : comma + 1;
-    size_t eq = item.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size()) return Error{"'" + item + "' in '" + text + "' is not KEY=VALUE"};
-    std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+  auto items = split_options(text);
+  if (!items) return items.error();
+  for (const auto& [key, value] : *items) {
     if (key == "socket") {
       spec.socket = value;
     } else if (key == "bar") {
