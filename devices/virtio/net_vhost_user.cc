@@ -23,7 +23,10 @@ namespace {
 constexpr uint64_t kSupported = kFVersion1 | kFRingEventIdx | kFRingIndirectDesc | net::kFMrgRxbuf | net::kFCsum | net::kFGuestCsum |
                                 net::kFGuestTso4 | net::kFGuestTso6 | net::kFGuestEcn | net::kFHostTso4 | net::kFHostTso6 |
                                 net::kFHostEcn;
-constexpr auto kReplyTimeout = std::chrono::milliseconds(5000);
+// How long a reply may take. QEMU waits forever; a bound keeps a hung back-end from freezing the vCPU
+// that set DRIVER_OK. Generous, because a loaded host (DPDK mapping a fresh memory table under a
+// nested TCG host took more than 5 s) is slow, not broken.
+constexpr auto kReplyTimeout = std::chrono::milliseconds(30000);
 constexpr int kReconnectMs = 500;
 
 void log(const std::string& m) { std::fprintf(stderr, "tandem: %s\n", m.c_str()); }

@@ -20,12 +20,12 @@ done
 
 net_case() {
   local vhost="$1" tap_a="$2" tap_b="$3" a="$E2E_TMP/a-$1.log" b="$E2E_TMP/b-$1.log"
-  boot_tandem "$b" --memory 768M --net "tap=$tap_b,vhost=$vhost" \
-    --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.2/24 tandem.script=iperf-server"
+  boot_tandem_ready "$b" 240 --memory 768M --net "tap=$tap_b,vhost=$vhost" \
+    --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.2/24 tandem.script=iperf-server" || fail "vhost=$vhost: VM B did not boot"
   local pid_b=$TANDEM_PID
   wait_for "$b" "IPERF-SERVER-READY" 240 "$pid_b" || { tail -n 20 "$b"; cat "$b.stderr"; fail "vhost=$vhost: VM B did not come up"; }
-  boot_tandem "$a" --memory 768M --net "tap=$tap_a,vhost=$vhost" \
-    --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.1/24 tandem.peer=10.0.0.2 tandem.script=net-check"
+  boot_tandem_ready "$a" 240 --memory 768M --net "tap=$tap_a,vhost=$vhost" \
+    --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.1/24 tandem.peer=10.0.0.2 tandem.script=net-check" || fail "vhost=$vhost: VM A did not boot"
   local pid_a=$TANDEM_PID
   wait_for "$a" "PING-OK|PING-FAILED|TANDEM-SCRIPT-EXIT" 240 "$pid_a" || { tail -n 20 "$a"; cat "$a.stderr"; fail "vhost=$vhost: VM A did not get to ping"; }
   # Bad input while A runs: a second VM on A's tap gets a clear error and exit 2.
@@ -40,12 +40,8 @@ net_case() {
   else
     grep -qx net-tap /proc/"$pid_a"/task/*/comm || fail "vhost=off: no net-tap thread in tandem"
   fi
-  local i=0
-  while kill -0 "$pid_a" 2>/dev/null && (( i < 1800 )); do sleep 0.1; i=$((i + 1)); done
-  wait "$pid_a"; local rc_a=$?
-  i=0
-  while kill -0 "$pid_b" 2>/dev/null && (( i < 600 )); do sleep 0.1; i=$((i + 1)); done
-  wait "$pid_b"; local rc_b=$?
+  wait_exit "$pid_a" 180; local rc_a=$RC
+  wait_exit "$pid_b" 60; local rc_b=$RC
   tr -d '\r' < "$a" > "$a.txt"
   grep -E "^(ETHTOOL|PCI|MAC|PING|IPERF)" "$a.txt" | sed "s/^/[vhost=$vhost] /"
   [[ $rc_a -eq 0 ]] || { tail -n 30 "$a.txt"; cat "$a.stderr"; fail "vhost=$vhost: VM A's tandem exited with $rc_a"; }

@@ -48,11 +48,13 @@ log "nonsense answers: exit 2 with '$(head -n1 "$E2E_TMP/junk.err")'"
 
 start_testpmd
 a="$E2E_TMP/a.log" b="$E2E_TMP/b.log"
-boot_tandem "$b" --memory 768M --net "vhost-user=$S/v1.sock" \
-  --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.2/24 tandem.script=iperf-server"
+# One guest boots at a time: two booting at once in the nested host have triple-faulted there.
+boot_tandem_ready "$b" 300 --memory 768M --net "vhost-user=$S/v1.sock" \
+  --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.2/24 tandem.script=iperf-server" || fail "VM B did not boot"
 pid_b=$TANDEM_PID
-boot_tandem "$a" --memory 768M --net "vhost-user=$S/v0.sock" \
-  --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.1/24 tandem.peer=10.0.0.2 tandem.script=link-flap-check"
+boot_tandem_ready "$a" 300 --memory 768M --net "vhost-user=$S/v0.sock" \
+  --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.1/24 tandem.peer=10.0.0.2 tandem.script=link-flap-check" \
+  || fail "VM A did not boot"
 pid_a=$TANDEM_PID
 wait_for "$a" "LINK-PHASE1-OK|PING-FAILED|TANDEM-SCRIPT-EXIT" 300 "$pid_a" || { tail -n 20 "$a"; cat "$a.stderr"; fail "VM A did not get to ping"; }
 grep -q "LINK-PHASE1-OK" "$a" || { tail -n 20 "$a"; cat "$a.stderr" "$b.stderr"; tail -n 20 "$E2E_TMP/testpmd.log"; fail "no ping through testpmd"; }
@@ -66,12 +68,8 @@ start_testpmd
 wait_for "$a" "CARRIER-UP" 120 "$pid_a" || { tail -n 10 "$a"; cat "$a.stderr"; fail "tandem did not reconnect (no carrier)"; }
 grep -q "link up" "$a.stderr" || fail "tandem did not report the link up"
 
-i=0
-while kill -0 "$pid_a" 2>/dev/null && (( i < 2400 )); do sleep 0.1; i=$((i + 1)); done
-wait "$pid_a"; rc_a=$?
-i=0
-while kill -0 "$pid_b" 2>/dev/null && (( i < 600 )); do sleep 0.1; i=$((i + 1)); done
-wait "$pid_b"; rc_b=$?
+wait_exit "$pid_a" 240; rc_a=$RC
+wait_exit "$pid_b" 60; rc_b=$RC
 tr -d '\r' < "$a" > "$a.txt"
 grep -E "^(ETHTOOL driver|PING|IPERF|CARRIER)" "$a.txt"
 [[ $rc_a -eq 0 ]] || { tail -n 30 "$a.txt"; cat "$a.stderr"; fail "VM A's tandem exited with $rc_a"; }
