@@ -122,17 +122,20 @@ run_tandem() {
   done
 }
 
-# ctxt_switches PID vcpu|other: voluntary context switches summed over PID's vCPU threads (comm
-# vcpuN) or over all its other threads, from /proc/PID/task/*/status.
+# ctxt_switches PID vcpu|other: voluntary context switches summed over PID's vCPU threads (named
+# vcpuN) or over all its other threads, from /proc/PID/task/*/status (one awk: cheap in the nested
+# host, where the guests may be using every CPU).
 ctxt_switches() {
-  local pid="$1" which="$2" t comm n sum=0
-  for t in /proc/"$pid"/task/*; do
-    comm="$(cat "$t/comm" 2>/dev/null)" || continue
-    if [[ "$comm" =~ ^vcpu[0-9]+$ ]]; then [[ "$which" == vcpu ]] || continue; else [[ "$which" == other ]] || continue; fi
-    n="$(sed -n 's/^voluntary_ctxt_switches:[[:space:]]*//p' "$t/status" 2>/dev/null)"
-    sum=$((sum + ${n:-0}))
-  done
-  echo "$sum"
+  local v
+  v="$(awk -v want="$2" '/^Name:/ { vcpu = ($2 ~ /^vcpu[0-9]+$/) }
+    /^voluntary_ctxt_switches:/ { if ((want == "vcpu") == vcpu) s += $2 } END { print s + 0 }' /proc/"$1"/task/*/status 2>/dev/null)"
+  echo "${v:-0}"
+}
+
+# ctxt_by_thread PID: "name:switches" for each thread of PID, on one line (for logs).
+ctxt_by_thread() {
+  awk '/^Name:/ { n = $2 } /^voluntary_ctxt_switches:/ { printf "%s%s:%s", sep, n, $2; sep = " " } END { print "" }' \
+    /proc/"$1"/task/*/status 2>/dev/null
 }
 
 # check_line FILE PATTERN WHAT: fail with the console tail unless FILE has a line matching PATTERN.

@@ -5,7 +5,11 @@
 # (guest-images/vhost-pci-net); VM2 (tandem --net vhost-user=S) is a stock virtio-net guest whose
 # tandem connects to VM1's as a vhost-user front-end. VM2's memory appears in VM1's BAR 2; VM1's
 # driver transmits straight into VM2's RX buffers and receives from VM2's TX ring. The two ping
-# each other and run iperf3 both ways over that link; VM1's dmesg has no oops; both power off.
+# each other and run iperf3 TCP and UDP both ways over that link, then VM1 floods VM2 with 64-byte
+# pktgen packets for 10 s: both counts are reported, and the voluntary context switches of both
+# tandem processes' non-vCPU threads grow by less than one per 1000 packets (notifications go
+# through KVM's irqfds and ioeventfds, never through tandem's threads; the vCPU threads' own count,
+# which includes the guest halting inside KVM, is reported). VM1's dmesg has no oops; both power off.
 . "$(dirname "$0")/lib.sh"
 require_kvm
 require_tandem
@@ -13,24 +17,34 @@ guest_image
 
 S="$E2E_TMP/vpci.sock"
 v1="$E2E_TMP/vm1.log" v2="$E2E_TMP/vm2.log"
-boot_tandem "$v1" --memory 768M --vhost-pci "socket=$S" \
-  --cmdline "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-check"
-pid1=$TANDEM_PID
-i=0; until [[ -S "$S" ]]; do kill -0 "$pid1" 2>/dev/null || { cat "$v1.stderr"; fail "VM1's tandem exited"; }; (( i++ < 100 )) || fail "no socket $S"; sleep 0.1; done
 # One guest boots at a time: two booting at once in the nested host have triple-faulted there.
-wait_for "$v1" "TANDEM-GUEST-READY" 300 "$pid1" || { tail -n 30 "$v1"; cat "$v1.stderr"; fail "VM1 did not boot"; }
-boot_tandem "$v2" --memory 768M --net "vhost-user=$S" \
-  --cmdline "console=ttyS0 panic=-1 tandem.ip=10.2.0.2/24 tandem.script=iperf-server"
+boot_tandem_ready "$v1" 300 --memory 768M --vhost-pci "socket=$S" \
+  --cmdline "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-check" \
+  || fail "VM1 did not boot"
+pid1=$TANDEM_PID
+[[ -S "$S" ]] || fail "VM1's tandem is not listening on $S"
+boot_tandem_ready "$v2" 300 --memory 768M --net "vhost-user=$S" \
+  --cmdline "console=ttyS0 panic=-1 tandem.ip=10.2.0.2/24 tandem.script=net-sink" || fail "VM2 did not boot"
 pid2=$TANDEM_PID
 wait_for "$v1" "PING-OK|PING-FAILED|VPCI-CHECK error|TANDEM-SCRIPT-EXIT" 400 "$pid1" || { tail -n 30 "$v1"; cat "$v1.stderr" "$v2.stderr"; fail "VM1 did not get to ping"; }
-i=0
-while kill -0 "$pid1" 2>/dev/null && (( i < 1800 )); do sleep 0.1; i=$((i + 1)); done
-wait "$pid1"; rc1=$?
-i=0
-while kill -0 "$pid2" 2>/dev/null && (( i < 600 )); do sleep 0.1; i=$((i + 1)); done
-wait "$pid2"; rc2=$?
+wait_for "$v1" "FLOOD-START|TANDEM-SCRIPT-EXIT" 400 "$pid1" || { tail -n 30 "$v1"; cat "$v1.stderr" "$v2.stderr"; fail "VM1 did not get to the flood"; }
+grep -q "FLOOD-START" "$v1" || { tail -n 30 "$v1"; fail "VM1's check ended before the flood"; }
+threads_before="VM1 [$(ctxt_by_thread "$pid1")] VM2 [$(ctxt_by_thread "$pid2")]"
+before="$(ctxt_switches "$pid1" other) $(ctxt_switches "$pid2" other) $(ctxt_switches "$pid1" vcpu) $(ctxt_switches "$pid2" vcpu)"
+wait_for "$v1" "FLOOD-END" 120 "$pid1" || { tail -n 30 "$v1"; fail "the flood did not end"; }
+after="$(ctxt_switches "$pid1" other) $(ctxt_switches "$pid2" other) $(ctxt_switches "$pid1" vcpu) $(ctxt_switches "$pid2" vcpu)"
+threads_after="VM1 [$(ctxt_by_thread "$pid1")] VM2 [$(ctxt_by_thread "$pid2")]"
+read -r o1 o2 c1 c2 <<<"$before"
+read -r a1 a2 d1 d2 <<<"$after"
+log "voluntary context switches (VM1 other, VM2 other, VM1 vCPUs, VM2 vCPUs): before the flood $before, after $after"
+log "per thread before: $threads_before"
+log "per thread after:  $threads_after"
+(( d1 > 0 && d2 > 0 )) || fail "the sample after the flood came too late: a VM's vCPU threads are gone already"
+o1=$((a1 - o1)) o2=$((a2 - o2)) c1=$((d1 - c1)) c2=$((d2 - c2))
+wait_exit "$pid1" 180; rc1=$RC
+wait_exit "$pid2" 60; rc2=$RC
 tr -d '\r' < "$v1" > "$v1.txt"
-grep -E "^(ETHTOOL driver|PCI|VPCI|PING|IPERF|LINK|DMESG)" "$v1.txt"
+grep -E "^(ETHTOOL driver|PCI|VPCI|PING|IPERF|FLOOD|PKTGEN|LINK|DMESG)" "$v1.txt"
 [[ $rc1 -eq 0 ]] || { tail -n 40 "$v1.txt"; cat "$v1.stderr"; fail "VM1's tandem exited with $rc1"; }
 [[ $rc2 -eq 0 ]] || { tail -n 30 "$v2"; cat "$v2.stderr"; fail "VM2's tandem exited with $rc2"; }
 check_line "$v1.txt" "^ETHTOOL driver: vhost_pci_net$" "VM1: vpn0 is not driven by vhost_pci_net"
@@ -40,4 +54,12 @@ check_line "$v1.txt" "^IPERF-TX mbps=[0-9.]*[1-9]" "no iperf3 result VM1->VM2"
 check_line "$v1.txt" "^IPERF-RX mbps=[0-9.]*[1-9]" "no iperf3 result VM2->VM1"
 if grep -qE "^DMESG .*(BUG|WARNING|Call Trace)" "$v1.txt"; then fail "VM1's dmesg shows a BUG/WARNING"; fi
 grep -q "peer connected" "$v1.stderr" || fail "VM1's tandem never saw the peer connect"
+check_line "$v1.txt" "^IPERF-UDP-TX mbps=[0-9.]*[1-9]" "no iperf3 UDP result VM1->VM2"
+check_line "$v1.txt" "^IPERF-UDP-RX mbps=[0-9.]*[1-9]" "no iperf3 UDP result VM2->VM1"
+check_line "$v1.txt" "^FLOOD sent=[1-9][0-9]* received=[1-9]" "the 64-byte flood: nothing sent or nothing received"
+sent=$(sed -n 's/^FLOOD sent=\([0-9]*\).*/\1/p' "$v1.txt")
+received=$(sed -n 's/^FLOOD sent=[0-9]* received=\([0-9]*\).*/\1/p' "$v1.txt")
+log "flood: $sent sent by VM1, $received counted by VM2's eth0 in 10 s"
+log "context switches during the flood: VM1 tandem $o1 (vCPU threads $c1), VM2 tandem $o2 (vCPU threads $c2)"
+(( o1 * 1000 < sent && o2 * 1000 < sent )) || fail "tandem's threads woke up during the flood: $o1 and $o2 voluntary switches for $sent packets"
 log "passed ($(grep -h '^IPERF-' "$v1.txt" | tr '\n' ' '))"

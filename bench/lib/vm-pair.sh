@@ -1,0 +1,273 @@
+# bench/lib/vm-pair.sh: what bench/net and bench/vhost-pci share inside the nested host (sourced by
+# bench/lib/net-inner.sh and bench/lib/vpci-inner.sh after their option parsing): the guest image,
+# addresses and MACs of the VM pair A and B, the data paths between them (tap+bridge, vhost-net,
+# dpdk-testpmd, OVS-DPDK, vhost-pci) with backend_up/backend_down, launching one VM under QEMU or
+# tandem, waiting for console markers, and clean-up of everything started here.
+# Expects: BENCH_TAG (prefix of messages, e.g. "[bench/net]"), logs (a directory or empty).
+K="${TANDEM_GUEST_KERNEL:?TANDEM_GUEST_KERNEL is not set (guest-images/build --env)}"
+I="${TANDEM_GUEST_INITRD:?TANDEM_GUEST_INITRD is not set (guest-images/build --env)}"
+TANDEM="${TANDEM_BIN:-$(pwd)/bazel-bin/vmm/tandem}"
+[[ -c /dev/kvm ]] || { echo "$BENCH_TAG: no /dev/kvm (run through tools/nested-kvm)" >&2; exit 2; }
+
+MAC_A=52:54:00:12:34:0a
+MAC_B=52:54:00:12:34:0b
+IP_A=10.77.0.1
+IP_B=10.77.0.2
+MEM=${BENCH_NET_GUEST_MEM:-768M}
+tmp="$(mktemp -d /tmp/bench-pair.XXXXXX)"
+L="$tmp"   # consoles and switch logs: the --logs directory when given (they outlive a crashed L1)
+if [[ -n "$logs" ]]; then mkdir -p "$logs"; L="$logs"; fi
+S="$tmp/sock"
+mkdir -p "$S"
+
+PIDS=()          # VMMs and switches started by this script
+CUR=""           # vmm-backend-attempt, for log names
+OVS_DIR=""
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  [[ -n "$OVS_DIR" ]] && ovs_stop
+  sleep 0.5
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  ip link del tbr0 2>/dev/null || true
+  ip link del tapA 2>/dev/null || true
+  ip link del tapB 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'echo "$BENCH_TAG: interrupted" >&2; exit 130' INT TERM
+
+say() { echo "$BENCH_TAG $*"; }
+
+# --- Kernel side: modules (autoloading does not reach modprobe from the nested host's chroot) -----
+for m in tun bridge vhost_net; do
+  modprobe "$m" || { echo "$BENCH_TAG: modprobe $m failed" >&2; exit 1; }
+done
+ip link set lo up
+
+# --- Backends --------------------------------------------------------------------------------------
+# Each backend_up NAME prepares the data path and sets NET_A/NET_B (QEMU arguments) and TNET_A/TNET_B
+# (tandem --net values); backend_down undoes it.
+tap_up() {
+  ip link add tbr0 type bridge
+  ip link set tbr0 up
+  local t
+  for t in tapA tapB; do
+    ip tuntap add dev "$t" mode tap
+    ip link set "$t" master tbr0
+    ip link set "$t" up
+  done
+}
+tap_down() {
+  ip link del tapA 2>/dev/null || true
+  ip link del tapB 2>/dev/null || true
+  ip link del tbr0 2>/dev/null || true
+}
+
+# wait_sockets SECONDS PID FILE...: until every FILE is a socket; fails when PID has ended.
+wait_sockets() {
+  local secs="$1" pid="$2" i=0 f ok; shift 2
+  while (( i < secs * 10 )); do
+    ok=1
+    for f in "$@"; do [[ -S "$f" ]] || ok=0; done
+    [[ $ok -eq 1 ]] && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1; i=$((i + 1))
+  done
+  return 1
+}
+
+TESTPMD_PID=""
+testpmd_up() {
+  rm -f "$S"/v0.sock "$S"/v1.sock
+  # The command line verified in the nested host (docs: shared/notes/environment.md): vhost ports
+  # in server mode, io forwarding port 0 <-> port 1, no hugepages, one forwarding lcore.
+  dpdk-testpmd -l 0-1 --no-huge -m 256 --no-pci --file-prefix=benchnet \
+    --vdev "net_vhost0,iface=$S/v0.sock,client=0" --vdev "net_vhost1,iface=$S/v1.sock,client=0" \
+    -- --total-num-mbufs=8192 --forward-mode=io --auto-start --stats-period 30 \
+    </dev/null >"$L/$CUR-testpmd.log" 2>&1 &
+  TESTPMD_PID=$!
+  PIDS+=("$TESTPMD_PID")
+  if ! wait_sockets 120 "$TESTPMD_PID" "$S/v0.sock" "$S/v1.sock"; then
+    tail -n 20 "$L/$CUR-testpmd.log" >&2
+    echo "$BENCH_TAG: dpdk-testpmd did not create its vhost-user sockets" >&2
+    return 1
+  fi
+}
+testpmd_down() {
+  [[ -n "$TESTPMD_PID" ]] || return 0
+  kill -INT "$TESTPMD_PID" 2>/dev/null || true
+  local i=0
+  while kill -0 "$TESTPMD_PID" 2>/dev/null && (( i < 100 )); do sleep 0.1; i=$((i + 1)); done
+  kill -KILL "$TESTPMD_PID" 2>/dev/null || true
+  wait "$TESTPMD_PID" 2>/dev/null || true
+  grep -E 'RX-packets|TX-packets|RX-dropped|TX-dropped' "$L/$CUR-testpmd.log" | tail -n 6 | sed "s|^|$BENCH_TAG   testpmd: |" || true
+  TESTPMD_PID=""
+}
+
+# OVS with DPDK, no systemd: a private database and run directory, ovs-vswitchd-dpdk started by
+# hand; DPDK on 2 MiB huge pages reserved in L1 (BENCH_NET_OVS_MEM=nohuge: without huge pages,
+# --no-huge --legacy-mem, which starts but crashed the nested L1 kernel in both runs tried),
+# a bridge of datapath_type=netdev with two dpdkvhostuser ports (OVS is the vhost-user server, the
+# VMMs connect as clients, as with testpmd). One PMD thread on core 1; flows: the default NORMAL.
+OVS_VSWITCHD=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
+OVS_MEM="${BENCH_NET_OVS_MEM:-hugepages}"   # hugepages | nohuge (nohuge crashed the nested L1 twice)
+OVS_HUGEPAGES=300                           # 2 MiB pages (600 MiB; OVS gets --socket-mem 512)
+OVS_PREV_HP=""
+ovs_vsctl() { ovs-vsctl --db="unix:$OVS_DIR/db.sock" --timeout=180 "$@"; }
+ovs_up() {
+  [[ -x "$OVS_VSWITCHD" ]] || { echo "$BENCH_TAG: missing $OVS_VSWITCHD (Debian package openvswitch-switch-dpdk; tools/setup)" >&2; return 1; }
+  OVS_DIR="$tmp/ovs"
+  rm -rf "$OVS_DIR"
+  mkdir -p "$OVS_DIR"
+  export OVS_RUNDIR="$OVS_DIR" OVS_LOGDIR="$OVS_DIR" OVS_DBDIR="$OVS_DIR" OVS_SYSCONFDIR="$OVS_DIR"
+  ovsdb-tool create "$OVS_DIR/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+  ovsdb-server "$OVS_DIR/conf.db" --remote="punix:$OVS_DIR/db.sock" --unixctl="$OVS_DIR/ovsdb-server.ctl" \
+    --pidfile="$OVS_DIR/ovsdb-server.pid" --log-file="$OVS_DIR/ovsdb-server.log" -vconsole:off --detach 2>>"$OVS_DIR/ovsdb-server.log"
+  ovs_vsctl --no-wait init
+  local extra="--no-pci --file-prefix=benchovs" mem=()
+  if [[ $OVS_MEM == hugepages ]]; then
+    # 2 MiB huge pages reserved in L1 for OVS only (released in ovs_down); OVS adds --in-memory.
+    mountpoint -q /dev/hugepages || mount -t hugetlbfs nodev /dev/hugepages
+    OVS_PREV_HP="$(cat /proc/sys/vm/nr_hugepages)"
+    (( OVS_PREV_HP >= OVS_HUGEPAGES )) || echo "$OVS_HUGEPAGES" > /proc/sys/vm/nr_hugepages
+    local got; got="$(cat /proc/sys/vm/nr_hugepages)"
+    (( got * 2 >= 512 )) || { echo "$BENCH_TAG: could reserve only $got huge pages for OVS" >&2; return 1; }
+    mem=(other_config:dpdk-socket-mem=512)
+  else
+    # Without huge pages: --no-huge implies legacy memory, and OVS's own --in-memory clashes with
+    # it unless --legacy-mem is given explicitly.
+    extra="--no-huge --legacy-mem -m 1024 $extra"
+  fi
+  ovs_vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true "other_config:dpdk-extra=$extra" \
+    other_config:pmd-cpu-mask=0x2 "${mem[@]}"
+  local t0=$SECONDS
+  if ! "$OVS_VSWITCHD" "unix:$OVS_DIR/db.sock" --unixctl="$OVS_DIR/vswitchd.ctl" \
+       --pidfile="$OVS_DIR/vswitchd.pid" --log-file="$OVS_DIR/vswitchd.log" -vconsole:off --detach 2>>"$OVS_DIR/vswitchd.log"; then
+    tail -n 20 "$OVS_DIR/vswitchd.log" >&2
+    echo "$BENCH_TAG: ovs-vswitchd-dpdk did not start" >&2
+    return 1
+  fi
+  ovs_vsctl add-br ovsbr0 -- set bridge ovsbr0 datapath_type=netdev
+  ovs_vsctl add-port ovsbr0 vhuA -- set Interface vhuA type=dpdkvhostuser
+  ovs_vsctl add-port ovsbr0 vhuB -- set Interface vhuB type=dpdkvhostuser
+  if ! wait_sockets 120 "$(cat "$OVS_DIR/vswitchd.pid")" "$OVS_DIR/vhuA" "$OVS_DIR/vhuB"; then
+    tail -n 20 "$OVS_DIR/vswitchd.log" >&2
+    echo "$BENCH_TAG: ovs-vswitchd-dpdk did not create its vhost-user sockets" >&2
+    return 1
+  fi
+  say "  ovs-vswitchd-dpdk up after $((SECONDS - t0)) s (dpdk_initialized=$(ovs_vsctl get Open_vSwitch . dpdk_initialized))"
+}
+ovs_stop() {
+  local f p
+  ovs-appctl -t "$OVS_DIR/vswitchd.ctl" exit --cleanup >/dev/null 2>&1 || true
+  ovs-appctl -t "$OVS_DIR/ovsdb-server.ctl" exit >/dev/null 2>&1 || true
+  sleep 0.3
+  for f in vswitchd ovsdb-server; do
+    p="$(cat "$OVS_DIR/$f.pid" 2>/dev/null || true)"
+    [[ -n "$p" ]] && kill -KILL "$p" 2>/dev/null || true
+  done
+}
+ovs_down() {
+  [[ -n "$OVS_DIR" ]] || return 0
+  ovs-appctl -t "$OVS_DIR/vswitchd.ctl" dpif-netdev/pmd-stats-show 2>/dev/null | grep -E 'packets received|avg processing' \
+    | head -n 2 | sed "s|^ *|$BENCH_TAG   ovs: |" || true
+  ovs_vsctl get Interface vhuA statistics 2>/dev/null | sed "s|^|$BENCH_TAG   ovs vhuA: |" || true
+  ovs_vsctl get Interface vhuB statistics 2>/dev/null | sed "s|^|$BENCH_TAG   ovs vhuB: |" || true
+  cp "$OVS_DIR/vswitchd.log" "$L/$CUR-ovs-vswitchd.log" 2>/dev/null || true
+  ovs_stop
+  if [[ $OVS_MEM == hugepages && -n "$OVS_PREV_HP" ]]; then echo "$OVS_PREV_HP" > /proc/sys/vm/nr_hugepages || true; fi
+  OVS_DIR=""
+  unset OVS_RUNDIR OVS_LOGDIR OVS_DBDIR OVS_SYSCONFDIR
+}
+
+backend_up() {
+  case "$1" in
+    tap|vhost)
+      tap_up
+      local v=off; [[ "$1" == vhost ]] && v=on
+      NET_A=(-netdev "tap,id=n0,ifname=tapA,script=no,downscript=no,vhost=$v")
+      NET_B=(-netdev "tap,id=n0,ifname=tapB,script=no,downscript=no,vhost=$v")
+      if [[ $v == on ]]; then TNET_A="tap=tapA,vhost=on"; TNET_B="tap=tapB,vhost=on"; else TNET_A="tap=tapA"; TNET_B="tap=tapB"; fi
+      ;;
+    testpmd)
+      testpmd_up || return 1
+      NET_A=(-chardev "socket,id=c0,path=$S/v0.sock" -netdev vhost-user,id=n0,chardev=c0)
+      NET_B=(-chardev "socket,id=c0,path=$S/v1.sock" -netdev vhost-user,id=n0,chardev=c0)
+      TNET_A="vhost-user=$S/v0.sock"; TNET_B="vhost-user=$S/v1.sock"
+      ;;
+    ovs)
+      ovs_up || return 1
+      NET_A=(-chardev "socket,id=c0,path=$OVS_DIR/vhuA" -netdev vhost-user,id=n0,chardev=c0)
+      NET_B=(-chardev "socket,id=c0,path=$OVS_DIR/vhuB" -netdev vhost-user,id=n0,chardev=c0)
+      TNET_A="vhost-user=$OVS_DIR/vhuA"; TNET_B="vhost-user=$OVS_DIR/vhuB"
+      ;;
+    vpci)
+      # vhost-pci-net 2.0, no switch: B (the receiver) has the vhost-pci-net device and listens;
+      # A's virtio-net is a vhost-user front-end of B's tandem. tandem only.
+      rm -f "$S/vpci.sock"
+      TNET_A="vhost-user=$S/vpci.sock"; TNET_B="vpci:$S/vpci.sock"
+      ;;
+  esac
+}
+backend_down() {
+  case "$1" in
+    tap|vhost) tap_down ;;
+    testpmd) testpmd_down ;;
+    ovs) ovs_down ;;
+    vpci) rm -f "$S/vpci.sock" ;;
+  esac
+}
+
+# --- VMs -------------------------------------------------------------------------------------------
+# launch VMM ROLE LOG CMDLINE: start one guest (ROLE a or b) in the background; sets VM_PID.
+launch() {
+  local vmm="$1" role="$2" log="$3" cmdline="$4" mac net
+  local -a qnet
+  if [[ $role == a ]]; then mac=$MAC_A; qnet=("${NET_A[@]}"); net="$TNET_A"; else mac=$MAC_B; qnet=("${NET_B[@]}"); net="$TNET_B"; fi
+  : > "$log"
+  case "$vmm" in
+    qemu)
+      # Same RAM discipline as tandem: one shared memfd (vhost-user needs it; used for every backend).
+      qemu-system-x86_64 -accel kvm -cpu host -smp 1 -m "$MEM" \
+        -object "memory-backend-memfd,id=mem,size=$MEM,share=on" -machine memory-backend=mem \
+        -nodefaults -no-user-config -display none -no-reboot -serial "file:$log" \
+        -kernel "$K" -initrd "$I" -append "$cmdline" \
+        "${qnet[@]}" -device "virtio-net-pci,netdev=n0,mac=$mac" </dev/null >"$log.stderr" 2>&1 &
+      ;;
+    tandem)
+      local -a dev=(--net "$net,mac=$mac")
+      [[ $net == vpci:* ]] && dev=(--vhost-pci "socket=${net#vpci:}")
+      "$TANDEM" vm --kernel "$K" --initrd "$I" --cmdline "$cmdline" --memory "$MEM" --cpus 1 \
+        --serial "file:$log" "${dev[@]}" </dev/null >"$log.stderr" 2>&1 &
+      ;;
+  esac
+  VM_PID=$!
+  PIDS+=("$VM_PID")
+}
+
+# wait_for FILE PATTERN SECONDS PID: until FILE has PATTERN; 1 when PID ended first or on timeout.
+wait_for() {
+  local file="$1" pattern="$2" secs="$3" pid="$4" i=0
+  while (( i < secs * 10 )); do
+    grep -qE "$pattern" "$file" 2>/dev/null && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then grep -qE "$pattern" "$file" 2>/dev/null; return; fi
+    sleep 0.1; i=$((i + 1))
+  done
+  return 1
+}
+stop_vm() {  # stop_vm PID SECONDS: wait for a clean exit, then kill
+  local pid="$1" secs="$2" i=0
+  while kill -0 "$pid" 2>/dev/null && (( i < secs * 10 )); do sleep 0.1; i=$((i + 1)); done
+  kill -TERM "$pid" 2>/dev/null || true
+  sleep 0.3
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+show_tail() {  # show_tail LOG WHAT
+  say "  $2: console tail:"
+  tr -d '\r' < "$1" | tail -n 12 | sed "s#^#$BENCH_TAG   | #"
+  [[ -s "$1.stderr" ]] && tail -n 5 "$1.stderr" | sed "s|^|$BENCH_TAG   ! |"
+  return 0
+}
+

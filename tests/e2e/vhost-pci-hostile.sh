@@ -1,0 +1,62 @@
+#!/bin/bash
+# timeout: 900
+# nested-memory: 3072
+# e2e: VM1's vhost-pci-net device and guest driver against a hostile front-end
+# (tests/tools/vhost_user_scribbler) before a real VM2:
+#   1. malformed and out-of-order vhost-user requests on fresh connections: every one is refused
+#      (answer != 0 or the connection closed), VM1's tandem logs why and keeps serving;
+#   2. a session whose rings are scribbled while VM1 transmits (ping) and is kicked: descriptors
+#      out of range, wrapping, looping, read-only, bad indirect tables, avail indices jumping. The
+#      driver drops and counts (its ethtool counters), writes nothing outside the used rings (the
+#      scribbler's canary stays intact), no oops;
+#   3. a real VM2 (stock virtio_net) connects afterwards and VM1 pings it: the device and the driver
+#      recovered. Both VMs power off cleanly.
+. "$(dirname "$0")/lib.sh"
+require_kvm
+require_tandem
+guest_image
+SCRIBBLER="${TANDEM_BIN_DIR:-$(pwd)/bazel-bin}/tests/tools/vhost_user_scribbler"
+[[ -x "$SCRIBBLER" ]] || fail "no $SCRIBBLER (bazel build //tests/tools:vhost_user_scribbler)"
+
+S="$E2E_TMP/vpci.sock"
+v1="$E2E_TMP/vm1.log" v2="$E2E_TMP/vm2.log"
+boot_tandem_ready "$v1" 300 --memory 768M --vhost-pci "socket=$S" \
+  --cmdline "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-hostile" \
+  || fail "VM1 did not boot"
+pid1=$TANDEM_PID
+wait_for "$v1" "HOSTILE-WAITING" 120 "$pid1" || { tail -n 20 "$v1"; fail "VM1's script did not start"; }
+
+"$SCRIBBLER" --socket "$S" --messages > "$E2E_TMP/messages.out" 2>&1
+rc=$?
+cat "$E2E_TMP/messages.out"
+[[ $rc -eq 0 ]] || { cat "$v1.stderr"; fail "a malformed request was not refused (scribbler exit $rc)"; }
+kill -0 "$pid1" 2>/dev/null || { cat "$v1.stderr"; fail "VM1's tandem died of malformed requests"; }
+grep -q "SCRIBBLER messages done" "$E2E_TMP/messages.out" || fail "the scribbler did not finish its messages"
+log "malformed requests: $(grep -c '^SCRIBBLER refused' "$E2E_TMP/messages.out") refused; what VM1's tandem logged about them:"
+grep -E "vhost-pci.*(closing|refus|fail|error|bad|invalid|not )" "$v1.stderr" | sed 's/^/    /'
+
+"$SCRIBBLER" --socket "$S" --rings --phase-ms 3000 > "$E2E_TMP/rings.out" 2>&1
+rc=$?
+cat "$E2E_TMP/rings.out"
+[[ $rc -eq 0 ]] || { tail -n 20 "$v1"; cat "$v1.stderr"; fail "scribbled rings: scribbler exit $rc (canary broken or set-up failed)"; }
+wait_for "$v1" "HOSTILE-DOWN" 120 "$pid1" || { tail -n 30 "$v1"; cat "$v1.stderr"; fail "VM1 did not see the hostile peer go"; }
+grep -q "HOSTILE-UP" "$v1" || fail "the hostile session never brought VM1's link up"
+
+boot_tandem_ready "$v2" 300 --memory 512M --net "vhost-user=$S" \
+  --cmdline "console=ttyS0 panic=-1 tandem.ip=10.2.0.2/24 tandem.script=net-sink" || fail "VM2 did not boot"
+pid2=$TANDEM_PID
+wait_exit "$pid1" 300; rc1=$RC
+wait_exit "$pid2" 60; rc2=$RC
+tr -d '\r' < "$v1" > "$v1.txt"
+grep -E "^(HOSTILE|LINK|PING|DMESG)" "$v1.txt"
+[[ $rc1 -eq 0 ]] || { tail -n 30 "$v1.txt"; cat "$v1.stderr"; fail "VM1's tandem exited with $rc1"; }
+[[ $rc2 -eq 0 ]] || { tail -n 30 "$v2"; cat "$v2.stderr"; fail "VM2's tandem exited with $rc2"; }
+check_line "$v1.txt" "^PING-OK 10.2.0.2" "VM1 could not ping the real VM2 after the hostile session"
+if grep -qE "^DMESG .*(BUG|WARNING|Call Trace|Oops)" "$v1.txt"; then fail "VM1's dmesg shows a BUG/WARNING/Oops"; fi
+counter() { local v; v=$(sed -n "s/^LINK $1: \([0-9]*\).*/\1/p" "$v1.txt" | head -n 1); echo "${v:-0}"; }
+ring_errors=$(counter ring_errors) tx_bad=$(counter tx_bad_chain)
+rx_bad=$(( $(counter rx_bad_chain) + $(counter rx_bad_len) + $(counter rx_bad_hdr) ))
+(( ring_errors >= 2 )) || fail "the driver counted $ring_errors ring errors for two runaway avail indices"
+(( tx_bad >= 1 )) || fail "the driver counted no bad chain in the scribbled RX ring it transmitted into"
+(( rx_bad >= 1 )) || fail "the driver counted no bad chain in the scribbled TX ring it was kicked for"
+log "passed: ring_errors=$ring_errors tx_bad_chain=$tx_bad rx_bad=$rx_bad; the real VM2 answered pings afterwards"
