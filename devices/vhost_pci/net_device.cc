@@ -2,6 +2,8 @@
 // BAR 2, KVM-routed notifications, the stop handshake (docs/vhost-pci-net.md §3–§7).
 #include "devices/vhost_pci/net_device.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -59,6 +61,8 @@ Result<std::shared_ptr<NetDevice>> NetDevice::create(const Config& cfg, std::sha
   }
   std::shared_ptr<NetDevice> d(new NetDevice(cfg, std::move(vm)));
   const std::string who = d->name();
+  d->wake_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!d->wake_) return errno_error(who + ": eventfd");
   d->rings_.resize(d->max_queues());
   auto msix = MsixVectors::create(static_cast<uint16_t>(1 + d->max_queues()), *d->vm_, who);
   if (!msix) return msix.error();
@@ -99,6 +103,8 @@ Result<std::shared_ptr<NetDevice>> NetDevice::create(const Config& cfg, std::sha
 void NetDevice::stop() {
   stopping_.store(true);
   cv_.notify_all();
+  uint64_t one = 1;
+  if (wake_) [[maybe_unused]] ssize_t n = ::write(wake_.get(), &one, sizeof one);
   if (thread_.joinable()) thread_.join();
 }
 
@@ -125,9 +131,26 @@ void NetDevice::serve() {
   bc.features = cfg_.features | vhost_user::kFeatureProtocolFeatures;
   bc.queue_num = cfg_.queue_pairs;
   bc.max_vrings = max_queues();
+  // Sleeps in poll() until the socket stirs or stop() writes wake_: no periodic wake-ups, so a
+  // quiet link (or a flood, which never touches this thread) costs no context switches here.
+  auto wait_for = [&](int fd) {
+    for (;;) {
+      pollfd p[2] = {{fd, POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+      int n = ::poll(p, 2, -1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        log(errno_error("vhost-pci poll").message);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        return !stopping_.load();
+      }
+      if (p[1].revents || stopping_.load()) return false;
+      return true;
+    }
+  };
   while (!stopping_.load()) {
-    auto conn = listener_->accept(std::chrono::milliseconds(200));
-    if (!conn) continue;  // timeout (or a failed accept): look at stopping_ again
+    if (!wait_for(listener_->fd())) break;
+    auto conn = listener_->accept(std::chrono::milliseconds(0));
+    if (!conn) continue;  // the connection went away before we took it: wait again
     auto session = vhost_user::BackendSession::create(std::move(conn).value(), bc, *this);
     if (!session) {
       log(session.message());
@@ -140,8 +163,9 @@ void NetDevice::serve() {
       publish_locked();
     }
     log("peer connected (session " + std::to_string(session_) + ")");
-    while (!stopping_.load()) {
-      if ((*session)->handle_one(std::chrono::milliseconds(200)) == vhost_user::BackendSession::Step::kClosed) break;
+    while (!stopping_.load() && !(*session)->closed()) {
+      if (!wait_for((*session)->fd())) break;
+      if ((*session)->handle_one(std::chrono::milliseconds(0)) == vhost_user::BackendSession::Step::kClosed) break;
     }
     if (!(*session)->closed()) (*session)->close("tandem is stopping");
     log("peer gone: " + (*session)->close_reason());

@@ -134,6 +134,7 @@ class NetDevice : public PciDevice, public BusDevice, public vhost_user::Backend
   bool driver_ok_ = false;
 
   std::atomic<bool> stopping_{false};
+  UniqueFd wake_;  // eventfd: stop() wakes the serve thread, which otherwise sleeps until the socket stirs
   std::thread thread_;
 };
 

@@ -7,7 +7,7 @@
 # driver transmits straight into VM2's RX buffers and receives from VM2's TX ring. The two ping
 # each other and run iperf3 TCP and UDP both ways over that link, then VM1 floods VM2 with 64-byte
 # pktgen packets for 10 s: both counts are reported, and the voluntary context switches of both
-# tandem processes' non-vCPU threads grow by less than one per 1000 packets (notifications go
+# tandem processes' non-vCPU threads grow by less than one per 10 000 packets (notifications go
 # through KVM's irqfds and ioeventfds, never through tandem's threads; the vCPU threads' own count,
 # which includes the guest halting inside KVM, is reported). VM1's dmesg has no oops; both power off.
 . "$(dirname "$0")/lib.sh"
@@ -61,5 +61,7 @@ sent=$(sed -n 's/^FLOOD sent=\([0-9]*\).*/\1/p' "$v1.txt")
 received=$(sed -n 's/^FLOOD sent=[0-9]* received=\([0-9]*\).*/\1/p' "$v1.txt")
 log "flood: $sent sent by VM1, $received counted by VM2's eth0 in 10 s"
 log "context switches during the flood: VM1 tandem $o1 (vCPU threads $c1), VM2 tandem $o2 (vCPU threads $c2)"
-(( o1 * 1000 < sent && o2 * 1000 < sent )) || fail "tandem's threads woke up during the flood: $o1 and $o2 voluntary switches for $sent packets"
+# The issue asks for far less than one per 1000 packets; tandem's threads sleep through the flood
+# (0 and 0 switches for 98 446 packets in the run that set this bound), so ask for one per 10 000.
+(( o1 * 10000 < sent && o2 * 10000 < sent )) || fail "tandem's threads woke up during the flood: $o1 and $o2 voluntary switches for $sent packets"
 log "passed ($(grep -h '^IPERF-' "$v1.txt" | tr '\n' ' '))"
