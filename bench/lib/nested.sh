@@ -33,7 +33,8 @@ bench_nested() {
   local name="$1" budget="$2"; shift 2
   mkdir -p .cache
   # 3 GiB: every L1 given more (RAM above 4 GiB) crashed at least once in the TCG host ("stack guard
-  # page was hit" in L1), with QEMU and tandem alike; 3 GiB runs never did.
+  # page was hit" in L1), with QEMU and tandem alike; 3 GiB L1s crash far less often (seen in the
+  # 10-cycle vhost-pci restart test), but not never.
   set +e
   bench_locked tools/nested-kvm --memory 3072 --cpus 2 --timeout "$budget" -- "$@" 2>&1 | tee ".cache/$name.txt"
   local rc=${PIPESTATUS[0]}
