@@ -1,0 +1,510 @@
+// vmm/manifest/manifest.cc: parsing (toml++) and validation of `tandem up` manifests.
+#include "vmm/manifest/manifest.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "devices/net/mac.h"
+#include "devices/net/tap.h"
+
+namespace tandem::manifest {
+
+namespace {
+
+constexpr size_t kSunPathMax = 107;  // sizeof(sockaddr_un::sun_path) - 1
+constexpr size_t kIfNameMax = 15;    // IFNAMSIZ - 1
+
+std::string type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a floating-point number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date or time";
+  }
+}
+
+std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
+  return out;
+}
+
+// Collects every error with its location.
+class Checker {
+ public:
+  explicit Checker(std::string path) : path_(std::move(path)) {}
+
+  std::string where(const toml::source_region& at) const {
+    return path_ + ":" + std::to_string(at.begin.line) + ":" + std::to_string(at.begin.column);
+  }
+  void error(const toml::source_region& at, const std::string& message) {
+    if (errors_.size() < kMaxErrors) errors_.push_back(where(at) + ": " + message);
+  }
+  bool failed() const { return !errors_.empty(); }
+  size_t count() const { return errors_.size(); }
+  Error result() const { return Error{join(errors_, "\n")}; }
+
+  // Every key of `table` must be one of `allowed`.
+  void only_keys(const toml::table& table, const std::vector<std::string>& allowed, const std::string& what) {
+    for (auto&& [key, node] : table) {
+      if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) continue;
+      error(key.source(), what + ": unknown key '" + std::string(key.str()) + "' (expected " + join(allowed, ", ") + ")");
+    }
+  }
+
+  const toml::node* find(const toml::table& t, const char* key) { return t.get(key); }
+
+  std::optional<std::string> string(const toml::table& t, const char* key, const std::string& what) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    if (auto* s = n->as_string()) return s->get();
+    error(n->source(), what + ": '" + key + "' must be a string, not " + type_name(*n));
+    return std::nullopt;
+  }
+
+  std::optional<int64_t> integer(const toml::table& t, const char* key, const std::string& what, int64_t lo,
+                                 int64_t hi) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    auto* i = n->as_integer();
+    if (!i) {
+      error(n->source(), what + ": '" + key + "' must be an integer, not " + type_name(*n));
+      return std::nullopt;
+    }
+    if (i->get() < lo || i->get() > hi) {
+      error(n->source(), what + ": '" + key + "' is " + std::to_string(i->get()) + "; expected " +
+                             std::to_string(lo) + " to " + std::to_string(hi));
+      return std::nullopt;
+    }
+    return i->get();
+  }
+
+  std::optional<bool> boolean(const toml::table& t, const char* key, const std::string& what) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    if (auto* b = n->as_boolean()) return b->get();
+    error(n->source(), what + ": '" + key + "' must be true or false, not " + type_name(*n));
+    return std::nullopt;
+  }
+
+  // A size: "512M"-style text or a number of bytes.
+  std::optional<uint64_t> size(const toml::table& t, const char* key, const std::string& what) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    if (auto* i = n->as_integer()) {
+      if (i->get() > 0) return static_cast<uint64_t>(i->get());
+      error(n->source(), what + ": '" + key + "' must be a positive number of bytes or a size like \"512M\"");
+      return std::nullopt;
+    }
+    auto* s = n->as_string();
+    if (!s) {
+      error(n->source(), what + ": '" + key + "' must be a size like \"512M\", not " + type_name(*n));
+      return std::nullopt;
+    }
+    auto v = parse_size(s->get());
+    if (!v) {
+      error(n->source(), what + ": '" + key + "': " + v.message());
+      return std::nullopt;
+    }
+    return *v;
+  }
+
+  // The tables of an array of tables (`[[vm.virtio-net]]`); errors for anything else.
+  std::vector<const toml::table*> tables(const toml::table& t, const char* key, const std::string& what) {
+    std::vector<const toml::table*> out;
+    const toml::node* n = t.get(key);
+    if (!n) return out;
+    auto* arr = n->as_array();
+    if (!arr || !arr->is_array_of_tables()) {
+      error(n->source(), what + ": '" + key + "' must be an array of tables ([[" + what_prefix(what) + key +
+                             "]]), not " + type_name(*n));
+      return out;
+    }
+    for (auto& el : *arr) out.push_back(el.as_table());
+    return out;
+  }
+
+ private:
+  static std::string what_prefix(const std::string& what) { return what == "manifest" ? "" : "vm."; }
+  static constexpr size_t kMaxErrors = 50;
+  std::string path_;
+  std::vector<std::string> errors_;
+};
+
+bool valid_name(const std::string& s) {
+  if (s.empty() || s.size() > 32 || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; });
+}
+
+std::string dir_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string resolve(const std::string& base_dir, const std::string& p) {
+  if (p.empty() || p[0] == '/' || base_dir == ".") return p;
+  return base_dir + "/" + p;
+}
+
+// A vhost-pci-net device while references are resolved.
+struct Listener {
+  size_t vm;
+  std::string name;
+  std::string socket;
+  toml::source_region at;
+  std::string taken_by;  // "vm "x" virtio-net[0] (file:l:c)" once a peer names it
+};
+
+// A virtio-net whose `peer` still has to be resolved.
+struct PeerRef {
+  size_t vm;
+  size_t net;
+  std::string text;
+  toml::source_region at;
+};
+
+// A bound path or name that must be unique across the manifest.
+struct Unique {
+  std::map<std::string, std::string> seen;  // value -> "file:l:c"
+  // Returns where it was seen first, or "" (and records it).
+  std::string claim(const std::string& value, const std::string& where) {
+    auto [it, fresh] = seen.emplace(value, where);
+    return fresh ? "" : it->second;
+  }
+};
+
+}  // namespace
+
+Result<Manifest> parse_manifest(std::string_view text, const std::string& path, const Defaults& defaults) {
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    return Error{path + ":" + std::to_string(e.source().begin.line) + ":" + std::to_string(e.source().begin.column) +
+                 ": not valid TOML: " + std::string(e.description())};
+  }
+  Checker c(path);
+  const std::string base = dir_of(path);
+  toml::source_region top{};
+  top.begin = {1, 1};
+  c.only_keys(root, {"run_dir", "shutdown_timeout", "vm"}, "manifest");
+
+  Manifest m;
+  m.path = path;
+  m.run_dir = resolve(base, c.string(root, "run_dir", "manifest").value_or(defaults.run_dir));
+  if (m.run_dir.empty()) c.error(top, "manifest: no run directory: set 'run_dir'");
+  if (auto t = c.integer(root, "shutdown_timeout", "manifest", 1, 3600)) m.shutdown_timeout_s = static_cast<uint32_t>(*t);
+
+  auto vm_tables = c.tables(root, "vm", "manifest");
+  if (vm_tables.empty() && !c.failed()) c.error(top, "manifest: no [[vm]] table: a manifest describes at least one VM");
+  if (vm_tables.size() > kMaxVms) {
+    c.error(vm_tables[kMaxVms]->source(), "manifest: more than " + std::to_string(kMaxVms) + " VMs");
+    vm_tables.resize(kMaxVms);
+  }
+
+  Unique names, macs, sockets, taps;
+  std::vector<Listener> listeners;
+  std::vector<PeerRef> peers;
+  std::vector<toml::source_region> vm_at;
+  for (size_t vi = 0; vi < vm_tables.size(); ++vi) {
+    const toml::table& t = *vm_tables[vi];
+    Vm vm;
+    vm.where = c.where(t.source());
+    vm_at.push_back(t.source());
+    std::string what = "vm[" + std::to_string(vi) + "]";
+    if (auto name = c.string(t, "name", what)) {
+      if (!valid_name(*name)) {
+        c.error(t.get("name")->source(), what + ": name " + quoted(*name) +
+                                             " must be 1-32 letters, digits, '-' or '_', starting with a letter or digit");
+      } else {
+        vm.name = *name;
+        std::string first = names.claim(*name, c.where(t.get("name")->source()));
+        if (!first.empty()) c.error(t.get("name")->source(), what + ": duplicate VM name " + quoted(*name) + " (first at " + first + ")");
+      }
+    } else if (!t.get("name")) {
+      c.error(t.source(), what + ": no 'name' (every VM needs one: it names its console, sockets and MACs)");
+    }
+    if (!vm.name.empty()) what = "vm " + quoted(vm.name);
+    c.only_keys(t, {"name", "kernel", "initrd", "cmdline", "memory", "cpus", "serial", "api_socket", "restart",
+                    "virtio-net", "vhost-pci-net"},
+                what);
+    VmConfig& cfg = vm.config;
+    auto path_key = [&](const toml::table& in, const char* key, const std::string& fallback) {
+      auto v = c.string(in, key, what);
+      return v ? resolve(base, *v) : fallback;
+    };
+    cfg.kernel = path_key(t, "kernel", defaults.kernel);
+    cfg.initrd = path_key(t, "initrd", defaults.initrd);
+    if (cfg.kernel.empty()) c.error(t.source(), what + ": no 'kernel', and $TANDEM_GUEST_KERNEL is not set");
+    if (auto v = c.string(t, "cmdline", what)) cfg.cmdline = *v;
+    if (auto v = c.size(t, "memory", what)) cfg.memory = *v;
+    if (auto v = c.integer(t, "cpus", what, 1, 255)) cfg.cpus = static_cast<uint32_t>(*v);
+    if (auto v = c.string(t, "serial", what)) {
+      if (*v == "console") {
+        vm.console = true;
+      } else {
+        auto s = parse_serial(*v);
+        if (!s || s->kind == SerialSpec::Kind::kStdio) {
+          c.error(t.get("serial")->source(), what + ": serial " + quoted(*v) + " is not \"console\", \"none\" or \"file:PATH\"");
+        } else {
+          vm.console = false;
+          cfg.serial = *s;
+          cfg.serial.path = resolve(base, cfg.serial.path);
+        }
+      }
+    }
+    if (auto v = c.string(t, "api_socket", what)) {
+      cfg.api_socket = resolve(base, *v);
+      const auto& at = t.get("api_socket")->source();
+      if (cfg.api_socket.size() > kSunPathMax) {
+        c.error(at, what + ": api_socket is " + std::to_string(cfg.api_socket.size()) + " bytes long; a Unix socket path has at most " + std::to_string(kSunPathMax));
+      } else if (std::string first = sockets.claim(cfg.api_socket, c.where(at)); !first.empty()) {
+        c.error(at, what + ": socket " + cfg.api_socket + " is already used at " + first);
+      }
+    }
+    if (auto v = c.string(t, "restart", what)) {
+      if (*v == "no") vm.restart = Restart::kNo;
+      else if (*v == "on-failure") vm.restart = Restart::kOnFailure;
+      else c.error(t.get("restart")->source(), what + ": restart " + quoted(*v) + " is not \"no\" or \"on-failure\"");
+    }
+
+    // A socket or tap path ends up in a KEY=VALUE,... option of `tandem vm`.
+    auto check_socket = [&](const std::string& sock, const toml::source_region& at, const std::string& dev) {
+      if (sock.size() > kSunPathMax) {
+        c.error(at, dev + ": socket path " + sock + " is " + std::to_string(sock.size()) +
+                        " bytes long; a Unix socket path has at most " + std::to_string(kSunPathMax) +
+                        " (choose a shorter run_dir or socket)");
+      } else if (sock.find(',') != std::string::npos) {
+        c.error(at, dev + ": socket path " + sock + " contains a ','");
+      } else if (std::string first = sockets.claim(sock, c.where(at)); !first.empty()) {
+        c.error(at, dev + ": socket " + sock + " is already used at " + first);
+      }
+    };
+
+    auto vpcis = c.tables(t, "vhost-pci-net", what);
+    for (size_t di = 0; di < vpcis.size(); ++di) {
+      const toml::table& d = *vpcis[di];
+      std::string dev = what + ": vhost-pci-net[" + std::to_string(di) + "]";
+      c.only_keys(d, {"name", "socket", "bar"}, dev);
+      VhostPciSpec spec;
+      std::string name = "vpci" + std::to_string(di);
+      if (auto v = c.string(d, "name", dev)) {
+        if (valid_name(*v)) name = *v;
+        else c.error(d.get("name")->source(), dev + ": name " + quoted(*v) + " must be 1-32 letters, digits, '-' or '_'");
+      }
+      for (const auto& l : listeners) {
+        if (l.vm == vi && l.name == name) c.error(d.source(), dev + ": a second vhost-pci-net named " + quoted(name) + " (first at " + c.where(l.at) + ")");
+      }
+      spec.socket = path_key(d, "socket", m.run_dir + "/" + (vm.name.empty() ? "vm" + std::to_string(vi) : vm.name) + "-" + name + ".sock");
+      if (auto v = c.size(d, "bar", dev)) {
+        // tandem vm's own rule for the BAR (power of two, 4G..32G).
+        if (auto ok = parse_vhost_pci("socket=s,bar=" + std::to_string(*v)); !ok) c.error(d.get("bar")->source(), dev + ": " + ok.message());
+        else spec.bar_size = *v;
+      }
+      check_socket(spec.socket, d.get("socket") ? d.get("socket")->source() : d.source(), dev);
+      listeners.push_back({vi, name, spec.socket, d.source(), ""});
+      cfg.vhost_pcis.push_back(spec);
+    }
+
+    auto nets = c.tables(t, "virtio-net", what);
+    for (size_t ni = 0; ni < nets.size(); ++ni) {
+      const toml::table& d = *nets[ni];
+      std::string dev = what + ": virtio-net[" + std::to_string(ni) + "]";
+      c.only_keys(d, {"tap", "bridge", "vhost-user", "peer", "vhost", "mac"}, dev);
+      NetSpec spec;
+      auto tap = c.string(d, "tap", dev);
+      auto bridge = c.string(d, "bridge", dev);
+      auto vhost_user = c.string(d, "vhost-user", dev);
+      auto peer = c.string(d, "peer", dev);
+      bool has_bridge = d.get("bridge");
+      int backends = (d.get("tap") && !has_bridge) + has_bridge + !!d.get("vhost-user") + !!d.get("peer");
+      if (backends != 1) {
+        c.error(d.source(), dev + ": needs exactly one backend: tap = \"NAME\", bridge = \"NAME\", vhost-user = \"SOCKET\" or peer = \"VM\"" +
+                                (backends > 1 ? " (found " + std::to_string(backends) + ")" : std::string()));
+      } else if (peer) {
+        spec.kind = NetSpec::Kind::kVhostUser;
+        peers.push_back({vi, cfg.nets.size(), *peer, d.get("peer")->source()});
+      } else if (vhost_user) {
+        spec.kind = NetSpec::Kind::kVhostUser;
+        spec.socket = resolve(base, *vhost_user);
+        check_socket(spec.socket, d.get("vhost-user")->source(), dev);
+      } else if (tap || bridge) {
+        spec.kind = NetSpec::Kind::kTap;
+        spec.tap = tap ? *tap : "tdm-" + vm.name.substr(0, 8) + "-" + std::to_string(ni);
+        const auto& at = d.get(tap ? "tap" : "bridge")->source();
+        if (auto ok = net::validate_ifname(spec.tap); !ok) {
+          c.error(at, dev + ": tap " + quoted(spec.tap) + ": " + ok.message());
+        } else if (std::string first = taps.claim(spec.tap, c.where(at)); !first.empty()) {
+          c.error(at, dev + ": tap " + quoted(spec.tap) + " is already used at " + first + (tap ? "" : " (name the bridge port with tap = \"...\")"));
+        }
+        if (bridge) {
+          if (auto ok = net::validate_ifname(*bridge); !ok) {
+            c.error(d.get("bridge")->source(), dev + ": bridge " + quoted(*bridge) + ": " + ok.message());
+          } else if (taps.seen.count(*bridge)) {
+            c.error(d.get("bridge")->source(), dev + ": bridge " + quoted(*bridge) + " is also the name of a tap");
+          }
+          vm.bridges.push_back({*bridge, spec.tap});
+        }
+      }
+      if (auto v = c.boolean(d, "vhost", dev)) {
+        if (*v && spec.kind != NetSpec::Kind::kTap) c.error(d.get("vhost")->source(), dev + ": 'vhost' applies to tap and bridge backends only");
+        spec.vhost = *v;
+      }
+      std::string mac_text;
+      toml::source_region mac_at = d.source();
+      if (auto v = c.string(d, "mac", dev)) {
+        mac_at = d.get("mac")->source();
+        auto mac = net::parse_mac(*v);
+        if (!mac) c.error(mac_at, dev + ": mac: " + mac.message());
+        else mac_text = net::format_mac(*mac);
+      } else {
+        mac_text = net::format_mac(net::derive_mac("tandem-up/" + vm.name + "/net" + std::to_string(ni)));
+      }
+      if (!mac_text.empty()) {
+        spec.mac = mac_text;
+        if (std::string first = macs.claim(mac_text, c.where(mac_at)); !first.empty()) {
+          c.error(mac_at, dev + ": MAC " + mac_text + " is already used at " + first);
+        }
+      }
+      cfg.nets.push_back(spec);
+    }
+    if (cfg.nets.size() + cfg.vhost_pcis.size() > kMaxDevicesPerVm) {
+      c.error(t.source(), what + ": " + std::to_string(cfg.nets.size() + cfg.vhost_pcis.size()) + " network devices; at most " + std::to_string(kMaxDevicesPerVm));
+    }
+    m.vms.push_back(std::move(vm));
+  }
+
+  // peer = "VM" or "VM:DEVICE": the vhost-pci-net device of another VM in this manifest.
+  std::vector<std::set<size_t>> needs(m.vms.size());
+  for (const auto& p : peers) {
+    std::string dev = "vm " + quoted(m.vms[p.vm].name) + ": virtio-net[" + std::to_string(p.net) + "]";
+    std::string vm_name = p.text.substr(0, p.text.find(':'));
+    std::string dev_name = p.text.find(':') == std::string::npos ? "" : p.text.substr(p.text.find(':') + 1);
+    auto target = std::find_if(m.vms.begin(), m.vms.end(), [&](const Vm& v) { return v.name == vm_name; });
+    if (target == m.vms.end()) {
+      std::vector<std::string> all;
+      for (const auto& v : m.vms) all.push_back(v.name);
+      c.error(p.at, dev + ": peer " + quoted(p.text) + " names no VM in this manifest (VMs: " + join(all, ", ") + ")");
+      continue;
+    }
+    size_t ti = static_cast<size_t>(target - m.vms.begin());
+    if (ti == p.vm) {
+      c.error(p.at, dev + ": peer " + quoted(p.text) + " names its own VM; a VM cannot be its own vhost-pci peer");
+      continue;
+    }
+    std::vector<Listener*> cands;
+    for (auto& l : listeners) {
+      if (l.vm == ti && (dev_name.empty() || l.name == dev_name)) cands.push_back(&l);
+    }
+    if (cands.empty()) {
+      c.error(p.at, dev + ": peer " + quoted(p.text) + ": vm " + quoted(vm_name) + " has no vhost-pci-net" +
+                        (dev_name.empty() ? " device" : " named " + quoted(dev_name)) + " to connect to");
+      continue;
+    }
+    if (cands.size() > 1) {
+      std::vector<std::string> n;
+      for (auto* l : cands) n.push_back(quoted(vm_name + ":" + l->name));
+      c.error(p.at, dev + ": peer " + quoted(p.text) + " is ambiguous: vm " + quoted(vm_name) + " has " + std::to_string(cands.size()) + " vhost-pci-net devices (" + join(n, ", ") + ")");
+      continue;
+    }
+    Listener& l = *cands[0];
+    if (!l.taken_by.empty()) {
+      c.error(p.at, dev + ": vm " + quoted(vm_name) + "'s vhost-pci-net " + quoted(l.name) + " already has a peer (" + l.taken_by + "); it takes one");
+      continue;
+    }
+    l.taken_by = dev + " at " + c.where(p.at);
+    m.vms[p.vm].config.nets[p.net].socket = l.socket;
+    needs[p.vm].insert(ti);
+  }
+
+  if (c.failed()) return c.result();
+
+  // Start order: a VM after every VM whose vhost-pci-net it connects to; manifest order otherwise.
+  std::vector<size_t> order;
+  std::vector<bool> placed(m.vms.size(), false);
+  while (order.size() < m.vms.size()) {
+    bool progress = false;
+    for (size_t i = 0; i < m.vms.size(); ++i) {
+      if (placed[i]) continue;
+      if (std::all_of(needs[i].begin(), needs[i].end(), [&](size_t j) { return placed[j]; })) {
+        placed[i] = true;
+        order.push_back(i);
+        progress = true;
+      }
+    }
+    if (!progress) {
+      // Walk the unplaced VMs' needs until a VM repeats: that is a cycle.
+      size_t start = 0;
+      while (placed[start]) ++start;
+      std::vector<size_t> path{start};
+      while (true) {
+        size_t next = *std::find_if(needs[path.back()].begin(), needs[path.back()].end(), [&](size_t j) { return !placed[j]; });
+        auto seen = std::find(path.begin(), path.end(), next);
+        if (seen != path.end()) {
+          std::vector<std::string> cyc;
+          for (auto it = seen; it != path.end(); ++it) cyc.push_back(m.vms[*it].name);
+          cyc.push_back(m.vms[next].name);
+          c.error(vm_at[*seen], "vm " + quoted(m.vms[*seen].name) + ": the peers form a cycle (" + join(cyc, " -> ") +
+                                    "): each VM's virtio-net needs the next one's vhost-pci-net listening first, so no start order exists");
+          return c.result();
+        }
+        path.push_back(next);
+      }
+    }
+  }
+  for (size_t i = 0; i < m.vms.size(); ++i) {
+    for (size_t j : needs[i]) m.vms[i].after.push_back(m.vms[j].name);
+  }
+
+  if (defaults.check_files) {
+    for (size_t i = 0; i < m.vms.size(); ++i) {
+      auto files = validate(m.vms[i].config);
+      if (!files) c.error(vm_at[i], "vm " + quoted(m.vms[i].name) + ": " + files.message());
+    }
+    if (c.failed()) return c.result();
+  }
+  std::vector<Vm> sorted;
+  for (size_t i : order) sorted.push_back(std::move(m.vms[i]));
+  m.vms = std::move(sorted);
+  return m;
+}
+
+Result<Manifest> load_manifest(const std::string& path, const Defaults& defaults) {
+  auto bytes = read_file(path, "manifest", 1 << 20);
+  if (!bytes) return bytes.error();
+  std::string text(bytes->begin(), bytes->end());
+  return parse_manifest(text, path, defaults);
+}
+
+std::vector<std::string> vm_arguments(const VmConfig& cfg) {
+  std::vector<std::string> a{"--kernel", cfg.kernel};
+  if (!cfg.initrd.empty()) a.insert(a.end(), {"--initrd", cfg.initrd});
+  a.insert(a.end(), {"--cmdline", cfg.cmdline, "--memory", std::to_string(cfg.memory), "--cpus", std::to_string(cfg.cpus)});
+  switch (cfg.serial.kind) {
+    case SerialSpec::Kind::kStdio: a.insert(a.end(), {"--serial", "stdio"}); break;
+    case SerialSpec::Kind::kNone: a.insert(a.end(), {"--serial", "none"}); break;
+    case SerialSpec::Kind::kFile: a.insert(a.end(), {"--serial", "file:" + cfg.serial.path}); break;
+  }
+  if (!cfg.api_socket.empty()) a.insert(a.end(), {"--api-socket", cfg.api_socket});
+  for (const auto& n : cfg.nets) {
+    std::string v = n.kind == NetSpec::Kind::kTap ? "tap=" + n.tap + (n.vhost ? ",vhost=on" : "") : "vhost-user=" + n.socket;
+    if (!n.mac.empty()) v += ",mac=" + n.mac;
+    a.insert(a.end(), {"--net", v});
+  }
+  for (const auto& v : cfg.vhost_pcis) a.insert(a.end(), {"--vhost-pci", "socket=" + v.socket + ",bar=" + std::to_string(v.bar_size)});
+  if (cfg.debug) a.insert(a.end(), {"--log-level", "debug"});
+  return a;
+}
+
+}  // namespace tandem::manifest

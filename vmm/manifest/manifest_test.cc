@@ -1,0 +1,256 @@
+// vmm/manifest/manifest_test.cc: manifests that must start (defaults, references, start order,
+// the `tandem vm` arguments they produce) and a table of bad ones, each with its exact message.
+#include "vmm/manifest/manifest.h"
+
+#include <doctest/doctest.h>
+
+#include "vmm/cli.h"
+
+using namespace tandem;
+using namespace tandem::manifest;
+
+namespace {
+Defaults defaults() {
+  Defaults d;
+  d.kernel = "/boot/k";
+  d.initrd = "/cache/i.cpio.gz";
+  d.run_dir = "/run/t";
+  d.check_files = false;
+  return d;
+}
+
+const char* kTwoVms = R"(
+[[vm]]
+name = "vm2"
+cmdline = "console=ttyS0 tandem.ip=10.0.0.2/24"
+  [[vm.virtio-net]]
+  peer = "vm1"
+
+[[vm]]
+name = "vm1"
+memory = "768M"
+cpus = 2
+  [[vm.vhost-pci-net]]
+)";
+}  // namespace
+
+TEST_CASE("manifest: two VMs, the vhost-pci side first, sockets and MACs from names") {
+  auto m = parse_manifest(kTwoVms, "ex/two.toml", defaults());
+  REQUIRE_MESSAGE(m.ok(), m.message());
+  REQUIRE(m->vms.size() == 2);
+  CHECK(m->run_dir == "/run/t");
+  CHECK(m->shutdown_timeout_s == 30);
+  const Vm& a = m->vms[0];
+  const Vm& b = m->vms[1];
+  CHECK(a.name == "vm1");  // listed second, started first: vm2 connects to it
+  CHECK(b.name == "vm2");
+  CHECK(b.after == std::vector<std::string>{"vm1"});
+  CHECK(a.after.empty());
+  CHECK(a.config.memory == 768ULL << 20);
+  CHECK(a.config.cpus == 2);
+  CHECK(a.config.kernel == "/boot/k");
+  CHECK(a.config.initrd == "/cache/i.cpio.gz");
+  CHECK(a.config.cmdline == "console=ttyS0");
+  REQUIRE(a.config.vhost_pcis.size() == 1);
+  CHECK(a.config.vhost_pcis[0].socket == "/run/t/vm1-vpci0.sock");
+  REQUIRE(b.config.nets.size() == 1);
+  CHECK(b.config.nets[0].kind == NetSpec::Kind::kVhostUser);
+  CHECK(b.config.nets[0].socket == "/run/t/vm1-vpci0.sock");
+  CHECK(b.config.nets[0].mac.size() == 17);
+  CHECK(a.console);
+
+  // The MAC is a function of the names: the same manifest gives the same MAC, another name another.
+  auto again = parse_manifest(kTwoVms, "ex/two.toml", defaults());
+  REQUIRE(again.ok());
+  CHECK(again->vms[1].config.nets[0].mac == b.config.nets[0].mac);
+  std::string renamed = kTwoVms;
+  renamed.replace(renamed.find("\"vm2\""), 5, "\"vm3\"");
+  auto other = parse_manifest(renamed, "ex/two.toml", defaults());
+  REQUIRE(other.ok());
+  CHECK(other->vms[1].config.nets[0].mac != b.config.nets[0].mac);
+}
+
+TEST_CASE("manifest: vm_arguments gives tandem vm exactly the same configuration") {
+  const char* text = R"(
+run_dir = "run"
+shutdown_timeout = 5
+[[vm]]
+name = "a"
+kernel = "bz"
+serial = "file:a.log"
+restart = "on-failure"
+  [[vm.virtio-net]]
+  tap = "tap7"
+  vhost = true
+  mac = "52:54:00:00:00:07"
+  [[vm.virtio-net]]
+  vhost-user = "/tmp/x.sock"
+  [[vm.vhost-pci-net]]
+  name = "left"
+  bar = "8G"
+)";
+  auto m = parse_manifest(text, "dir/m.toml", defaults());
+  REQUIRE_MESSAGE(m.ok(), m.message());
+  const Vm& a = m->vms[0];
+  CHECK(m->run_dir == "dir/run");
+  CHECK(m->shutdown_timeout_s == 5);
+  CHECK(a.restart == Restart::kOnFailure);
+  CHECK_FALSE(a.console);
+  CHECK(a.config.kernel == "dir/bz");
+  CHECK(a.config.serial.path == "dir/a.log");
+  CHECK(a.config.vhost_pcis[0].socket == "dir/run/a-left.sock");
+  std::vector<std::string> argv{"tandem", "vm"};
+  for (auto& s : vm_arguments(a.config)) argv.push_back(s);
+  CliResult cli = parse_cli(argv);
+  REQUIRE_MESSAGE(cli.action == CliResult::Action::kRunVm, cli.error);
+  CHECK(cli.vm.kernel == a.config.kernel);
+  CHECK(cli.vm.initrd == a.config.initrd);
+  CHECK(cli.vm.cmdline == a.config.cmdline);
+  CHECK(cli.vm.memory == a.config.memory);
+  CHECK(cli.vm.serial.kind == SerialSpec::Kind::kFile);
+  CHECK(cli.vm.serial.path == "dir/a.log");
+  REQUIRE(cli.vm.nets.size() == 2);
+  CHECK(cli.vm.nets[0].tap == "tap7");
+  CHECK(cli.vm.nets[0].vhost);
+  CHECK(cli.vm.nets[0].mac == "52:54:00:00:00:07");
+  CHECK(cli.vm.nets[1].socket == "/tmp/x.sock");
+  CHECK(cli.vm.nets[1].mac == a.config.nets[1].mac);
+  REQUIRE(cli.vm.vhost_pcis.size() == 1);
+  CHECK(cli.vm.vhost_pcis[0].bar_size == 8ULL << 30);
+  CHECK(cli.vm.vhost_pcis[0].socket == "dir/run/a-left.sock");
+}
+
+TEST_CASE("manifest: a chain starts from its tail; a bridge port gets a tap name") {
+  const char* text = R"(
+[[vm]]
+name = "head"
+  [[vm.virtio-net]]
+  peer = "middle"
+[[vm]]
+name = "middle"
+  [[vm.vhost-pci-net]]
+  [[vm.virtio-net]]
+  peer = "tail"
+[[vm]]
+name = "tail"
+  [[vm.vhost-pci-net]]
+  [[vm.virtio-net]]
+  bridge = "br-up"
+)";
+  auto m = parse_manifest(text, "c.toml", defaults());
+  REQUIRE_MESSAGE(m.ok(), m.message());
+  CHECK(m->vms[0].name == "tail");
+  CHECK(m->vms[1].name == "middle");
+  CHECK(m->vms[2].name == "head");
+  REQUIRE(m->vms[0].bridges.size() == 1);
+  CHECK(m->vms[0].bridges[0].bridge == "br-up");
+  CHECK(m->vms[0].bridges[0].tap == "tdm-tail-0");
+  CHECK(m->vms[0].config.nets[0].tap == "tdm-tail-0");
+}
+
+namespace {
+struct Bad {
+  const char* what;
+  const char* text;
+  const char* error;  // the whole message
+};
+
+const Bad kBad[] = {
+    {"not TOML", "[[vm]\nname = \"a\"\n", "m.toml:1:6: not valid TOML: Error while parsing table header: expected ']', saw '\\n'"},
+    {"no VM", "run_dir = \"/r\"\n", "m.toml:1:1: manifest: no [[vm]] table: a manifest describes at least one VM"},
+    {"unknown top-level key", "runddir = \"/r\"\n[[vm]]\nname = \"a\"\n",
+     "m.toml:1:1: manifest: unknown key 'runddir' (expected run_dir, shutdown_timeout, vm)"},
+    {"vm is a table", "[vm]\nname = \"a\"\n",
+     "m.toml:1:1: manifest: 'vm' must be an array of tables ([[vm]]), not a table"},
+    {"unknown VM key", "[[vm]]\nname = \"a\"\nmemroy = \"1G\"\n",
+     "m.toml:3:1: vm \"a\": unknown key 'memroy' (expected name, kernel, initrd, cmdline, memory, cpus, serial, api_socket, restart, virtio-net, vhost-pci-net)"},
+    {"no name", "[[vm]]\ncpus = 1\n", "m.toml:1:1: vm[0]: no 'name' (every VM needs one: it names its console, sockets and MACs)"},
+    {"bad name", "[[vm]]\nname = \"a b\"\n",
+     "m.toml:2:8: vm[0]: name \"a b\" must be 1-32 letters, digits, '-' or '_', starting with a letter or digit"},
+    {"duplicate name", "[[vm]]\nname = \"a\"\n[[vm]]\nname = \"a\"\n",
+     "m.toml:4:8: vm[1]: duplicate VM name \"a\" (first at m.toml:2:8)"},
+    {"cpus is a string", "[[vm]]\nname = \"a\"\ncpus = \"2\"\n", "m.toml:3:8: vm \"a\": 'cpus' must be an integer, not a string"},
+    {"too many cpus", "[[vm]]\nname = \"a\"\ncpus = 300\n", "m.toml:3:8: vm \"a\": 'cpus' is 300; expected 1 to 255"},
+    {"bad memory unit", "[[vm]]\nname = \"a\"\nmemory = \"12X\"\n",
+     "m.toml:3:10: vm \"a\": 'memory': size '12X' has an unknown unit (use K, M, G or T)"},
+    {"memory as float", "[[vm]]\nname = \"a\"\nmemory = 1.5\n",
+     "m.toml:3:10: vm \"a\": 'memory' must be a size like \"512M\", not a floating-point number"},
+    {"bad serial", "[[vm]]\nname = \"a\"\nserial = \"tty\"\n",
+     "m.toml:3:10: vm \"a\": serial \"tty\" is not \"console\", \"none\" or \"file:PATH\""},
+    {"bad restart", "[[vm]]\nname = \"a\"\nrestart = \"always\"\n",
+     "m.toml:3:11: vm \"a\": restart \"always\" is not \"no\" or \"on-failure\""},
+    {"two backends", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\ntap = \"t0\"\nvhost-user = \"/s\"\n",
+     "m.toml:3:1: vm \"a\": virtio-net[0]: needs exactly one backend: tap = \"NAME\", bridge = \"NAME\", vhost-user = \"SOCKET\" or peer = \"VM\" (found 2)"},
+    {"no backend", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\nmac = \"52:54:00:00:00:01\"\n",
+     "m.toml:3:1: vm \"a\": virtio-net[0]: needs exactly one backend: tap = \"NAME\", bridge = \"NAME\", vhost-user = \"SOCKET\" or peer = \"VM\""},
+    {"unknown device key", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\ntap = \"t0\"\nqueues = 2\n",
+     "m.toml:5:1: vm \"a\": virtio-net[0]: unknown key 'queues' (expected tap, bridge, vhost-user, peer, vhost, mac)"},
+    {"bad MAC", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\ntap = \"t0\"\nmac = \"01:00:00:00:00:01\"\n",
+     "m.toml:5:7: vm \"a\": virtio-net[0]: mac: MAC address 01:00:00:00:00:01 is a multicast address"},
+    {"duplicate MAC", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\ntap = \"t0\"\nmac = \"52:54:00:00:00:01\"\n[[vm]]\nname = \"b\"\n[[vm.virtio-net]]\ntap = \"t1\"\nmac = \"52:54:00:00:00:01\"\n",
+     "m.toml:10:7: vm \"b\": virtio-net[0]: MAC 52:54:00:00:00:01 is already used at m.toml:5:7"},
+    {"duplicate tap", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\ntap = \"t0\"\n[[vm]]\nname = \"b\"\n[[vm.virtio-net]]\ntap = \"t0\"\n",
+     "m.toml:8:7: vm \"b\": virtio-net[0]: tap \"t0\" is already used at m.toml:4:7"},
+    {"tap name too long", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\ntap = \"a-very-long-tap-name\"\n",
+     "m.toml:4:7: vm \"a\": virtio-net[0]: tap \"a-very-long-tap-name\": tap name 'a-very-long-tap-name' is 20 bytes; interface names have at most 15"},
+    {"vhost on vhost-user", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\nvhost-user = \"/s\"\nvhost = true\n",
+     "m.toml:5:9: vm \"a\": virtio-net[0]: 'vhost' applies to tap and bridge backends only"},
+    {"peer names no VM", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\npeer = \"c\"\n[[vm]]\nname = \"b\"\n",
+     "m.toml:4:8: vm \"a\": virtio-net[0]: peer \"c\" names no VM in this manifest (VMs: a, b)"},
+    {"peer without vhost-pci-net", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\npeer = \"b\"\n[[vm]]\nname = \"b\"\n",
+     "m.toml:4:8: vm \"a\": virtio-net[0]: peer \"b\": vm \"b\" has no vhost-pci-net device to connect to"},
+    {"peer is itself", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\n[[vm.virtio-net]]\npeer = \"a\"\n",
+     "m.toml:5:8: vm \"a\": virtio-net[0]: peer \"a\" names its own VM; a VM cannot be its own vhost-pci peer"},
+    {"ambiguous peer", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\npeer = \"b\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\n[[vm.vhost-pci-net]]\nname = \"x\"\n",
+     "m.toml:4:8: vm \"a\": virtio-net[0]: peer \"b\" is ambiguous: vm \"b\" has 2 vhost-pci-net devices (\"b:vpci0\", \"b:x\")"},
+    {"two peers on one device",
+     "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\npeer = \"c\"\n[[vm]]\nname = \"b\"\n[[vm.virtio-net]]\npeer = \"c\"\n[[vm]]\nname = \"c\"\n[[vm.vhost-pci-net]]\n",
+     "m.toml:8:8: vm \"b\": virtio-net[0]: vm \"c\"'s vhost-pci-net \"vpci0\" already has a peer (vm \"a\": virtio-net[0] at m.toml:4:8); it takes one"},
+    {"cycle",
+     "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\n[[vm.virtio-net]]\npeer = \"b\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\n[[vm.virtio-net]]\npeer = \"a\"\n",
+     "m.toml:1:1: vm \"a\": the peers form a cycle (a -> b -> a): each VM's virtio-net needs the next one's vhost-pci-net listening first, so no start order exists"},
+    {"duplicate socket", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nsocket = \"/s\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\nsocket = \"/s\"\n",
+     "m.toml:8:10: vm \"b\": vhost-pci-net[0]: socket /s is already used at m.toml:4:10"},
+    {"socket too long for sun_path",
+     "run_dir = \"/run/a-directory-whose-name-is-far-too-long-for-a-unix-socket-path-to-fit-inside-sun-path-okabc\"\n[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\n",
+     "m.toml:4:1: vm \"a\": vhost-pci-net[0]: socket path /run/a-directory-whose-name-is-far-too-long-for-a-unix-socket-path-to-fit-inside-sun-path-okabc/a-vpci0.sock is 108 bytes long; a Unix socket path has at most 107 (choose a shorter run_dir or socket)"},
+    {"bad BAR size", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nbar = \"3G\"\n",
+     "m.toml:4:7: vm \"a\": vhost-pci-net[0]: bar=3221225472: the peer BAR must be a power of two from 4G to 32G"},
+    {"shutdown_timeout zero", "shutdown_timeout = 0\n[[vm]]\nname = \"a\"\n",
+     "m.toml:1:20: manifest: 'shutdown_timeout' is 0; expected 1 to 3600"},
+};
+}  // namespace
+
+TEST_CASE("manifest: each bad manifest gets its exact message and location") {
+  CHECK(std::size(kBad) >= 15);
+  for (const Bad& b : kBad) {
+    std::string what = b.what;
+    CAPTURE(what);
+    auto m = parse_manifest(b.text, "m.toml", defaults());
+    REQUIRE_FALSE(m.ok());
+    CHECK(m.message() == b.error);
+  }
+}
+
+TEST_CASE("manifest: every error is reported, one per line") {
+  auto m = parse_manifest("[[vm]]\nname = \"a\"\ncpus = 0\nmemory = \"x\"\n", "m.toml", defaults());
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.message() ==
+        "m.toml:4:10: vm \"a\": 'memory': size 'x' does not start with a number\n"
+        "m.toml:3:8: vm \"a\": 'cpus' is 0; expected 1 to 255");
+}
+
+TEST_CASE("manifest: a missing kernel is found before anything starts, at its VM") {
+  Defaults d = defaults();
+  d.check_files = true;
+  auto m = parse_manifest("[[vm]]\nname = \"a\"\nkernel = \"/nonexistent/bzImage\"\n", "m.toml", d);
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.message() == "m.toml:1:1: vm \"a\": kernel /nonexistent/bzImage: No such file or directory");
+  d.kernel.clear();
+  auto none = parse_manifest("[[vm]]\nname = \"a\"\n", "m.toml", d);
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.message() == "m.toml:1:1: vm \"a\": no 'kernel', and $TANDEM_GUEST_KERNEL is not set");
+  auto missing = load_manifest("/nonexistent/m.toml", d);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.message() == "manifest /nonexistent/m.toml: No such file or directory");
+}
