@@ -44,6 +44,7 @@ constexpr uint64_t kMmio64Size = 64 * GiB;        // above RAM, for 64-bit BARs
 constexpr uint16_t kPciConfigPort = 0xcf8;       // 0xCF8 address, 0xCFC data
 constexpr uint16_t kCom1Port = 0x3f8;
 constexpr uint32_t kCom1Irq = 4;
+constexpr uint32_t kPowerButtonIrq = 5;           // the ACPI Generic Event Device's interrupt
 constexpr uint16_t kI8042Port = 0x60;             // 0x60 and 0x64
 constexpr uint16_t kAcpiSleepPort = 0x3c0;        // sleep control/status (hardware-reduced ACPI)
 constexpr uint16_t kAcpiResetPort = 0x3c1;        // reset register

@@ -42,7 +42,15 @@ CliResult parse_cli(const std::vector<std::string>& args) {
                  "vhost-pci-net device, repeatable: socket=PATH[,bar=SIZE]; a peer's vhost-user front-end connects there")
       ->take_all()
       ->allow_extra_args(false);
+  vm->add_option("--shutdown-timeout", cfg.shutdown_timeout_s,
+                 "SIGTERM presses the guest's power button, then waits this many seconds for it to power off (0: stop at once)")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
   vm->add_option("--log-level", log_level, "info or debug")->check(CLI::IsMember({"info", "debug"}))->capture_default_str();
+  auto* up = app.add_subcommand("up", "Start the VMs of a TOML manifest (docs/manifest.md), one tandem process each");
+  up->add_option("manifest", out.up.manifest, "the manifest, e.g. examples/two-vms.toml")->required();
+  up->add_flag("--check", out.up.check, "only validate the manifest (every error with file:line:column)");
+  up->add_option("--logs", out.up.logs_dir, "write each VM's output to DIR/NAME.log instead of prefixed lines");
   auto* help = app.add_subcommand("help", "Print this help and exit");
 
   std::vector<std::string> rev(args.rbegin(), args.rend());
@@ -57,14 +65,18 @@ CliResult parse_cli(const std::vector<std::string>& args) {
     return out;
   } catch (const CLI::ParseError& e) {
     out.exit_code = 2;
-    std::string where = vm->parsed() ? "tandem vm" : "tandem";
+    std::string where = vm->parsed() ? "tandem vm" : up->parsed() ? "tandem up" : "tandem";
     out.error = where + ": " + one_line(e.what()) + " (see 'tandem help')";
     return out;
   }
   if (help->parsed() || app.get_subcommands().empty()) {
-    out.output = app.help() + "\n" + vm->help();
+    out.output = app.help() + "\n" + vm->help() + "\n" + up->help();
     out.exit_code = app.get_subcommands().empty() ? 2 : 0;
     if (out.exit_code) out.error = "tandem: no command given (see 'tandem help')";
+    return out;
+  }
+  if (up->parsed()) {
+    out.action = CliResult::Action::kUp;
     return out;
   }
   auto size = parse_size(memory);

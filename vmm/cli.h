@@ -1,4 +1,4 @@
-// vmm/cli.h: tandem's command line (CLI11): `tandem vm ...`, `tandem help`, `tandem --version`.
+// vmm/cli.h: tandem's command line (CLI11): `tandem vm ...`, `tandem up FILE`, `tandem help`, `tandem --version`.
 #pragma once
 
 #include <string>
@@ -10,12 +10,20 @@ namespace tandem {
 
 inline constexpr const char* kVersion = "0.1.0";
 
+// `tandem up [--check] [--logs DIR] FILE`.
+struct UpArgs {
+  std::string manifest;
+  bool check = false;     // validate only
+  std::string logs_dir;   // per-VM log files instead of prefixed lines
+};
+
 struct CliResult {
-  enum class Action { kRunVm, kExit } action = Action::kExit;
+  enum class Action { kRunVm, kUp, kExit } action = Action::kExit;
   int exit_code = 0;      // for kExit
   std::string output;     // printed to stdout for kExit (help, version)
   std::string error;      // printed to stderr for kExit with a non-zero code (one line)
   VmConfig vm;
+  UpArgs up;
 };
 
 // Parses argv (argv[0] included). Never exits the process; never throws.

@@ -1,4 +1,7 @@
-// vmm/main.cc: tandem's entry point: parse the command line, validate, run the VM, exit with its status.
+// vmm/main.cc: tandem's entry point: parse the command line, validate, then run one VM (`tandem vm`)
+// or a manifest's VMs (`tandem up`), and exit with the status.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -7,8 +10,42 @@
 
 #include "devices/bus.h"
 #include "vmm/cli.h"
+#include "vmm/manifest/manifest.h"
+#include "vmm/up/supervisor.h"
 #include "vmm/exit_controller.h"
 #include "vmm/vm.h"
+
+namespace {
+
+// `tandem up`: validate the manifest (all errors, exit 2), then run it or, with --check, say so.
+int run_up(const tandem::UpArgs& args) {
+  using namespace tandem;
+  auto m = manifest::load_manifest(args.manifest, up::environment_defaults(args.manifest));
+  if (!m) {
+    std::fprintf(stderr, "%s\n", m.message().c_str());
+    std::fprintf(stderr, "tandem up: %s is not valid; nothing was started\n", args.manifest.c_str());
+    return exit_status::kBadInput;
+  }
+  if (args.check) {
+    std::string order;
+    for (const auto& vm : m->vms) order += (order.empty() ? "" : ", ") + vm.name;
+    std::printf("%s: valid, %zu VM%s (start order: %s; run directory %s)\n", args.manifest.c_str(), m->vms.size(),
+                m->vms.size() == 1 ? "" : "s", order.c_str(), m->run_dir.c_str());
+    return 0;
+  }
+  char exe[4096];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) {
+    std::fprintf(stderr, "tandem up: cannot find the tandem binary (/proc/self/exe)\n");
+    return exit_status::kFailure;
+  }
+  up::Options o;
+  o.tandem_exe.assign(exe, static_cast<size_t>(n));
+  o.logs_dir = args.logs_dir;
+  return up::run(*m, o);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace tandem;
@@ -21,6 +58,7 @@ int main(int argc, char** argv) {
     if (!cli.error.empty()) std::fprintf(stderr, "%s\n", cli.error.c_str());
     return cli.exit_code;
   }
+  if (cli.action == CliResult::Action::kUp) return run_up(cli.up);
   set_debug_logging(cli.vm.debug);
   auto files = validate(cli.vm);
   if (!files) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -247,6 +248,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   if (auto s = x86::write_boot_tables(*mem); !s) return fail(exit_status::kFailure, s.message());
   acpi::Config acpi_cfg{};
   acpi_cfg.num_cpus = cfg.cpus;
+  acpi_cfg.power_button_gsi = layout::kPowerButtonIrq;
   acpi_cfg.ecam_base = layout::kEcamStart;
   acpi_cfg.ecam_size = layout::kEcamSize;
   acpi_cfg.mmio32_base = layout::kMmio32Start;
@@ -270,6 +272,10 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   UniqueFd serial_irq(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!serial_irq) return fail(exit_status::kFailure, "eventfd for the serial interrupt failed");
   if (auto s = vm->irqfd(serial_irq.get(), layout::kCom1Irq); !s) return fail(exit_status::kFailure, s.message());
+  // The ACPI power button: one edge on the Generic Event Device's interrupt per press.
+  UniqueFd power_button(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!power_button) return fail(exit_status::kFailure, "eventfd for the power button interrupt failed");
+  if (auto s = vm->irqfd(power_button.get(), layout::kPowerButtonIrq); !s) return fail(exit_status::kFailure, s.message());
   UniqueFd serial_file;
   int out_fd = -1;
   if (cfg.serial.kind == SerialSpec::Kind::kStdio) {
@@ -360,10 +366,36 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   asio::io_context io;
   asio::posix::stream_descriptor exit_desc(io, ::dup(exit.fd()));
   exit_desc.async_wait(asio::posix::stream_descriptor::wait_read, [&](const asio::error_code&) { io.stop(); });
+  // SIGTERM presses the guest's power button once (an orderly shutdown, like a host shutting down
+  // its VMs); the VM stops anyway after --shutdown-timeout, or at once on a second SIGTERM, SIGINT
+  // or SIGHUP.
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
-  signals.async_wait([&](const asio::error_code& ec, int sig) {
-    if (!ec) exit.request(128 + sig, std::string("stopped by signal ") + (sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"));
-  });
+  asio::steady_timer shutdown_deadline(io);
+  bool button_pressed = false;
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](const asio::error_code& ec, int sig) {
+      if (ec) return;
+      const char* name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP";
+      if (sig == SIGTERM && !button_pressed && cfg.shutdown_timeout_s > 0) {
+        button_pressed = true;
+        uint64_t one = 1;
+        [[maybe_unused]] ssize_t n = ::write(power_button.get(), &one, sizeof one);
+        std::fprintf(stderr, "tandem: SIGTERM: pressed the guest's power button; stopping in %u s unless it powers off\n",
+                     cfg.shutdown_timeout_s);
+        shutdown_deadline.expires_after(std::chrono::seconds(cfg.shutdown_timeout_s));
+        shutdown_deadline.async_wait([&](const asio::error_code& e) {
+          if (!e) {
+            exit.request(128 + SIGTERM, "stopped by signal SIGTERM: the guest did not power off within " +
+                                            std::to_string(cfg.shutdown_timeout_s) + " s of the power button");
+          }
+        });
+        wait_signal();
+        return;
+      }
+      exit.request(128 + sig, std::string("stopped by signal ") + name);
+    });
+  };
+  wait_signal();
 
   vcpu_set.start();
   for (auto& d : vhost_pcis) d->start();

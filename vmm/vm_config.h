@@ -44,6 +44,9 @@ struct VmConfig {
   std::vector<NetSpec> nets;
   std::vector<VhostPciSpec> vhost_pcis;
   bool debug = false;
+  // SIGTERM presses the guest's ACPI power button and waits this long for it to power off before
+  // stopping the VM; 0: SIGTERM stops it at once.
+  uint32_t shutdown_timeout_s = 10;
 };
 
 // "512M", "2G", "65536K", "1073741824": binary units (K=1024). Errors name the bad text.

@@ -142,3 +142,20 @@ ctxt_by_thread() {
 check_line() {
   grep -qE "$2" "$1" || { tail -n 25 "$1"; [[ -f "$1.stderr" ]] && cat "$1.stderr"; fail "$3"; }
 }
+
+# run_up LOG SECONDS ARGS...: runs `tandem up ARGS` in the background with its output in LOG and
+# sets UP_PID. The caller waits with wait_exit.
+run_up() {
+  local log="$1"; shift 2
+  "$TANDEM" up "$@" </dev/null >"$log" 2>&1 &
+  UP_PID=$!
+  E2E_PIDS+=("$UP_PID")
+}
+
+# up_leftovers RUN_DIR: fails when a `tandem up` left its run directory or a tandem process behind.
+up_leftovers() {
+  [[ ! -e "$1" ]] || { ls -la "$1"; fail "the run directory $1 is still there"; }
+  local left
+  left="$(pgrep -af "vmm/tandem (vm|up)" || true)"
+  [[ -z "$left" ]] || fail "tandem processes are left: $left"
+}

@@ -1,8 +1,9 @@
 #!/bin/bash
-# timeout: 400
+# timeout: 600
 # e2e: how a guest ends tandem. `reboot` through the ACPI reset register and through the i8042 reset
 # line ends it with status 3 ("guest reset"); a triple fault (reboot=t) ends it with status 1 and a
-# vCPU register dump on stderr; SIGTERM to tandem ends it with 143.
+# vCPU register dump on stderr; SIGTERM to tandem presses the guest's ACPI power button and the
+# guest powers off (0); a guest that ignores the button is stopped after --shutdown-timeout (143).
 . "$(dirname "$0")/lib.sh"
 require_kvm
 require_tandem
@@ -20,12 +21,26 @@ exit_case kbd 3 "guest reset \(i8042\)"
 exit_case triple 1 "triple fault"
 grep -q "rip=" "$E2E_TMP/reboot-triple.log.stderr" || fail "no register dump after the triple fault"
 
+# SIGTERM presses the guest's ACPI power button (GED interrupt -> PWRB notify -> the guest's acpid),
+# and the guest powers off: status 0.
 log_file="$E2E_TMP/sigterm.log"
-boot_tandem "$log_file" --cpus 1 --memory 512M --cmdline "console=ttyS0 quiet tandem.run=\"sleep 600\""
-wait_for "$log_file" TANDEM-GUEST-READY 200 "$TANDEM_PID" || { tail -n 20 "$log_file"; cat "$log_file.stderr"; fail "the guest did not boot"; }
+boot_tandem_ready "$log_file" 200 --cpus 1 --memory 512M --cmdline "console=ttyS0 quiet tandem.run=\"sleep 600\"" \
+  || fail "the guest did not boot"
 kill -TERM "$TANDEM_PID"
-wait "$TANDEM_PID"; rc=$?
-[[ $rc -eq 143 ]] || fail "SIGTERM: exit status $rc, want 143"
-grep -q "stopped by signal SIGTERM" "$log_file.stderr" || fail "SIGTERM was not reported"
-log "SIGTERM: exit 143"
+wait_exit "$TANDEM_PID" 60; rc=$RC
+[[ $rc -eq 0 ]] || { tail -n 10 "$log_file"; cat "$log_file.stderr"; fail "SIGTERM: exit status $rc, want 0 (the guest powers off)"; }
+grep -q "pressed the guest's power button" "$log_file.stderr" || { cat "$log_file.stderr"; fail "SIGTERM did not press the power button"; }
+grep -q "TANDEM-POWER-BUTTON" "$log_file" || { tail -n 10 "$log_file"; fail "the guest did not see the power button"; }
+log "SIGTERM: power button, the guest powered off, exit 0"
+
+# A guest that ignores the button is stopped after --shutdown-timeout: status 143.
+log_file="$E2E_TMP/sigterm-ignored.log"
+boot_tandem_ready "$log_file" 200 --cpus 1 --memory 512M --shutdown-timeout 3 \
+  --cmdline "console=ttyS0 quiet tandem.acpid=0 tandem.run=\"sleep 600\"" || fail "the guest did not boot"
+kill -TERM "$TANDEM_PID"
+wait_exit "$TANDEM_PID" 60; rc=$RC
+[[ $rc -eq 143 ]] || { cat "$log_file.stderr"; fail "SIGTERM ignored by the guest: exit status $rc, want 143"; }
+grep -q "stopped by signal SIGTERM: the guest did not power off within 3 s" "$log_file.stderr" \
+  || { cat "$log_file.stderr"; fail "the stop after the shutdown timeout was not reported"; }
+log "SIGTERM, button ignored: stopped after 3 s, exit 143"
 log "passed"

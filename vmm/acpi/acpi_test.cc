@@ -37,6 +37,7 @@ Config pci_config(uint32_t cpus = 4) {
       .mmio64_size = 64 * layout::GiB,
       .pio_base = layout::kPioWindowStart,
       .pio_size = layout::kPioWindowSize,
+      .power_button_gsi = 5,
   };
 }
 
@@ -572,6 +573,12 @@ TEST_CASE("iasl disassembles every table without complaint and sees what we mean
                          "0x0000001000000000, // Length"));
           CHECK(has(dsl, "EisaId (\"PNP0C02\")"));
           CHECK(has(dsl, "Memory32Fixed (ReadWrite, 0xE0000000, // Address Base 0x10000000, // Address Length )"));
+          CHECK(has(dsl, "Device (PWRB) { Name (_HID, EisaId (\"PNP0C0C\") /* Power Button Device */)"));
+          CHECK(has(dsl, "Device (GED0) { Name (_HID, \"ACPI0013\" /* Generic Event Device */)"));
+          CHECK(has(dsl, "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, ) { 0x00000005, }"));
+          CHECK(has(dsl, "Method (_EVT, 1, Serialized) // _EVT: Event { Notify (\\_SB.PWRB, 0x80) // Status Change }"));
+        } else {
+          CHECK_FALSE(has(dsl, "GED0"));
         }
       } else if (t.name == "FACP") {
         CHECK(has(dsl, "Revision : 06"));
@@ -645,5 +652,5 @@ TEST_CASE("iasl recompiles the disassembled DSDT to the same AML") {
     CHECK(again[i] == 0);
     ++end_tags;
   }
-  CHECK(end_tags == 3);  // COM1, PCI0, MRES
+  CHECK(end_tags == 4);  // COM1, PCI0, MRES, GED0
 }

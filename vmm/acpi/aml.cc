@@ -44,6 +44,7 @@ constexpr uint8_t kMemory32FixedTag = 0x86;
 constexpr uint8_t kDWordAddressTag = 0x87;
 constexpr uint8_t kWordAddressTag = 0x88;
 constexpr uint8_t kQWordAddressTag = 0x8a;
+constexpr uint8_t kExtendedInterruptTag = 0x89;
 
 // Address space resource types.
 constexpr uint8_t kResourceMemory = 0;
@@ -380,6 +381,19 @@ Aml irq_no_flags(const std::vector<uint8_t>& irqs) {
   }
   Bytes out{kIrqNoFlagsTag};
   put_le(out, mask, 2);
+  return out;
+}
+
+Aml interrupt(const std::vector<uint32_t>& gsis, bool edge_triggered, bool active_low) {
+  if (gsis.empty() || gsis.size() > 255) {
+    return Error{"Interrupt descriptor with " + std::to_string(gsis.size()) + " interrupts (1 to 255)"};
+  }
+  Bytes out{kExtendedInterruptTag};
+  put_le(out, 2 + 4 * gsis.size(), 2);
+  // Flags: bit 0 consumer, bit 1 edge, bit 2 active low (exclusive, not wake capable).
+  out.push_back(static_cast<uint8_t>(1u | (edge_triggered ? 2u : 0u) | (active_low ? 4u : 0u)));
+  out.push_back(static_cast<uint8_t>(gsis.size()));
+  for (uint32_t g : gsis) put_le(out, g, 4);
   return out;
 }
 

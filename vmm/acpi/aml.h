@@ -92,6 +92,9 @@ Aml resource_template(const std::vector<Aml>& descriptors);
 Aml io(uint16_t min, uint16_t max, uint8_t alignment, uint8_t length, bool decode16 = true);
 // IRQNoFlags() { irqs }: edge-triggered, active-high ISA IRQs 0..15 (at least one).
 Aml irq_no_flags(const std::vector<uint8_t>& irqs);
+// Interrupt(ResourceConsumer, Edge/Level, ActiveHigh/ActiveLow, Exclusive) { gsis }: the extended
+// interrupt descriptor (ACPI 6.4.3.6), 1 to 255 GSIs.
+Aml interrupt(const std::vector<uint32_t>& gsis, bool edge_triggered, bool active_low);
 // Memory32Fixed(ReadWrite/ReadOnly, base, length).
 Aml memory32_fixed(uint32_t base, uint32_t length, bool read_write = true);
 

@@ -149,6 +149,24 @@ aml::Aml com1_device() {
   });
 }
 
+// The power button and the Generic Event Device that presses it: an edge on the GED's interrupt
+// makes the guest's evged driver run _EVT, which notifies PWRB with 0x80 (button pressed).
+std::vector<aml::Aml> power_button_devices(uint32_t gsi) {
+  using namespace aml;
+  return {
+      device("PWRB", {
+          name("_HID", eisa_id("PNP0C0C")),
+          name("_UID", integer(0)),
+      }),
+      device("GED0", {
+          name("_HID", string("ACPI0013")),
+          name("_UID", integer(0)),
+          name("_CRS", resource_template({interrupt({gsi}, true, false)})),
+          method("_EVT", 1, true, {notify(reference("\\_SB_.PWRB"), integer(0x80))}),
+      }),
+  };
+}
+
 aml::Aml pci_host_bridge(const Config& cfg) {
   using namespace aml;
   std::vector<Aml> crs{word_bus_number({.min = 0, .max = pci_buses(cfg) - 1})};
@@ -262,6 +280,9 @@ Result<std::vector<uint8_t>> build_dsdt(const Config& cfg) {
   if (pci_enabled(cfg)) {
     devices.push_back(pci_host_bridge(cfg));
     devices.push_back(ecam_reservation(cfg));
+  }
+  if (cfg.power_button_gsi) {
+    for (auto& d : power_button_devices(cfg.power_button_gsi)) devices.push_back(std::move(d));
   }
   auto body = term_list({
       name("\\_S5_", package({integer(kS5SleepType), integer(0), integer(0), integer(0)})),

@@ -23,6 +23,10 @@ struct Config {
   uint64_t ecam_base = 0, ecam_size = 0;
   uint64_t mmio32_base = 0, mmio32_size = 0, mmio64_base = 0, mmio64_size = 0;
   uint16_t pio_base = 0, pio_size = 0;
+  // Optional power button: when non-zero, a PNP0C0C button (\_SB.PWRB) and a Generic Event Device
+  // (ACPI0013, \_SB.GED0) whose edge-triggered interrupt on this GSI notifies the button (0x80,
+  // "pressed"): the hardware-reduced way to ask the guest to shut down.
+  uint32_t power_button_gsi = 0;
 };
 
 // One table as it will sit in guest memory. `name` is the signature ("FACP", "APIC", ...; "RSDP"

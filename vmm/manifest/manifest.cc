@@ -246,7 +246,7 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
     };
     cfg.kernel = path_key(t, "kernel", defaults.kernel);
     cfg.initrd = path_key(t, "initrd", defaults.initrd);
-    if (cfg.kernel.empty()) c.error(t.source(), what + ": no 'kernel', and $TANDEM_GUEST_KERNEL is not set");
+    if (cfg.kernel.empty()) c.error(t.source(), what + ": no 'kernel', and neither $TANDEM_GUEST_KERNEL nor /boot/vmlinuz-<running release> to default to (guest-images/build --env prints a kernel and an initrd)");
     if (auto v = c.string(t, "cmdline", what)) cfg.cmdline = *v;
     if (auto v = c.size(t, "memory", what)) cfg.memory = *v;
     if (auto v = c.integer(t, "cpus", what, 1, 255)) cfg.cpus = static_cast<uint32_t>(*v);
@@ -382,6 +382,7 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
     if (cfg.nets.size() + cfg.vhost_pcis.size() > kMaxDevicesPerVm) {
       c.error(t.source(), what + ": " + std::to_string(cfg.nets.size() + cfg.vhost_pcis.size()) + " network devices; at most " + std::to_string(kMaxDevicesPerVm));
     }
+    cfg.shutdown_timeout_s = m.shutdown_timeout_s;
     m.vms.push_back(std::move(vm));
   }
 
@@ -503,6 +504,7 @@ std::vector<std::string> vm_arguments(const VmConfig& cfg) {
     a.insert(a.end(), {"--net", v});
   }
   for (const auto& v : cfg.vhost_pcis) a.insert(a.end(), {"--vhost-pci", "socket=" + v.socket + ",bar=" + std::to_string(v.bar_size)});
+  a.insert(a.end(), {"--shutdown-timeout", std::to_string(cfg.shutdown_timeout_s)});
   if (cfg.debug) a.insert(a.end(), {"--log-level", "debug"});
   return a;
 }

@@ -108,6 +108,7 @@ restart = "on-failure"
   CHECK(cli.vm.cmdline == a.config.cmdline);
   CHECK(cli.vm.memory == a.config.memory);
   CHECK(cli.vm.serial.kind == SerialSpec::Kind::kFile);
+  CHECK(cli.vm.shutdown_timeout_s == 5);
   CHECK(cli.vm.serial.path == "dir/a.log");
   REQUIRE(cli.vm.nets.size() == 2);
   CHECK(cli.vm.nets[0].tap == "tap7");
@@ -249,7 +250,7 @@ TEST_CASE("manifest: a missing kernel is found before anything starts, at its VM
   d.kernel.clear();
   auto none = parse_manifest("[[vm]]\nname = \"a\"\n", "m.toml", d);
   REQUIRE_FALSE(none.ok());
-  CHECK(none.message() == "m.toml:1:1: vm \"a\": no 'kernel', and $TANDEM_GUEST_KERNEL is not set");
+  CHECK(none.message() == "m.toml:1:1: vm \"a\": no 'kernel', and neither $TANDEM_GUEST_KERNEL nor /boot/vmlinuz-<running release> to default to (guest-images/build --env prints a kernel and an initrd)");
   auto missing = load_manifest("/nonexistent/m.toml", d);
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.message() == "manifest /nonexistent/m.toml: No such file or directory");
