@@ -46,6 +46,9 @@ CliResult parse_cli(const std::vector<std::string>& args) {
                  "SIGTERM presses the guest's power button, then waits this many seconds for it to power off (0: stop at once)")
       ->check(CLI::Range(0, 3600))
       ->capture_default_str();
+  vm->add_option("--ready-fd", cfg.ready_fd,
+                 "an inherited fd that gets \"READY\" when the guest's init starts (its boot-timer write), then is closed")
+      ->check(CLI::Range(3, 1 << 20));
   vm->add_option("--log-level", log_level, "info or debug")->check(CLI::IsMember({"info", "debug"}))->capture_default_str();
   auto* up = app.add_subcommand("up", "Start the VMs of a TOML manifest (docs/manifest.md), one tandem process each");
   up->add_option("manifest", out.up.manifest, "the manifest, e.g. examples/two-vms.toml")->required();

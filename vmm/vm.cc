@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <asio.hpp>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -301,8 +302,16 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   auto i8042 = std::make_shared<I8042>([&exit] { exit.request(exit_status::kReboot, "guest reset (i8042)"); });
   auto acpi_pm = std::make_shared<AcpiPm>([&exit] { exit.request(exit_status::kPowerOff, ""); },
                                           [&exit] { exit.request(exit_status::kReboot, "guest reset (ACPI)"); });
-  auto boot_timer = std::make_shared<BootTimer>(start, [](std::chrono::nanoseconds t) {
+  // --ready-fd: the first boot-timer mark (the guest's init started) is written there as one line,
+  // then the fd is closed: how `tandem up` boots guests one at a time.
+  auto ready_fd = std::make_shared<std::atomic<int>>(cfg.ready_fd);
+  auto boot_timer = std::make_shared<BootTimer>(start, [ready_fd](std::chrono::nanoseconds t) {
     std::fprintf(stderr, "tandem: boot-timer: guest init reached after %.1f ms\n", static_cast<double>(t.count()) / 1e6);
+    if (int fd = ready_fd->exchange(-1); fd >= 0) {
+      static constexpr char kReady[] = "READY\n";
+      [[maybe_unused]] ssize_t n = ::write(fd, kReady, sizeof kReady - 1);
+      UniqueFd closing(fd);
+    }
   });
   auto pci = std::make_shared<PciRoot>();
   if (auto s = mmio.insert(std::make_shared<PciEcam>(pci), layout::kEcamStart, layout::kEcamSize); !s) {

@@ -184,6 +184,9 @@ Result<BootFiles> validate(const VmConfig& cfg) {
     if (!at) return Error{"initrd " + cfg.initrd + ": " + at.message()};
   }
   if (cfg.serial.kind == SerialSpec::Kind::kFile && cfg.serial.path.empty()) return Error{"--serial file: needs a path"};
+  if (cfg.ready_fd >= 0 && ::fcntl(cfg.ready_fd, F_GETFD) < 0) {
+    return Error{"--ready-fd " + std::to_string(cfg.ready_fd) + " is not an open file descriptor"};
+  }
   return files;
 }
 

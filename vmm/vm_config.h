@@ -47,6 +47,9 @@ struct VmConfig {
   // SIGTERM presses the guest's ACPI power button and waits this long for it to power off before
   // stopping the VM; 0: SIGTERM stops it at once.
   uint32_t shutdown_timeout_s = 10;
+  // An inherited fd on which "READY\n" is written when the guest's init starts (the boot-timer
+  // mark), then closed; -1: none.
+  int ready_fd = -1;
 };
 
 // "512M", "2G", "65536K", "1073741824": binary units (K=1024). Errors name the bad text.

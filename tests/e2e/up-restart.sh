@@ -15,10 +15,12 @@ guest_image
 M="$E2E_TMP/restart.toml"
 cat > "$M" <<TOML
 run_dir = "$E2E_TMP/run"
+sequential_boot = true
 shutdown_timeout = 20
 [[vm]]
 name = "vm1"
 memory = "768M"
+restart = "on-failure"
 cmdline = "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-flap tandem.cycles=2"
   [[vm.vhost-pci-net]]
 [[vm]]

@@ -198,13 +198,14 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
   const std::string base = dir_of(path);
   toml::source_region top{};
   top.begin = {1, 1};
-  c.only_keys(root, {"run_dir", "shutdown_timeout", "vm"}, "manifest");
+  c.only_keys(root, {"run_dir", "shutdown_timeout", "sequential_boot", "vm"}, "manifest");
 
   Manifest m;
   m.path = path;
   m.run_dir = resolve(base, c.string(root, "run_dir", "manifest").value_or(defaults.run_dir));
   if (m.run_dir.empty()) c.error(top, "manifest: no run directory: set 'run_dir'");
   if (auto t = c.integer(root, "shutdown_timeout", "manifest", 1, 3600)) m.shutdown_timeout_s = static_cast<uint32_t>(*t);
+  if (auto b = c.boolean(root, "sequential_boot", "manifest")) m.sequential_boot = *b;
 
   auto vm_tables = c.tables(root, "vm", "manifest");
   if (vm_tables.empty() && !c.failed()) c.error(top, "manifest: no [[vm]] table: a manifest describes at least one VM");

@@ -49,6 +49,7 @@ struct Manifest {
   std::string path;
   std::string run_dir;
   uint32_t shutdown_timeout_s = 30;  // orderly shutdown deadline, then SIGKILL
+  bool sequential_boot = false;      // start a VM once the previous one's guest reached init
   std::vector<Vm> vms;               // in start order
 };
 

@@ -40,6 +40,7 @@ TEST_CASE("manifest: two VMs, the vhost-pci side first, sockets and MACs from na
   REQUIRE(m->vms.size() == 2);
   CHECK(m->run_dir == "/run/t");
   CHECK(m->shutdown_timeout_s == 30);
+  CHECK_FALSE(m->sequential_boot);
   const Vm& a = m->vms[0];
   const Vm& b = m->vms[1];
   CHECK(a.name == "vm1");  // listed second, started first: vm2 connects to it
@@ -74,6 +75,7 @@ TEST_CASE("manifest: vm_arguments gives tandem vm exactly the same configuration
   const char* text = R"(
 run_dir = "run"
 shutdown_timeout = 5
+sequential_boot = true
 [[vm]]
 name = "a"
 kernel = "bz"
@@ -94,6 +96,7 @@ restart = "on-failure"
   const Vm& a = m->vms[0];
   CHECK(m->run_dir == "dir/run");
   CHECK(m->shutdown_timeout_s == 5);
+  CHECK(m->sequential_boot);
   CHECK(a.restart == Restart::kOnFailure);
   CHECK_FALSE(a.console);
   CHECK(a.config.kernel == "dir/bz");
@@ -160,7 +163,7 @@ const Bad kBad[] = {
     {"not TOML", "[[vm]\nname = \"a\"\n", "m.toml:1:6: not valid TOML: Error while parsing table header: expected ']', saw '\\n'"},
     {"no VM", "run_dir = \"/r\"\n", "m.toml:1:1: manifest: no [[vm]] table: a manifest describes at least one VM"},
     {"unknown top-level key", "runddir = \"/r\"\n[[vm]]\nname = \"a\"\n",
-     "m.toml:1:1: manifest: unknown key 'runddir' (expected run_dir, shutdown_timeout, vm)"},
+     "m.toml:1:1: manifest: unknown key 'runddir' (expected run_dir, shutdown_timeout, sequential_boot, vm)"},
     {"vm is a table", "[vm]\nname = \"a\"\n",
      "m.toml:1:1: manifest: 'vm' must be an array of tables ([[vm]]), not a table"},
     {"unknown VM key", "[[vm]]\nname = \"a\"\nmemroy = \"1G\"\n",
@@ -217,6 +220,8 @@ const Bad kBad[] = {
      "m.toml:4:1: vm \"a\": vhost-pci-net[0]: socket path /run/a-directory-whose-name-is-far-too-long-for-a-unix-socket-path-to-fit-inside-sun-path-okabc/a-vpci0.sock is 108 bytes long; a Unix socket path has at most 107 (choose a shorter run_dir or socket)"},
     {"bad BAR size", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nbar = \"3G\"\n",
      "m.toml:4:7: vm \"a\": vhost-pci-net[0]: bar=3221225472: the peer BAR must be a power of two from 4G to 32G"},
+    {"sequential_boot not a boolean", "sequential_boot = \"yes\"\n[[vm]]\nname = \"a\"\n",
+     "m.toml:1:19: manifest: 'sequential_boot' must be true or false, not a string"},
     {"shutdown_timeout zero", "shutdown_timeout = 0\n[[vm]]\nname = \"a\"\n",
      "m.toml:1:20: manifest: 'shutdown_timeout' is 0; expected 1 to 3600"},
 };

@@ -32,6 +32,8 @@ using manifest::Vm;
 
 constexpr auto kSocketWait = std::chrono::seconds(60);  // for a peer's vhost-pci-net socket
 constexpr auto kRestartDelay = std::chrono::seconds(1);
+constexpr auto kBootWait = std::chrono::seconds(300);    // sequential_boot: at most this per guest
+constexpr int kReadyFd = 3;                              // the child's --ready-fd
 constexpr unsigned kMaxRestarts = 10;
 constexpr uint32_t kKillGraceSeconds = 5;  // after shutdown_timeout, for a tandem that hangs
 
@@ -97,7 +99,7 @@ class Supervisor {
  private:
   enum class State { kWaiting, kRunning, kRestartPending, kEnded };
   struct Child {
-    explicit Child(asio::io_context& io) : out(io), restart_timer(io) {}
+    explicit Child(asio::io_context& io) : out(io), ready_pipe(io), restart_timer(io) {}
     const Vm* vm = nullptr;
     State state = State::kWaiting;
     pid_t pid = -1;
@@ -105,6 +107,10 @@ class Supervisor {
     bool out_open = false;
     std::array<char, 4096> buf{};
     std::string partial;
+    asio::posix::stream_descriptor ready_pipe;  // sequential_boot: "READY" when the guest's init ran
+    std::array<char, 16> ready_buf{};
+    bool ready = false;
+    Clock::time_point started_at{};
     asio::steady_timer restart_timer;
     unsigned restarts = 0;
     bool failed = false;
@@ -169,11 +175,33 @@ class Supervisor {
     if (stopping_) return;
     while (next_ < children_.size()) {
       Child& c = *children_[next_];
+      if (m_.sequential_boot && next_ > 0 && !previous_booted(*children_[next_ - 1], c)) {
+        start_timer_.expires_after(std::chrono::milliseconds(200));
+        start_timer_.async_wait([this](const asio::error_code& ec) {
+          if (!ec) start_next();
+        });
+        return;
+      }
       std::string missing;
+      bool owner_ended = false;
       for (const auto& n : c.vm->config.nets) {
-        if (n.kind == NetSpec::Kind::kVhostUser && listener_sockets_.count(n.socket) && !is_socket(n.socket)) missing = n.socket;
+        if (n.kind != NetSpec::Kind::kVhostUser || !listener_sockets_.count(n.socket) || is_socket(n.socket)) continue;
+        missing = n.socket;
+        for (auto& o : children_) {
+          for (const auto& v : o->vm->config.vhost_pcis) {
+            if (v.socket == n.socket && o->state == State::kEnded) owner_ended = true;
+          }
+        }
       }
       if (!missing.empty()) {
+        if (owner_ended) {
+          say("vm \"" + c.vm->name + "\" not started: the VM whose vhost-pci-net it connects to (" + missing + ") has ended");
+          c.state = State::kEnded;
+          c.failed = true;
+          ++next_;
+          wait_started_ = {};
+          continue;
+        }
         if (wait_started_ == Clock::time_point{}) wait_started_ = Clock::now();
         if (Clock::now() - wait_started_ < kSocketWait) {
           start_timer_.expires_after(std::chrono::milliseconds(100));
@@ -203,6 +231,18 @@ class Supervisor {
     maybe_finish();
   }
 
+  // sequential_boot: whether `next` may start: `prev`'s guest reached init, or prev ended, or it has
+  // been booting for longer than kBootWait.
+  bool previous_booted(Child& prev, const Child& next) {
+    if (prev.ready || prev.state == State::kEnded) return true;
+    if (Clock::now() - prev.started_at < kBootWait) return false;
+    say("vm \"" + prev.vm->name + "\" has not reported its guest's init within " +
+        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kBootWait).count()) + " s; starting vm \"" +
+        next.vm->name + "\" anyway");
+    prev.ready = true;
+    return true;
+  }
+
   // The kernel or initrd, read when the manifest was checked, may have gone since.
   static std::string missing_file(const Vm& vm) {
     for (const auto& [field, path] : {std::pair<const char*, std::string>{"kernel", vm.config.kernel}, {"initrd", vm.config.initrd}}) {
@@ -217,6 +257,14 @@ class Supervisor {
     const Vm& vm = *c.vm;
     std::vector<std::string> args{o_.tandem_exe, "vm"};
     for (auto& a : manifest::vm_arguments(vm.config)) args.push_back(std::move(a));
+    UniqueFd ready_read, ready_write;
+    if (m_.sequential_boot) {
+      int p[2];
+      if (::pipe2(p, O_CLOEXEC) != 0) return spawn_failed(c, errno_error("pipe").message);
+      ready_read.reset(p[0]);
+      ready_write.reset(p[1]);
+      args.insert(args.end(), {"--ready-fd", std::to_string(kReadyFd)});
+    }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -245,6 +293,10 @@ class Supervisor {
       ::dup2(devnull.get(), 0);
       ::dup2(write_end.get(), 1);
       ::dup2(write_end.get(), 2);
+      if (ready_write) {
+        ::dup2(ready_write.get(), kReadyFd);
+        ::fcntl(kReadyFd, F_SETFD, 0);  // inherited across exec (dup2 onto itself keeps CLOEXEC)
+      }
       sigset_t none;
       sigemptyset(&none);
       ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -255,6 +307,14 @@ class Supervisor {
     }
     c.pid = pid;
     c.state = State::kRunning;
+    c.started_at = Clock::now();
+    c.ready = false;
+    if (ready_read) {
+      asio::error_code ignored;
+      c.ready_pipe.close(ignored);
+      c.ready_pipe.assign(ready_read.release());
+      read_ready(c);
+    }
     say("vm \"" + vm.name + "\" started (pid " + std::to_string(pid) + ")" +
         (o_.logs_dir.empty() ? "" : ", output in " + log_path(vm)));
     if (read_end) {
@@ -269,6 +329,18 @@ class Supervisor {
     say("vm \"" + c.vm->name + "\" not started: " + why);
     c.state = State::kEnded;
     c.failed = true;
+  }
+
+  void read_ready(Child& c) {
+    c.ready_pipe.async_read_some(asio::buffer(c.ready_buf), [this, &c](const asio::error_code& ec, size_t n) {
+      if (n) c.ready = true;
+      if (ec || n == 0) {
+        asio::error_code ignored;
+        c.ready_pipe.close(ignored);
+        return;
+      }
+      read_ready(c);
+    });
   }
 
   void read_output(Child& c) {
