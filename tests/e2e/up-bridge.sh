@@ -8,6 +8,7 @@
 require_kvm
 require_tandem
 guest_image
+modprobe tun && modprobe bridge && modprobe vhost_net || fail "cannot load tun, bridge, vhost_net"
 
 M="$E2E_TMP/bridge.toml"
 cat > "$M" <<TOML

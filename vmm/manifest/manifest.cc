@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "devices/net/mac.h"
 #include "devices/net/tap.h"
@@ -48,11 +49,18 @@ class Checker {
     return path_ + ":" + std::to_string(at.begin.line) + ":" + std::to_string(at.begin.column);
   }
   void error(const toml::source_region& at, const std::string& message) {
-    if (errors_.size() < kMaxErrors) errors_.push_back(where(at) + ": " + message);
+    if (errors_.size() < kMaxErrors) errors_.push_back({at.begin.line, at.begin.column, where(at) + ": " + message});
   }
   bool failed() const { return !errors_.empty(); }
-  size_t count() const { return errors_.size(); }
-  Error result() const { return Error{join(errors_, "\n")}; }
+  // Every error, in the order of their places in the file.
+  Error result() const {
+    std::vector<Found> sorted = errors_;
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const Found& a, const Found& b) { return std::tie(a.line, a.column) < std::tie(b.line, b.column); });
+    std::vector<std::string> lines;
+    for (const auto& f : sorted) lines.push_back(f.text);
+    return Error{join(lines, "\n")};
+  }
 
   // Every key of `table` must be one of `allowed`.
   void only_keys(const toml::table& table, const std::vector<std::string>& allowed, const std::string& what) {
@@ -136,9 +144,13 @@ class Checker {
 
  private:
   static std::string what_prefix(const std::string& what) { return what == "manifest" ? "" : "vm."; }
+  struct Found {
+    uint32_t line, column;
+    std::string text;
+  };
   static constexpr size_t kMaxErrors = 50;
   std::string path_;
-  std::vector<std::string> errors_;
+  std::vector<Found> errors_;
 };
 
 bool valid_name(const std::string& s) {

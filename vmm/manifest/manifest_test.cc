@@ -238,12 +238,12 @@ TEST_CASE("manifest: each bad manifest gets its exact message and location") {
   }
 }
 
-TEST_CASE("manifest: every error is reported, one per line") {
+TEST_CASE("manifest: every error is reported, one per line, in file order") {
   auto m = parse_manifest("[[vm]]\nname = \"a\"\ncpus = 0\nmemory = \"x\"\n", "m.toml", defaults());
   REQUIRE_FALSE(m.ok());
   CHECK(m.message() ==
-        "m.toml:4:10: vm \"a\": 'memory': size 'x' does not start with a number\n"
-        "m.toml:3:8: vm \"a\": 'cpus' is 0; expected 1 to 255");
+        "m.toml:3:8: vm \"a\": 'cpus' is 0; expected 1 to 255\n"
+        "m.toml:4:10: vm \"a\": 'memory': size 'x' does not start with a number");
 }
 
 TEST_CASE("manifest: a missing kernel is found before anything starts, at its VM") {

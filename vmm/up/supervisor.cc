@@ -419,24 +419,23 @@ class Supervisor {
           c.state = State::kRestartPending;
           say("vm \"" + c.vm->name + "\" restarts in 1 s (restart " + std::to_string(c.restarts) + " of at most " +
               std::to_string(kMaxRestarts) + ")");
-          c.restart_timer.expires_after(kRestartDelay);
-          c.restart_timer.async_wait([this, &c](const asio::error_code& e) {
-            if (e || stopping_ || c.state != State::kRestartPending) return;
-            if (c.out_open) {  // the old instance's output is still draining: try again shortly
-              c.restart_timer.expires_after(std::chrono::milliseconds(100));
-              c.restart_timer.async_wait([this, &c](const asio::error_code& e2) {
-                if (!e2 && !stopping_ && c.state == State::kRestartPending && !c.out_open) spawn(c);
-              });
-              return;
-            }
-            spawn(c);
-          });
+          restart_after(c, kRestartDelay);
         } else {
           c.state = State::kEnded;
         }
       }
     }
     maybe_finish();
+  }
+
+  // Starts `c` again after `delay`, once the old instance's output has drained.
+  void restart_after(Child& c, std::chrono::milliseconds delay) {
+    c.restart_timer.expires_after(delay);
+    c.restart_timer.async_wait([this, &c](const asio::error_code& e) {
+      if (e || stopping_ || c.state != State::kRestartPending) return;
+      if (c.out_open) return restart_after(c, std::chrono::milliseconds(100));
+      spawn(c);
+    });
   }
 
   // Stops every VM: SIGTERM, SIGKILL at the deadline. `why` leads the message; a second signal
