@@ -231,6 +231,10 @@ void NetDevice::update_bars_locked() {
         if (auto s = install_memory_locked(); !s) log(s.message());
       }
     }
+    // The metadata lists the regions only while they are installed: a peer that connected before
+    // the guest enabled BAR 2 has its regions listed now (the driver would find its rings outside
+    // the peer memory otherwise).
+    if (memory_installed_ != had_memory) publish_locked();
   }
 }
 

@@ -288,6 +288,26 @@ TEST_CASE("a driver that never acknowledges: the stop times out and used.idx ans
   CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);  // it did wait for the driver
 }
 
+TEST_CASE("a peer that connects before the guest enables BAR 2: its regions are listed once the BAR decodes") {
+  Fixture f;
+  f.dev->start();
+  auto fe = f.connect_peer();  // VM2's VMM reconnects while VM1's guest is still booting
+  REQUIRE(f.wait_link(kUp));
+  {
+    std::lock_guard l(f.vm->mu);
+    CHECK(f.vm->slots.empty());  // nothing decodes yet: no metadata page, no peer RAM
+  }
+  f.driver_setup();  // decode on
+  auto m = f.meta();
+  REQUIRE(m.size() == kMetaSize);
+  CHECK(*load_le<uint32_t>(m, 0x08) % 2 == 0);
+  CHECK(*load_le<uint32_t>(m, 0x14) == 1);  // nregions: the peer RAM is there
+  CHECK(*load_le<uint64_t>(m, 0x48) == kPeerRam);
+  CHECK(*load_le<uint32_t>(m, 0x140) == 7);  // and queue 0 is LIVE
+  std::lock_guard l(f.vm->mu);
+  CHECK(f.vm->slots.size() == 2);
+}
+
 TEST_CASE("moving BAR 2 while the peer is live moves the metadata page and the peer's RAM") {
   Fixture f;
   f.driver_setup();
