@@ -26,7 +26,7 @@ TOML
 out="$("$tandem" up --check "$t/many.toml" 2>&1)"; rc=$?
 [[ $rc -eq 2 ]] || fail "three errors: status $rc, want 2: $out"
 want="$t/many.toml:3:8: vm \"a\": 'cpus' is 0; expected 1 to 255
-$t/many.toml:5:10: vm \"a\": virtio-net[0]: peer \"nobody\" names no VM in this manifest (VMs: a, a)
+$t/many.toml:5:10: vm \"a\": virtio-net[0]: peer \"nobody\" names no VM in this manifest (VMs: a)
 $t/many.toml:7:8: vm[1]: duplicate VM name \"a\" (first at $t/many.toml:2:8)
 tandem up: $t/many.toml is not valid; nothing was started"
 [[ "$out" == "$want" ]] || fail "three errors: got

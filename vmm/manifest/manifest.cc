@@ -408,7 +408,9 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
     auto target = std::find_if(m.vms.begin(), m.vms.end(), [&](const Vm& v) { return v.name == vm_name; });
     if (target == m.vms.end()) {
       std::vector<std::string> all;
-      for (const auto& v : m.vms) all.push_back(v.name);
+      for (const auto& v : m.vms) {
+        if (!v.name.empty() && std::find(all.begin(), all.end(), v.name) == all.end()) all.push_back(v.name);
+      }
       c.error(p.at, dev + ": peer " + quoted(p.text) + " names no VM in this manifest (VMs: " + join(all, ", ") + ")");
       continue;
     }
