@@ -16,6 +16,7 @@
 #include <memory>
 #include <thread>
 
+#include "base/signal_name.h"
 #include "devices/bus.h"
 #include "devices/legacy/acpi_pm.h"
 #include "devices/legacy/boot_timer.h"
@@ -384,7 +385,6 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](const asio::error_code& ec, int sig) {
       if (ec) return;
-      const char* name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP";
       if (sig == SIGTERM && !button_pressed && cfg.shutdown_timeout_s > 0) {
         button_pressed = true;
         uint64_t one = 1;
@@ -401,7 +401,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
         wait_signal();
         return;
       }
-      exit.request(128 + sig, std::string("stopped by signal ") + name);
+      exit.request(128 + sig, "stopped by signal " + signal_name(sig));
     });
   };
   wait_signal();

@@ -105,6 +105,13 @@ Result<NetSpec> parse_net(const std::string& text) {
   return spec;
 }
 
+Status check_peer_bar_size(uint64_t size) {
+  if (size < (4ULL << 30) || (size & (size - 1)) || size > (32ULL << 30)) {
+    return Error{"the peer BAR must be a power of two from 4G to 32G"};
+  }
+  return {};
+}
+
 Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
   VhostPciSpec spec;
   auto items = split_options(text);
@@ -115,9 +122,7 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
     } else if (key == "bar") {
       auto size = parse_size(value);
       if (!size) return Error{"bar=" + value + ": " + size.message()};
-      if (*size < (4ULL << 30) || (*size & (*size - 1)) || *size > (32ULL << 30)) {
-        return Error{"bar=" + value + ": the peer BAR must be a power of two from 4G to 32G"};
-      }
+      if (auto ok = check_peer_bar_size(*size); !ok) return Error{"bar=" + value + ": " + ok.message()};
       spec.bar_size = *size;
     } else {
       return Error{"unknown key '" + key + "' in '" + text + "' (expected socket, bar)"};

@@ -59,6 +59,8 @@ Result<SerialSpec> parse_serial(const std::string& text);
 
 // "tap=NAME[,vhost=on|off][,mac=MAC]" or "vhost-user=SOCKET[,mac=MAC]". Errors name the bad part.
 Result<NetSpec> parse_net(const std::string& text);
+// The peer-memory BAR size rule: a power of two from 4G to 32G.
+Status check_peer_bar_size(uint64_t size);
 // "socket=PATH[,bar=SIZE]". Errors name the bad part.
 Result<VhostPciSpec> parse_vhost_pci(const std::string& text);
 // The MAC a --net device gets when none is given: derived from what identifies the device on this

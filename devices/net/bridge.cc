@@ -1,7 +1,6 @@
 // devices/net/bridge.cc: bridge and persistent-tap management with ioctls.
 #include "devices/net/bridge.h"
 
-#include <fcntl.h>
 #include <linux/ethtool.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
@@ -50,14 +49,12 @@ std::string driver_of(int sock, const std::string& name) {
   return std::string(info.driver, strnlen(info.driver, sizeof info.driver));
 }
 
-// Opens tap `name` (creating it when absent) and sets or clears its persistence.
+// Opens tap `name` (creating it when absent, with Tap::open's flags) and sets or clears its
+// persistence.
 Status set_persist(const std::string& name, bool persist) {
-  UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
-  if (!fd) return errno_error("tap '" + name + "': open /dev/net/tun");
-  ifreq ifr = request_for(name);
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-  if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) return errno_error("tap '" + name + "': TUNSETIFF");
-  if (::ioctl(fd.get(), TUNSETPERSIST, persist ? 1UL : 0UL) < 0) return errno_error("tap '" + name + "': TUNSETPERSIST");
+  auto tap = Tap::open(name);
+  if (!tap) return tap.error();
+  if (::ioctl(tap->fd(), TUNSETPERSIST, persist ? 1UL : 0UL) < 0) return errno_error("tap '" + name + "': TUNSETPERSIST");
   return {};
 }
 

@@ -18,7 +18,6 @@ namespace tandem::manifest {
 namespace {
 
 constexpr size_t kSunPathMax = 107;  // sizeof(sockaddr_un::sun_path) - 1
-constexpr size_t kIfNameMax = 15;    // IFNAMSIZ - 1
 
 std::string type_name(const toml::node& n) {
   switch (n.type()) {
@@ -69,8 +68,6 @@ class Checker {
       error(key.source(), what + ": unknown key '" + std::string(key.str()) + "' (expected " + join(allowed, ", ") + ")");
     }
   }
-
-  const toml::node* find(const toml::table& t, const char* key) { return t.get(key); }
 
   std::optional<std::string> string(const toml::table& t, const char* key, const std::string& what) {
     const toml::node* n = t.get(key);
@@ -233,7 +230,6 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
   for (size_t vi = 0; vi < vm_tables.size(); ++vi) {
     const toml::table& t = *vm_tables[vi];
     Vm vm;
-    vm.where = c.where(t.source());
     vm_at.push_back(t.source());
     std::string what = "vm[" + std::to_string(vi) + "]";
     if (auto name = c.string(t, "name", what)) {
@@ -321,8 +317,7 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
       }
       spec.socket = path_key(d, "socket", m.run_dir + "/" + (vm.name.empty() ? "vm" + std::to_string(vi) : vm.name) + "-" + name + ".sock");
       if (auto v = c.size(d, "bar", dev)) {
-        // tandem vm's own rule for the BAR (power of two, 4G..32G).
-        if (auto ok = parse_vhost_pci("socket=s,bar=" + std::to_string(*v)); !ok) c.error(d.get("bar")->source(), dev + ": " + ok.message());
+        if (auto ok = check_peer_bar_size(*v); !ok) c.error(d.get("bar")->source(), dev + ": bar=" + std::to_string(*v) + ": " + ok.message());
         else spec.bar_size = *v;
       }
       check_socket(spec.socket, d.get("socket") ? d.get("socket")->source() : d.source(), dev);

@@ -42,7 +42,6 @@ struct Vm {
   bool console = true;  // the serial console goes to `tandem up`'s output (serial = "console")
   std::vector<BridgePort> bridges;
   std::vector<std::string> after;  // VMs whose vhost-pci-net sockets must exist before this starts
-  std::string where;    // "file:line:column" of its [[vm]] table, for messages at run time
 };
 
 struct Manifest {

@@ -15,10 +15,14 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <set>
+#include <tuple>
+#include <utility>
 #include <vector>
 
+#include "base/signal_name.h"
 #include "base/unique_fd.h"
 #include "devices/net/bridge.h"
 
@@ -42,16 +46,16 @@ bool is_socket(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-std::string signal_name(int sig) {
-  switch (sig) {
-    case SIGINT: return "SIGINT";
-    case SIGTERM: return "SIGTERM";
-    case SIGHUP: return "SIGHUP";
-    case SIGKILL: return "SIGKILL";
-    case SIGSEGV: return "SIGSEGV";
-    case SIGABRT: return "SIGABRT";
-    default: return "signal " + std::to_string(sig);
-  }
+// A pipe, both ends O_CLOEXEC: {read end, write end}.
+Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return errno_error("pipe");
+  return std::pair<UniqueFd, UniqueFd>{UniqueFd(p[0]), UniqueFd(p[1])};
+}
+
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
 }
 
 // mkdir -p; returns the directories it created, deepest last.
@@ -80,7 +84,7 @@ class Supervisor {
       children_.push_back(std::make_unique<Child>(io_));
       children_.back()->vm = &vm;
       width_ = std::max(width_, vm.name.size());
-      for (const auto& v : vm.config.vhost_pcis) listener_sockets_.insert(v.socket);
+      for (const auto& v : vm.config.vhost_pcis) listener_owner_[v.socket] = children_.back().get();
     }
   }
 
@@ -185,13 +189,10 @@ class Supervisor {
       std::string missing;
       bool owner_ended = false;
       for (const auto& n : c.vm->config.nets) {
-        if (n.kind != NetSpec::Kind::kVhostUser || !listener_sockets_.count(n.socket) || is_socket(n.socket)) continue;
+        auto owner = listener_owner_.find(n.socket);
+        if (n.kind != NetSpec::Kind::kVhostUser || owner == listener_owner_.end() || is_socket(n.socket)) continue;
         missing = n.socket;
-        for (auto& o : children_) {
-          for (const auto& v : o->vm->config.vhost_pcis) {
-            if (v.socket == n.socket && o->state == State::kEnded) owner_ended = true;
-          }
-        }
+        owner_ended = owner_ended || owner->second->state == State::kEnded;
       }
       if (!missing.empty()) {
         if (owner_ended) {
@@ -259,10 +260,9 @@ class Supervisor {
     for (auto& a : manifest::vm_arguments(vm.config)) args.push_back(std::move(a));
     UniqueFd ready_read, ready_write;
     if (m_.sequential_boot) {
-      int p[2];
-      if (::pipe2(p, O_CLOEXEC) != 0) return spawn_failed(c, errno_error("pipe").message);
-      ready_read.reset(p[0]);
-      ready_write.reset(p[1]);
+      auto p = make_pipe();
+      if (!p) return spawn_failed(c, p.message());
+      std::tie(ready_read, ready_write) = std::move(*p);
       args.insert(args.end(), {"--ready-fd", std::to_string(kReadyFd)});
     }
     std::vector<char*> argv;
@@ -272,10 +272,9 @@ class Supervisor {
     UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     UniqueFd read_end, write_end;
     if (o_.logs_dir.empty()) {
-      int p[2];
-      if (::pipe2(p, O_CLOEXEC) != 0) return spawn_failed(c, errno_error("pipe").message);
-      read_end.reset(p[0]);
-      write_end.reset(p[1]);
+      auto p = make_pipe();
+      if (!p) return spawn_failed(c, p.message());
+      std::tie(read_end, write_end) = std::move(*p);
     } else {
       write_end.reset(::open(log_path(vm).c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
       if (!write_end) return spawn_failed(c, errno_error("log file " + log_path(vm)).message);
@@ -535,7 +534,7 @@ class Supervisor {
   asio::steady_timer start_timer_;
   asio::steady_timer kill_timer_;
   std::vector<std::unique_ptr<Child>> children_;
-  std::set<std::string> listener_sockets_;
+  std::map<std::string, Child*> listener_owner_;  // vhost-pci-net socket -> the VM that listens there
   size_t width_ = 0;
   size_t next_ = 0;
   Clock::time_point wait_started_{};
@@ -546,15 +545,10 @@ class Supervisor {
   std::vector<std::string> taps_;
 };
 
-}  // namespace
-
 // The newest image guest-images/build made for kernel release `release`:
 // ${TANDEM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tandem}/guest-images/tandem-l2-<release>-<key>.cpio.gz.
 std::string newest_guest_image(const std::string& release) {
-  auto env = [](const char* name) -> std::string {
-    const char* v = std::getenv(name);
-    return v ? v : "";
-  };
+  auto env = env_or_empty;
   std::string cache = env("TANDEM_CACHE");
   if (cache.empty()) cache = env("XDG_CACHE_HOME").empty() ? env("HOME") + "/.cache/tandem" : env("XDG_CACHE_HOME") + "/tandem";
   const std::string dir = cache + "/guest-images", prefix = "tandem-l2-" + release + "-", suffix = ".cpio.gz";
@@ -580,12 +574,11 @@ std::string newest_guest_image(const std::string& release) {
   return best;
 }
 
+}  // namespace
+
 manifest::Defaults environment_defaults(const std::string& manifest_path) {
   manifest::Defaults d;
-  auto env = [](const char* name) -> std::string {
-    const char* v = std::getenv(name);
-    return v ? v : "";
-  };
+  auto env = env_or_empty;
   d.kernel = env("TANDEM_GUEST_KERNEL");
   if (d.kernel.empty()) {
     utsname u{};
