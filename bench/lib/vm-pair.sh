@@ -78,17 +78,24 @@ wait_sockets() {
 }
 
 TESTPMD_PID=""
+# testpmd_up [PORTS]: dpdk-testpmd with PORTS (default 2, even) vhost-user ports $S/v0.sock ...;
+# io forwarding in pairs: port 0 <-> 1, 2 <-> 3, ...
 testpmd_up() {
-  rm -f "$S"/v0.sock "$S"/v1.sock
+  local n="${1:-2}" i
+  local -a vdevs=() socks=()
+  for (( i = 0; i < n; i++ )); do
+    rm -f "$S/v$i.sock"
+    vdevs+=(--vdev "net_vhost$i,iface=$S/v$i.sock,client=0")
+    socks+=("$S/v$i.sock")
+  done
   # The command line verified in the nested host (docs: shared/notes/environment.md): vhost ports
-  # in server mode, io forwarding port 0 <-> port 1, no hugepages, one forwarding lcore.
-  dpdk-testpmd -l 0-1 --no-huge -m 256 --no-pci --file-prefix=benchnet \
-    --vdev "net_vhost0,iface=$S/v0.sock,client=0" --vdev "net_vhost1,iface=$S/v1.sock,client=0" \
-    -- --total-num-mbufs=8192 --forward-mode=io --auto-start --stats-period 30 \
+  # in server mode, io forwarding between paired ports, no hugepages, one forwarding lcore.
+  dpdk-testpmd -l 0-1 --no-huge -m 256 --no-pci --file-prefix=benchnet "${vdevs[@]}" \
+    -- --total-num-mbufs=$(( 4096 * n )) --forward-mode=io --port-topology=paired --auto-start --stats-period 30 \
     </dev/null >"$L/$CUR-testpmd.log" 2>&1 &
   TESTPMD_PID=$!
   PIDS+=("$TESTPMD_PID")
-  if ! wait_sockets 120 "$TESTPMD_PID" "$S/v0.sock" "$S/v1.sock"; then
+  if ! wait_sockets 120 "$TESTPMD_PID" "${socks[@]}"; then
     tail -n 20 "$L/$CUR-testpmd.log" >&2
     echo "$BENCH_TAG: dpdk-testpmd did not create its vhost-user sockets" >&2
     return 1
@@ -108,14 +115,18 @@ testpmd_down() {
 # OVS with DPDK, no systemd: a private database and run directory, ovs-vswitchd-dpdk started by
 # hand; DPDK on 2 MiB huge pages reserved in L1 (BENCH_NET_OVS_MEM=nohuge: without huge pages,
 # --no-huge --legacy-mem, which starts but crashed the nested L1 kernel in both runs tried),
-# a bridge of datapath_type=netdev with two dpdkvhostuser ports (OVS is the vhost-user server, the
-# VMMs connect as clients, as with testpmd). One PMD thread on core 1; flows: the default NORMAL.
+# a bridge of datapath_type=netdev with dpdkvhostuser ports (OVS is the vhost-user server, the VMMs
+# connect as clients, as with testpmd). One PMD thread on core 1; flows: the default NORMAL.
+# ovs_up [PORT...]: the ports' names, also their sockets' names in $OVS_DIR (default vhuA vhuB).
 OVS_VSWITCHD=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
 OVS_MEM="${BENCH_NET_OVS_MEM:-hugepages}"   # hugepages | nohuge (nohuge crashed the nested L1 twice)
 OVS_HUGEPAGES=300                           # 2 MiB pages (600 MiB; OVS gets --socket-mem 512)
 OVS_PREV_HP=""
 ovs_vsctl() { ovs-vsctl --db="unix:$OVS_DIR/db.sock" --timeout=180 "$@"; }
+OVS_PORTS=()
 ovs_up() {
+  OVS_PORTS=("$@")
+  [[ ${#OVS_PORTS[@]} -gt 0 ]] || OVS_PORTS=(vhuA vhuB)
   [[ -x "$OVS_VSWITCHD" ]] || { echo "$BENCH_TAG: missing $OVS_VSWITCHD (Debian package openvswitch-switch-dpdk; tools/setup)" >&2; return 1; }
   OVS_DIR="$tmp/ovs"
   rm -rf "$OVS_DIR"
@@ -149,9 +160,13 @@ ovs_up() {
     return 1
   fi
   ovs_vsctl add-br ovsbr0 -- set bridge ovsbr0 datapath_type=netdev
-  ovs_vsctl add-port ovsbr0 vhuA -- set Interface vhuA type=dpdkvhostuser
-  ovs_vsctl add-port ovsbr0 vhuB -- set Interface vhuB type=dpdkvhostuser
-  if ! wait_sockets 120 "$(cat "$OVS_DIR/vswitchd.pid")" "$OVS_DIR/vhuA" "$OVS_DIR/vhuB"; then
+  local p
+  local -a socks=()
+  for p in "${OVS_PORTS[@]}"; do
+    ovs_vsctl add-port ovsbr0 "$p" -- set Interface "$p" type=dpdkvhostuser
+    socks+=("$OVS_DIR/$p")
+  done
+  if ! wait_sockets 120 "$(cat "$OVS_DIR/vswitchd.pid")" "${socks[@]}"; then
     tail -n 20 "$OVS_DIR/vswitchd.log" >&2
     echo "$BENCH_TAG: ovs-vswitchd-dpdk did not create its vhost-user sockets" >&2
     return 1
@@ -172,8 +187,10 @@ ovs_down() {
   [[ -n "$OVS_DIR" ]] || return 0
   ovs-appctl -t "$OVS_DIR/vswitchd.ctl" dpif-netdev/pmd-stats-show 2>/dev/null | grep -E 'packets received|avg processing' \
     | head -n 2 | sed "s|^ *|$BENCH_TAG   ovs: |" || true
-  ovs_vsctl get Interface vhuA statistics 2>/dev/null | sed "s|^|$BENCH_TAG   ovs vhuA: |" || true
-  ovs_vsctl get Interface vhuB statistics 2>/dev/null | sed "s|^|$BENCH_TAG   ovs vhuB: |" || true
+  local p
+  for p in "${OVS_PORTS[@]}"; do
+    ovs_vsctl get Interface "$p" statistics 2>/dev/null | sed "s|^|$BENCH_TAG   ovs $p: |" || true
+  done
   cp "$OVS_DIR/vswitchd.log" "$L/$CUR-ovs-vswitchd.log" 2>/dev/null || true
   ovs_stop
   if [[ $OVS_MEM == hugepages && -n "$OVS_PREV_HP" ]]; then echo "$OVS_PREV_HP" > /proc/sys/vm/nr_hugepages || true; fi
