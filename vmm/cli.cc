@@ -54,6 +54,13 @@ CliResult parse_cli(const std::vector<std::string>& args) {
   up->add_option("manifest", out.up.manifest, "the manifest, e.g. examples/two-vms.toml")->required();
   up->add_flag("--check", out.up.check, "only validate the manifest (every error with file:line:column)");
   up->add_option("--logs", out.up.logs_dir, "write each VM's output to DIR/NAME.log instead of prefixed lines");
+  auto* ctl = app.add_subcommand("ctl", "Call a running VM's JSON-RPC API (docs/api.md)");
+  ctl->add_option("socket", out.ctl.socket, "the VM's --api-socket")->required();
+  ctl->add_option("method", out.ctl.method, "vm.info, vm.pause, vm.resume, vm.shutdown, vm.kill, device.list, ...")->required();
+  ctl->add_option("params", out.ctl.params, "KEY=VALUE pairs (they become the params object) or one JSON object");
+  ctl->add_flag("--human", out.ctl.human, "print the result as a short table instead of JSON");
+  ctl->add_flag("--follow", out.ctl.follow, "after the reply, print each notification (use with events.subscribe) until the VM exits");
+  ctl->add_option("--timeout", out.ctl.timeout_s, "seconds to wait for the reply")->check(CLI::Range(1, 3600))->capture_default_str();
   auto* help = app.add_subcommand("help", "Print this help and exit");
 
   std::vector<std::string> rev(args.rbegin(), args.rend());
@@ -68,18 +75,22 @@ CliResult parse_cli(const std::vector<std::string>& args) {
     return out;
   } catch (const CLI::ParseError& e) {
     out.exit_code = 2;
-    std::string where = vm->parsed() ? "tandem vm" : up->parsed() ? "tandem up" : "tandem";
+    std::string where = vm->parsed() ? "tandem vm" : up->parsed() ? "tandem up" : ctl->parsed() ? "tandem ctl" : "tandem";
     out.error = where + ": " + one_line(e.what()) + " (see 'tandem help')";
     return out;
   }
   if (help->parsed() || app.get_subcommands().empty()) {
-    out.output = app.help() + "\n" + vm->help() + "\n" + up->help();
+    out.output = app.help() + "\n" + vm->help() + "\n" + up->help() + "\n" + ctl->help();
     out.exit_code = app.get_subcommands().empty() ? 2 : 0;
     if (out.exit_code) out.error = "tandem: no command given (see 'tandem help')";
     return out;
   }
   if (up->parsed()) {
     out.action = CliResult::Action::kUp;
+    return out;
+  }
+  if (ctl->parsed()) {
+    out.action = CliResult::Action::kCtl;
     return out;
   }
   auto size = parse_size(memory);

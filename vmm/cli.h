@@ -1,4 +1,5 @@
-// vmm/cli.h: tandem's command line (CLI11): `tandem vm ...`, `tandem up FILE`, `tandem help`, `tandem --version`.
+// vmm/cli.h: tandem's command line (CLI11): `tandem vm ...`, `tandem up FILE`, `tandem ctl SOCKET METHOD`,
+// `tandem help`, `tandem --version`.
 #pragma once
 
 #include <string>
@@ -17,13 +18,24 @@ struct UpArgs {
   std::string logs_dir;   // per-VM log files instead of prefixed lines
 };
 
+// `tandem ctl [--human] [--follow] [--timeout S] SOCKET METHOD [KEY=VALUE... | JSON]`.
+struct CtlArgs {
+  std::string socket;
+  std::string method;
+  std::vector<std::string> params;  // KEY=VALUE words or one JSON object (vmm/ctl.h)
+  bool human = false;               // a short table instead of JSON
+  bool follow = false;              // after the reply, print notifications until the VM goes
+  unsigned timeout_s = 30;
+};
+
 struct CliResult {
-  enum class Action { kRunVm, kUp, kExit } action = Action::kExit;
+  enum class Action { kRunVm, kUp, kCtl, kExit } action = Action::kExit;
   int exit_code = 0;      // for kExit
   std::string output;     // printed to stdout for kExit (help, version)
   std::string error;      // printed to stderr for kExit with a non-zero code (one line)
   VmConfig vm;
   UpArgs up;
+  CtlArgs ctl;
 };
 
 // Parses argv (argv[0] included). Never exits the process; never throws.

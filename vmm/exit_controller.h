@@ -2,7 +2,7 @@
 //
 // The first request wins; it is made visible to the event loop through an eventfd. Exit statuses
 // (documented in docs/exit-status.md): 0 guest powered off, 1 VMM or guest failure (triple fault,
-// KVM error), 2 bad input, 3 guest reboot, 130/143 interrupted/terminated.
+// KVM error), 2 bad input, 3 guest reboot, 130/143 interrupted/terminated, 137 vm.kill.
 #pragma once
 
 #include <sys/eventfd.h>
@@ -20,6 +20,7 @@ constexpr int kPowerOff = 0;
 constexpr int kFailure = 1;
 constexpr int kBadInput = 2;
 constexpr int kReboot = 3;
+constexpr int kKilled = 137;  // vm.kill through the API (as if killed by SIGKILL)
 }  // namespace exit_status
 
 class ExitController {

@@ -1,5 +1,5 @@
 // vmm/main.cc: tandem's entry point: parse the command line, validate, then run one VM (`tandem vm`)
-// or a manifest's VMs (`tandem up`), and exit with the status.
+// or a manifest's VMs (`tandem up`), or call a running VM's API (`tandem ctl`), and exit with the status.
 #include <unistd.h>
 
 #include <csignal>
@@ -10,6 +10,7 @@
 
 #include "devices/bus.h"
 #include "vmm/cli.h"
+#include "vmm/ctl.h"
 #include "vmm/manifest/manifest.h"
 #include "vmm/up/supervisor.h"
 #include "vmm/exit_controller.h"
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
     return cli.exit_code;
   }
   if (cli.action == CliResult::Action::kUp) return run_up(cli.up);
+  if (cli.action == CliResult::Action::kCtl) return run_ctl(cli.ctl);
   set_debug_logging(cli.vm.debug);
   auto files = validate(cli.vm);
   if (!files) {

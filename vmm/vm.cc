@@ -31,11 +31,14 @@
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
 #include "vmm/acpi/tables.h"
+#include "vmm/api/server.h"
 #include "vmm/arch/x86_64/boot_cpu.h"
+#include "vmm/cli.h"
 #include "vmm/exit_controller.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/loader/linux_loader.h"
 #include "vmm/vcpu_set.h"
+#include "vmm/vm_api.h"
 #include "vmm/vm_services_kvm.h"
 
 namespace tandem {
@@ -203,15 +206,42 @@ Result<std::shared_ptr<virtio::PciTransport>> create_net(const NetSpec& spec, co
   return virtio::PciTransport::create(device, std::move(services), mem, *bar);
 }
 
-struct SetupFailure {
-  int status;
-  std::string message;
+// What the API reports about one device.
+struct DeviceRecord {
+  std::string id;
+  std::string type;
+  uint8_t slot = 0;
+  api::Json backend;
+  std::string mac;
+  std::shared_ptr<vhost_pci::NetDevice> vhost_pci;  // for link state
 };
+
+api::Json device_json(const DeviceRecord& d) {
+  char pci[16];
+  std::snprintf(pci, sizeof pci, "0000:00:%02x.0", d.slot);
+  api::Json j = {{"id", d.id}, {"type", d.type}, {"pci", pci}, {"backend", d.backend}};
+  if (!d.mac.empty()) j["mac"] = d.mac;
+  if (d.vhost_pci) {
+    static constexpr const char* kLink[] = {"down", "negotiating", "up", "stopping"};
+    uint32_t l = d.vhost_pci->link_state();
+    j["link"] = l < 4 ? kLink[l] : "unknown";
+  }
+  return j;
+}
 
 }  // namespace
 
 VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   const auto start = std::chrono::steady_clock::now();
+  // The event loop (exit requests, signals, the API socket) is created first: device threads post
+  // their events to it, so it must outlive them.
+  asio::io_context io;
+  std::unique_ptr<api::Server> api_server;
+  auto notify = [&io, &api_server](std::string event, api::Json params) {  // from any thread
+    asio::post(io, [&api_server, event = std::move(event), params = std::move(params)] {
+      if (api_server) api_server->notify(event, params);
+    });
+  };
   auto fail = [](int status, const std::string& m) { return VmOutcome{status, m}; };
 
   auto kvm = kvm::Kvm::open();
@@ -329,6 +359,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
 
   // PCI devices: BARs come from the 64-bit window above RAM (the guest may move them).
   AddressAllocator mmio64(mmio64_start(*ram), layout::kMmio64Size);
+  std::vector<DeviceRecord> devices;
   for (size_t i = 0; i < cfg.nets.size(); ++i) {
     auto dev = create_net(cfg.nets[i], *mem, services, mmio64);
     if (!dev) return fail(exit_status::kBadInput, "--net " + describe(cfg.nets[i]) + ": " + dev.message());
@@ -336,6 +367,10 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
     if (!slot) return fail(exit_status::kBadInput, "--net: " + slot.message());
     if (auto s = pci->add(*slot, *dev); !s) return fail(exit_status::kFailure, s.message());
     std::fprintf(stderr, "tandem: 00:%02x.0 %s\n", *slot, (*dev)->name().c_str());
+    const NetSpec& n = cfg.nets[i];
+    api::Json backend = n.kind == NetSpec::Kind::kTap ? api::Json{{"tap", n.tap}, {"vhost", n.vhost}} : api::Json{{"vhost-user", n.socket}};
+    auto mac = n.mac.empty() ? net::derive_mac(default_mac_seed(n)) : net::parse_mac(n.mac);
+    devices.push_back(DeviceRecord{"net" + std::to_string(i), "virtio-net", *slot, backend, mac ? net::format_mac(*mac) : "", nullptr});
   }
   std::vector<std::shared_ptr<vhost_pci::NetDevice>> vhost_pcis;
   for (const auto& spec : cfg.vhost_pcis) {
@@ -345,12 +380,17 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
     vhost_pci::Config vc;
     vc.socket = spec.socket;
     vc.peer_bar_size = spec.bar_size;
+    const std::string id = "vpci" + std::to_string(vhost_pcis.size());
+    vc.on_peer = [notify, id](bool connected, const std::string& detail) {
+      notify(connected ? "peer.connected" : "peer.disconnected", api::Json{{"device", id}, {"detail", detail}});
+    };
     auto dev = vhost_pci::NetDevice::create(vc, services, *bar0, *bar2);
     if (!dev) return fail(exit_status::kBadInput, "--vhost-pci socket=" + spec.socket + ": " + dev.message());
     auto slot = pci->free_slot();
     if (!slot) return fail(exit_status::kBadInput, "--vhost-pci: " + slot.message());
     if (auto s = pci->add(*slot, *dev); !s) return fail(exit_status::kFailure, s.message());
     std::fprintf(stderr, "tandem: 00:%02x.0 %s\n", *slot, (*dev)->name().c_str());
+    devices.push_back(DeviceRecord{id, "vhost-pci-net", *slot, api::Json{{"socket", spec.socket}, {"bar", spec.bar_size}}, "", *dev});
     vhost_pcis.push_back(*dev);
   }
 
@@ -373,31 +413,55 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
     console = std::make_unique<ConsoleInput>(*serial, exit, terminal.active());
     console_in.store(console.get());
   }
-  asio::io_context io;
   asio::posix::stream_descriptor exit_desc(io, ::dup(exit.fd()));
-  exit_desc.async_wait(asio::posix::stream_descriptor::wait_read, [&](const asio::error_code&) { io.stop(); });
+  // On exit, subscribers hear why; their notifications get up to 300 ms to go out.
+  asio::steady_timer exit_flush(io);
+  int exit_flush_left = 30;
+  std::function<void()> finish_exit = [&] {
+    if (!api_server || api_server->queued_bytes() == 0 || exit_flush_left-- <= 0) {
+      io.stop();
+      return;
+    }
+    exit_flush.expires_after(std::chrono::milliseconds(10));
+    exit_flush.async_wait([&](const asio::error_code&) { finish_exit(); });
+  };
+  exit_desc.async_wait(asio::posix::stream_descriptor::wait_read, [&](const asio::error_code&) {
+    if (api_server) {
+      api_server->notify("vm.exit", api::Json{{"status", exit.status()}, {"reason", exit.reason()}});
+      api_server->stop_accepting();
+    }
+    finish_exit();
+  });
   // SIGTERM presses the guest's power button once (an orderly shutdown, like a host shutting down
   // its VMs); the VM stops anyway after --shutdown-timeout, or at once on a second SIGTERM, SIGINT
   // or SIGHUP.
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   asio::steady_timer shutdown_deadline(io);
   bool button_pressed = false;
+  // The power button: one press per shutdown request (SIGTERM or vm.shutdown); the first also arms
+  // the deadline after which the VM stops anyway (status `deadline_status`).
+  auto press_power_button = [&](const std::string& by, int deadline_status) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(power_button.get(), &one, sizeof one);
+    std::fprintf(stderr, "tandem: %s: pressed the guest's power button; stopping in %u s unless it powers off\n", by.c_str(),
+                 cfg.shutdown_timeout_s);
+    if (api_server) api_server->notify("vm.power-button", api::Json{{"by", by}, {"deadline_s", cfg.shutdown_timeout_s}});
+    if (button_pressed) return;
+    button_pressed = true;
+    shutdown_deadline.expires_after(std::chrono::seconds(cfg.shutdown_timeout_s));
+    shutdown_deadline.async_wait([&, by, deadline_status](const asio::error_code& e) {
+      if (!e) {
+        std::string what = by == "SIGTERM" ? "stopped by signal SIGTERM" : "stopped after " + by;
+        exit.request(deadline_status, what + ": the guest did not power off within " + std::to_string(cfg.shutdown_timeout_s) +
+                                          " s of the power button");
+      }
+    });
+  };
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](const asio::error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGTERM && !button_pressed && cfg.shutdown_timeout_s > 0) {
-        button_pressed = true;
-        uint64_t one = 1;
-        [[maybe_unused]] ssize_t n = ::write(power_button.get(), &one, sizeof one);
-        std::fprintf(stderr, "tandem: SIGTERM: pressed the guest's power button; stopping in %u s unless it powers off\n",
-                     cfg.shutdown_timeout_s);
-        shutdown_deadline.expires_after(std::chrono::seconds(cfg.shutdown_timeout_s));
-        shutdown_deadline.async_wait([&](const asio::error_code& e) {
-          if (!e) {
-            exit.request(128 + SIGTERM, "stopped by signal SIGTERM: the guest did not power off within " +
-                                            std::to_string(cfg.shutdown_timeout_s) + " s of the power button");
-          }
-        });
+        press_power_button("SIGTERM", 128 + SIGTERM);
         wait_signal();
         return;
       }
@@ -406,12 +470,99 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   };
   wait_signal();
 
+  // The API socket (docs/api.md).
+  if (!cfg.api_socket.empty()) {
+    auto s = api::Server::create(io, cfg.api_socket);
+    if (!s) return fail(exit_status::kBadInput, "--api-socket: " + s.message());
+    api_server = std::move(s).value();
+    auto& a = *api_server;
+    using api::Json;
+    using api::Reply;
+    auto no_params = [](const Json& p, const char* method) -> std::optional<api::RpcError> {
+      if (p.empty()) return std::nullopt;
+      return api::RpcError{api::code::kInvalidParams, std::string("invalid params: ") + method + " takes no parameters", nullptr};
+    };
+    auto state = [&]() -> std::string {
+      if (exit.requested()) return "stopping";
+      if (vcpu_set.paused()) return "paused";
+      return button_pressed ? "shutting-down" : "running";
+    };
+    a.add_method("vmm.ping", [=](const Json& p) -> Reply {
+      if (auto e = no_params(p, "vmm.ping")) return *e;
+      return Json{{"pong", true}};
+    });
+    a.add_method("vmm.version", [=](const Json& p) -> Reply {
+      if (auto e = no_params(p, "vmm.version")) return *e;
+      return Json{{"version", kVersion}, {"api", "1"}};
+    });
+    auto device_list = [&devices] {
+      Json list = Json::array();
+      for (const auto& d : devices) list.push_back(device_json(d));
+      return list;
+    };
+    a.add_method("vm.info", [=, &cfg](const Json& p) -> Reply {
+      if (auto e = no_params(p, "vm.info")) return *e;
+      auto up = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      return Json{{"state", state()},       {"memory", cfg.memory},   {"cpus", cfg.cpus},
+                  {"kernel", cfg.kernel},   {"initrd", cfg.initrd},   {"cmdline", cfg.cmdline},
+                  {"pid", ::getpid()},      {"uptime_s", up},         {"devices", device_list()}};
+    });
+    a.add_method("device.list", [=](const Json& p) -> Reply {
+      if (auto e = no_params(p, "device.list")) return *e;
+      return Json{{"devices", device_list()}};
+    });
+    a.add_method("vm.pause", [=, &vcpu_set, &exit, &api_server](const Json& p) -> Reply {
+      if (auto e = no_params(p, "vm.pause")) return *e;
+      if (exit.requested()) return api::error_reply(api::code::kBusy, "vm.pause: the VM is stopping");
+      if (vcpu_set.paused()) return api::error_reply(api::code::kBusy, "vm.pause: the VM is already paused");
+      vcpu_set.pause();
+      api_server->notify("vm.paused", Json::object());
+      return Json{{"state", "paused"}};
+    });
+    a.add_method("vm.resume", [=, &vcpu_set, &exit, &api_server](const Json& p) -> Reply {
+      if (auto e = no_params(p, "vm.resume")) return *e;
+      if (exit.requested()) return api::error_reply(api::code::kBusy, "vm.resume: the VM is stopping");
+      if (!vcpu_set.paused()) return api::error_reply(api::code::kBusy, "vm.resume: the VM is not paused");
+      vcpu_set.resume();
+      api_server->notify("vm.resumed", Json::object());
+      return Json{{"state", "running"}};
+    });
+    a.add_method("vm.shutdown", [=, &vcpu_set, &cfg](const Json& p) -> Reply {
+      if (auto e = no_params(p, "vm.shutdown")) return *e;
+      if (vcpu_set.paused()) {
+        return api::error_reply(api::code::kBusy, "vm.shutdown: the VM is paused and cannot react to the power button; vm.resume it first, or vm.kill");
+      }
+      press_power_button("vm.shutdown", 128 + SIGTERM);
+      return Json{{"power_button", "pressed"}, {"deadline_s", cfg.shutdown_timeout_s}};
+    });
+    a.add_method("vm.kill", [=, &exit](const Json& p) -> Reply {
+      if (auto e = no_params(p, "vm.kill")) return *e;
+      exit.request(exit_status::kKilled, "stopped through the API (vm.kill)");
+      return Json{{"state", "stopping"}, {"status", exit_status::kKilled}};
+    });
+    a.add_method("device.add", [](const Json& p) -> Reply {
+      auto req = parse_device_add(p);
+      if (auto* e = std::get_if<api::RpcError>(&req)) return *e;
+      return api::error_reply(api::code::kUnavailable, "device.add: hotplug is not available in this build yet; give the device on the command line");
+    });
+    a.add_method("device.remove", [&devices](const Json& p) -> Reply {
+      auto id = parse_device_remove(p);
+      if (auto* e = std::get_if<api::RpcError>(&id)) return *e;
+      bool known = false;
+      for (const auto& d : devices) known = known || d.id == std::get<std::string>(id);
+      if (!known) return api::error_reply(api::code::kNotFound, "device.remove: no device \"" + std::get<std::string>(id) + "\" (see device.list)");
+      return api::error_reply(api::code::kUnavailable, "device.remove: hotplug is not available in this build yet");
+    });
+    std::fprintf(stderr, "tandem: API socket %s\n", cfg.api_socket.c_str());
+  }
+
   vcpu_set.start();
   for (auto& d : vhost_pcis) d->start();
   io.run();
 
   vcpu_set.stop();
   for (auto& d : vhost_pcis) d->stop();
+  if (api_server) api_server->close();
   services->close();
   console_in.store(nullptr);
   console.reset();

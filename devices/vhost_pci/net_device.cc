@@ -163,12 +163,14 @@ void NetDevice::serve() {
       publish_locked();
     }
     log("peer connected (session " + std::to_string(session_) + ")");
+    if (cfg_.on_peer) cfg_.on_peer(true, "session " + std::to_string(session_));
     while (!stopping_.load() && !(*session)->closed()) {
       if (!wait_for((*session)->fd())) break;
       if ((*session)->handle_one(std::chrono::milliseconds(0)) == vhost_user::BackendSession::Step::kClosed) break;
     }
     if (!(*session)->closed()) (*session)->close("tandem is stopping");
     log("peer gone: " + (*session)->close_reason());
+    if (cfg_.on_peer) cfg_.on_peer(false, (*session)->close_reason());
   }
 }
 

@@ -1,0 +1,40 @@
+// vmm/ctl_test.cc: `tandem ctl`'s words to params, and --human output.
+#include "vmm/ctl.h"
+
+#include <doctest/doctest.h>
+
+namespace tandem {
+
+TEST_CASE("KEY=VALUE words become the params object, typed") {
+  auto p = ctl_params({"type=virtio-net", "tap=tp0", "vhost=true", "n=42", "neg=-3", "x=null", "j={\"a\":[1]}", "s=\"007\"", "mac=52:54:00:00:00:01"});
+  REQUIRE(p.ok());
+  CHECK(*p == api::Json{{"type", "virtio-net"}, {"tap", "tp0"}, {"vhost", true}, {"n", 42}, {"neg", -3}, {"x", nullptr},
+                        {"j", {{"a", {1}}}}, {"s", "007"}, {"mac", "52:54:00:00:00:01"}});
+  CHECK(ctl_params({})->is_object());
+  CHECK(*ctl_params({"{\"type\":\"vhost-pci-net\"}"}) == api::Json{{"type", "vhost-pci-net"}});
+}
+
+TEST_CASE("bad words are named") {
+  CHECK(ctl_params({"tap"}).message() == "'tap' is not KEY=VALUE (or give the params as one JSON object)");
+  CHECK(ctl_params({"=x"}).message() == "'=x' is not KEY=VALUE (or give the params as one JSON object)");
+  CHECK(ctl_params({"a=1", "a=2"}).message() == "'a' is given twice");
+  CHECK(ctl_params({"{nope"}).message() == "the params '{nope' are not valid JSON");
+  CHECK(ctl_params({"a=[1,"}).message() == "the value of 'a' starts like JSON but is not valid JSON: [1,");
+}
+
+TEST_CASE("--human prints objects as lines and lists of objects as tables") {
+  api::Json info = {{"state", "running"},
+                    {"cpus", 1},
+                    {"devices", {{{"id", "net0"}, {"type", "virtio-net"}}, {{"id", "vpci0"}, {"type", "vhost-pci-net"}, {"link", "up"}}}}};
+  CHECK(human_text(info) ==
+        "cpus   1\n"
+        "state  running\n"
+        "\n"
+        "devices:\n"
+        "ID     TYPE           LINK\n"
+        "net0   virtio-net     -\n"
+        "vpci0  vhost-pci-net  up\n");
+  CHECK(human_text(api::Json("x")) == "x\n");
+}
+
+}  // namespace tandem

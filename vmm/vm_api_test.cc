@@ -1,0 +1,74 @@
+// vmm/vm_api_test.cc: device.add / device.remove parameters: the CLI's words, every bad shape.
+#include "vmm/vm_api.h"
+
+#include <doctest/doctest.h>
+
+namespace tandem {
+
+TEST_CASE("device.add takes the command line's words") {
+  auto tap = parse_device_add(api::Json{{"type", "virtio-net"}, {"tap", "tp0"}, {"vhost", true}, {"mac", "52:54:00:00:00:01"}});
+  REQUIRE(std::holds_alternative<DeviceRequest>(tap));
+  const auto& n = std::get<NetSpec>(std::get<DeviceRequest>(tap).spec);
+  CHECK(n.kind == NetSpec::Kind::kTap);
+  CHECK(n.tap == "tp0");
+  CHECK(n.vhost);
+  CHECK(n.mac == "52:54:00:00:00:01");
+  auto vu = parse_device_add(api::Json{{"type", "virtio-net"}, {"vhost-user", "/run/x.sock"}, {"id", "uplink"}});
+  REQUIRE(std::holds_alternative<DeviceRequest>(vu));
+  CHECK(std::get<DeviceRequest>(vu).id == "uplink");
+  CHECK(std::get<NetSpec>(std::get<DeviceRequest>(vu).spec).socket == "/run/x.sock");
+  auto vp = parse_device_add(api::Json{{"type", "vhost-pci-net"}, {"socket", "/run/p.sock"}, {"bar", "8G"}});
+  REQUIRE(std::holds_alternative<DeviceRequest>(vp));
+  CHECK(std::get<VhostPciSpec>(std::get<DeviceRequest>(vp).spec).bar_size == (8ULL << 30));
+}
+
+TEST_CASE("bad device.add params name the parameter") {
+  struct Case {
+    api::Json params;
+    const char* message;
+  };
+  using J = api::Json;
+  const Case cases[] = {
+      {J::array({1}), "invalid params: expected an object with \"type\""},
+      {J::object(), "invalid params: missing \"type\" (virtio-net or vhost-pci-net)"},
+      {J{{"type", 3}}, "invalid params: \"type\" must be a string (virtio-net or vhost-pci-net)"},
+      {J{{"type", "virtio-blk"}}, "invalid params: unknown device type \"virtio-blk\" (virtio-net or vhost-pci-net)"},
+      {J{{"type", "virtio-net"}}, "invalid params: a virtio-net needs \"tap\" or \"vhost-user\""},
+      {J{{"type", "virtio-net"}, {"tap", 5}}, "invalid params: \"tap\" must be a string"},
+      {J{{"type", "virtio-net"}, {"tap", ""}}, "invalid params: \"tap\" is empty"},
+      {J{{"type", "virtio-net"}, {"tap", "a,vhost=on"}}, "invalid params: \"tap\" must not contain ','"},
+      {J{{"type", "virtio-net"}, {"tap", "t0"}, {"vhost-user", "/s"}}, "invalid params: 'tap=t0,vhost-user=/s' names more than one backend (tap= or vhost-user=)"},
+      {J{{"type", "virtio-net"}, {"tap", "t0"}, {"vhost", 1}}, "invalid params: \"vhost\" must be true, false, \"on\" or \"off\""},
+      {J{{"type", "virtio-net"}, {"vhost-user", "/s"}, {"vhost", true}}, "invalid params: vhost=on only goes with tap=NAME"},
+      {J{{"type", "virtio-net"}, {"tap", "t0"}, {"mac", "zz"}}, nullptr},
+      {J{{"type", "virtio-net"}, {"tap", "t0"}, {"socket", "/s"}}, "invalid params: unknown parameter \"socket\" (expected type, id, tap, vhost-user, vhost, mac)"},
+      {J{{"type", "virtio-net"}, {"tap", "t0"}, {"id", "Net0"}}, "invalid params: \"id\" must be 1 to 32 characters of a-z, 0-9, '_' and '-', starting with a letter"},
+      {J{{"type", "vhost-pci-net"}}, "invalid params: a vhost-pci-net needs \"socket\""},
+      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"bar", "3G"}}, nullptr},
+      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"bar", -1}}, "invalid params: \"bar\" must be a size (\"16G\") or a number of bytes"},
+      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"tap", "t"}}, "invalid params: unknown parameter \"tap\" (expected type, id, socket, bar)"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.params.dump());
+    auto r = parse_device_add(c.params);
+    REQUIRE(std::holds_alternative<api::RpcError>(r));
+    CHECK(std::get<api::RpcError>(r).code == api::code::kInvalidParams);
+    if (c.message) {
+      CHECK(std::get<api::RpcError>(r).message == c.message);
+    } else {
+      CHECK(std::get<api::RpcError>(r).message.rfind("invalid params: ", 0) == 0);
+    }
+  }
+}
+
+TEST_CASE("device.remove wants one string id") {
+  auto ok = parse_device_remove(api::Json{{"id", "net0"}});
+  REQUIRE(std::holds_alternative<std::string>(ok));
+  CHECK(std::get<std::string>(ok) == "net0");
+  CHECK(std::get<api::RpcError>(parse_device_remove(api::Json::object())).message == "invalid params: missing \"id\" (see device.list)");
+  CHECK(std::get<api::RpcError>(parse_device_remove(api::Json{{"id", 1}})).message == "invalid params: \"id\" must be a string");
+  CHECK(std::get<api::RpcError>(parse_device_remove(api::Json{{"id", "a"}, {"x", 1}})).message ==
+        "invalid params: unknown parameter \"x\" (expected id)");
+}
+
+}  // namespace tandem
