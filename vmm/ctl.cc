@@ -50,7 +50,16 @@ std::string scalar_text(const Json& v) {
 }
 
 std::string table(const Json& rows) {
+  // Identifying columns first, then the rest as they appear (nlohmann-json sorts keys).
   std::vector<std::string> cols;
+  for (const char* first : {"id", "name", "type", "pci", "state"}) {
+    for (const auto& r : rows) {
+      if (r.contains(first)) {
+        cols.push_back(first);
+        break;
+      }
+    }
+  }
   for (const auto& r : rows) {
     for (const auto& [k, v] : r.items()) {
       if (std::find(cols.begin(), cols.end(), k) == cols.end()) cols.push_back(k);

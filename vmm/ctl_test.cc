@@ -35,6 +35,11 @@ TEST_CASE("--human prints objects as lines and lists of objects as tables") {
         "net0   virtio-net     -\n"
         "vpci0  vhost-pci-net  up\n");
   CHECK(human_text(api::Json("x")) == "x\n");
+  // Identifying columns come first, whatever the key order.
+  api::Json devs = {{{"backend", {{"tap", "t0"}}}, {"id", "net0"}, {"pci", "0000:00:01.0"}, {"type", "virtio-net"}}};
+  CHECK(human_text(devs) ==
+        "ID    TYPE        PCI           BACKEND\n"
+        "net0  virtio-net  0000:00:01.0  {\"tap\":\"t0\"}\n");
 }
 
 }  // namespace tandem

@@ -36,7 +36,7 @@ assert len(d) == 1 and d[0]["id"] == "vpci0" and d[0]["type"] == "vhost-pci-net"
 assert re.fullmatch(r"0000:00:[0-9a-f]{2}\.0", d[0]["pci"]) and d[0]["backend"]["socket"] == sys.argv[2], d
 assert d[0]["link"] == "down", d
 PY
-ctl --human device.list | grep -Eq '^vpci0 +vhost-pci-net +0000:00:' || { ctl --human device.list; fail "device.list --human has no vpci0 row"; }
+ctl --human device.list | grep -Eq '^vpci0 +vhost-pci-net +0000:00:[0-9a-f]{2}\.0 ' || { ctl --human device.list; fail "device.list --human has no vpci0 row"; }
 log "vmm.ping, vmm.version, vm.info, device.list: ok (socket mode 600)"
 
 # vm.pause: the guest stops (no new ticker lines); vm.resume: it goes on.
