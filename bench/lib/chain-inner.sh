@@ -185,11 +185,8 @@ for path in "${PATH_LIST[@]}"; do
 done
 
 # --- Report ----------------------------------------------------------------------------------------
-median() { tr ' ' '\n' <<<"$1" | { grep . || true; } | sort -n | awk '{v[NR] = $1} END { if (NR == 0) print "NA"; else if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-kpps() { awk -v p="$1" 'BEGIN { if (p == "NA") print "NA"; else printf "%.1f", p / 1000 }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.0f%%", 100 * a / b }'; }
 loss() { awk -v rx="$1" -v tx="$2" 'BEGIN { if (rx == "NA" || tx == "NA" || tx == 0) print "NA"; else { l = 100 * (1 - rx / tx); if (l < 0) l = 0; printf "%.1f%%", l } }'; }
-name() { case "$1" in testpmd) echo "dpdk-testpmd" ;; ovs) echo "ovs-dpdk" ;; vpci) echo "vhost-pci" ;; *) echo "$1" ;; esac; }
 declare -A MS MR
 for path in "${PATH_LIST[@]}"; do
   for n in "${LEN_LIST[@]}"; do MS[$path,$n]="$(median "${SENT[$path,$n]:-}")"; MR[$path,$n]="$(median "${RX[$path,$n]:-}")"; done
@@ -215,7 +212,7 @@ if [[ " ${PATH_LIST[*]} " == *" vpci "* && ${#PATH_LIST[@]} -gt 1 ]]; then
     [[ $path == vpci ]] && continue
     line="  vpci / $path:"
     for n in "${LEN_LIST[@]}"; do
-      line+=" $n VMs $(awk -v a="${MR[vpci,$n]}" -v b="${MR[$path,$n]}" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.2f", a / b }');"
+      line+=" $n VMs $(ratio "${MR[vpci,$n]}" "${MR[$path,$n]}");"
     done
     echo "${line%;}"
   done

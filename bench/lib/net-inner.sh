@@ -118,10 +118,7 @@ for be in "${BE_LIST[@]}"; do
 done
 
 # --- Report ----------------------------------------------------------------------------------------
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.2f", a / b }'; }
 gbit() { awk -v a="$1" 'BEGIN { if (a == "NA") print "NA"; else printf "%.3f", a / 1000 }'; }
-kpps() { awk -v a="$1" 'BEGIN { if (a == "NA") print "NA"; else printf "%.1f", a / 1000 }'; }
-name() { case "$1" in tap) echo "tap+bridge" ;; vhost) echo "tap+vhost-net" ;; testpmd) echo "dpdk-testpmd" ;; ovs) echo "ovs-dpdk" ;; vpci) echo "vhost-pci" ;; *) echo "$1" ;; esac; }
 echo
 echo "VM A -> VM B, 1 vCPU and $MEM each; iperf3 TCP ${iperf_s} s; pktgen 64-byte UDP ${pktgen_s} s, counted at B's eth0 rx_packets"
 printf "  %-7s %-14s %12s %14s %14s %8s\n" vmm backend "iperf Gbit/s" "pktgen tx kpps" "B rx kpps" "rx/tx"

@@ -288,3 +288,10 @@ show_tail() {  # show_tail LOG WHAT
   return 0
 }
 
+# --- Report helpers --------------------------------------------------------------------------------
+# median "N N N": the median of whole numbers (NA for none); ratio A B: A / B to two places (NA when
+# either is NA or B is 0); kpps PPS: thousands, one place; name PATH: a data path's display name.
+median() { tr ' ' '\n' <<<"$1" | { grep . || true; } | sort -n | awk '{v[NR] = $1} END { if (NR == 0) print "NA"; else if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.2f", a / b }'; }
+kpps() { awk -v a="$1" 'BEGIN { if (a == "NA") print "NA"; else printf "%.1f", a / 1000 }'; }
+name() { case "$1" in tap) echo "tap+bridge" ;; vhost) echo "tap+vhost-net" ;; testpmd) echo "dpdk-testpmd" ;; ovs) echo "ovs-dpdk" ;; vpci) echo "vhost-pci" ;; *) echo "$1" ;; esac; }

@@ -92,11 +92,8 @@ for be in "${BE_LIST[@]}"; do
 done
 
 # --- Report ----------------------------------------------------------------------------------------
-median() { tr ' ' '\n' <<<"$1" | { grep . || true; } | sort -n | awk '{v[NR] = $1} END { if (NR == 0) print "NA"; else if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.2f", a / b }'; }
 # show VALUE SIZE: kpps for small frames, Gbit/s (frame bytes without FCS) for large ones
 show() { awk -v p="$1" -v s="$2" 'BEGIN { if (p == "NA") print "NA"; else if (s < 512) printf "%.1f kpps", p / 1000; else printf "%.3f Gb/s", p * s * 8 / 1e9 }'; }
-name() { case "$1" in vhost) echo "tap+vhost-net" ;; testpmd) echo "dpdk-testpmd" ;; ovs) echo "ovs-dpdk" ;; vpci) echo "vhost-pci" ;; tap) echo "tap+bridge" ;; *) echo "$1" ;; esac; }
 declare -A MED
 for be in "${BE_LIST[@]}"; do
   for dir in ab ba; do
