@@ -54,7 +54,9 @@ void VcpuSet::pause() {
   if (state_ != State::kRunning || !started_) return;
   state_ = State::kPaused;
   kick_all();
-  cv_.wait(lock, [&] { return parked_ == threads_.size() || state_ != State::kPaused; });
+  // A vCPU that ended (the guest powered off, reset or faulted just before the pause) never parks:
+  // count it too, or this would wait for ever.
+  cv_.wait(lock, [&] { return parked_ + exited_ == threads_.size() || state_ != State::kPaused; });
 }
 
 void VcpuSet::resume() {
@@ -106,6 +108,9 @@ void VcpuSet::thread_main(size_t index) {
     if (!*r) continue;  // interrupted by a kick
     if (!handle_exit(vcpu)) break;
   }
+  std::lock_guard lock(mu_);
+  ++exited_;
+  cv_.notify_all();
 }
 
 bool VcpuSet::handle_exit(const kvm::Vcpu& vcpu) {

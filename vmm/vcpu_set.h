@@ -58,6 +58,7 @@ class VcpuSet {
   std::condition_variable cv_;
   std::atomic<State> state_{State::kRunning};
   size_t parked_ = 0;
+  size_t exited_ = 0;  // threads that left their loop (they never park)
   bool started_ = false;
 };
 

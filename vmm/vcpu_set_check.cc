@@ -2,13 +2,16 @@
 // tools/nested-kvm, since it needs a working /dev/kvm).
 //
 // Two vCPUs spin in real mode writing to a port; the port device counts. pause() must stop every
-// count, resume() must restart them, stop() must join every thread; afterwards the process has its
-// original threads and file descriptors. Prints one line per check, exits 0 only if all hold.
+// count, resume() must restart them, stop() must join every thread; a vCPU that already ended must
+// not make pause() wait for ever; afterwards the process has its original threads and file
+// descriptors. Prints one line per check, exits 0 only if all hold.
 #include <dirent.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <future>
 #include <thread>
 
 #include "devices/bus.h"
@@ -113,6 +116,39 @@ int main() {
     check(left == threads_running - 2, "stop() joins every vCPU thread");
     check(!exit.requested(), "no exit was requested along the way");
     std::printf("exits counted: %llu\n", static_cast<unsigned long long>(counter->count.load()));
+
+    // A vCPU that ended before a pause (here its guest triple-faults at once: lidt with limit 0,
+    // then int3) never parks; pause() must still return (it waited for ever, found by review).
+    const uint8_t fault[] = {0x0f, 0x01, 0x1e, 0x00, 0x11, 0xcc};  // lidt [0x1100]; int3
+    (void)mem->write(0x2000, fault);
+    std::vector<kvm::Vcpu> more;
+    for (uint32_t i = 2; i < 4; ++i) {
+      auto v = vm->create_vcpu(i, *mmap_size);
+      if (!v) { std::printf("FAILED: %s\n", v.message().c_str()); return 1; }
+      auto sregs = v->get_sregs();
+      sregs->cs.base = 0;
+      sregs->cs.selector = 0;
+      (void)v->set_sregs(*sregs);
+      kvm_regs regs{};
+      regs.rip = i == 2 ? 0x2000 : 0x1000;
+      regs.rflags = 0x2;
+      (void)v->set_regs(regs);
+      more.push_back(std::move(v).value());
+    }
+    ExitController exit2;
+    VcpuSet set2(std::move(more), pio, mmio, exit2);
+    set2.start();
+    for (int i = 0; i < 500 && !exit2.requested(); ++i) sleep_ms(10);
+    check(exit2.requested() && exit2.reason().find("triple fault") != std::string::npos, "a triple fault ends its vCPU");
+    auto paused = std::async(std::launch::async, [&] { set2.pause(); });
+    bool returned = paused.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+    check(returned, "pause() returns when a vCPU has already ended");
+    if (!returned) {
+      std::printf("VCPU-SET-CHECK FAILED\n");
+      std::fflush(stdout);
+      std::_Exit(1);  // a thread is stuck in pause(): no orderly way out
+    }
+    set2.stop();
   }
   check(count_entries("/proc/self/fd") == fds_before, "no file descriptor is left behind");
   std::printf("%s\n", failures ? "VCPU-SET-CHECK FAILED" : "VCPU-SET-CHECK PASSED");

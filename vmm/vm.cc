@@ -438,17 +438,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   asio::steady_timer shutdown_deadline(io);
   bool button_pressed = false;
-  // The power button: one press per shutdown request (SIGTERM or vm.shutdown); the first also arms
-  // the deadline after which the VM stops anyway (status `deadline_status`).
-  auto press_power_button = [&](const std::string& by, int deadline_status) {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(power_button.get(), &one, sizeof one);
-    std::fprintf(stderr, "tandem: %s: pressed the guest's power button; stopping in %u s unless it powers off\n", by.c_str(),
-                 cfg.shutdown_timeout_s);
-    if (api_server) api_server->notify("vm.power-button", api::Json{{"by", by}, {"deadline_s", cfg.shutdown_timeout_s}});
-    if (button_pressed) return;
-    button_pressed = true;
-    shutdown_deadline.expires_after(std::chrono::seconds(cfg.shutdown_timeout_s));
+  auto arm_deadline = [&](const std::string& by, int deadline_status) {
     shutdown_deadline.async_wait([&, by, deadline_status](const asio::error_code& e) {
       if (!e) {
         std::string what = by == "SIGTERM" ? "stopped by signal SIGTERM" : "stopped after " + by;
@@ -457,10 +447,34 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
       }
     });
   };
+  // The power button: one press per shutdown request (SIGTERM or vm.shutdown); the first also arms
+  // the deadline after which the VM stops anyway (status `deadline_status`).
+  // Returns the seconds left until that deadline (-1: none, with --shutdown-timeout 0).
+  auto press_power_button = [&](const std::string& by, int deadline_status) -> int64_t {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(power_button.get(), &one, sizeof one);
+    if (!button_pressed && cfg.shutdown_timeout_s > 0) {
+      shutdown_deadline.expires_after(std::chrono::seconds(cfg.shutdown_timeout_s));
+      arm_deadline(by, deadline_status);
+    }
+    button_pressed = true;
+    int64_t left = -1;
+    if (cfg.shutdown_timeout_s > 0) {
+      left = std::max<int64_t>(0, std::chrono::ceil<std::chrono::seconds>(shutdown_deadline.expiry() - asio::steady_timer::clock_type::now()).count());
+      std::fprintf(stderr, "tandem: %s: pressed the guest's power button; stopping in %lld s unless it powers off\n", by.c_str(),
+                   static_cast<long long>(left));
+    } else {
+      std::fprintf(stderr, "tandem: %s: pressed the guest's power button\n", by.c_str());
+    }
+    if (api_server) api_server->notify("vm.power-button", api::Json{{"by", by}, {"deadline_s", left}});
+    return left;
+  };
+  bool sigterm_seen = false;  // a second SIGTERM stops at once (a vm.shutdown before is no SIGTERM)
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](const asio::error_code& ec, int sig) {
       if (ec) return;
-      if (sig == SIGTERM && !button_pressed && cfg.shutdown_timeout_s > 0) {
+      if (sig == SIGTERM && !sigterm_seen && cfg.shutdown_timeout_s > 0) {
+        sigterm_seen = true;
         press_power_button("SIGTERM", 128 + SIGTERM);
         wait_signal();
         return;
@@ -527,13 +541,14 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
       api_server->notify("vm.resumed", Json::object());
       return Json{{"state", "running"}};
     });
-    a.add_method("vm.shutdown", [=, &vcpu_set, &cfg](const Json& p) -> Reply {
+    a.add_method("vm.shutdown", [=, &vcpu_set, &exit](const Json& p) -> Reply {
       if (auto e = no_params(p, "vm.shutdown")) return *e;
+      if (exit.requested()) return api::error_reply(api::code::kBusy, "vm.shutdown: the VM is stopping");
       if (vcpu_set.paused()) {
         return api::error_reply(api::code::kBusy, "vm.shutdown: the VM is paused and cannot react to the power button; vm.resume it first, or vm.kill");
       }
-      press_power_button("vm.shutdown", 128 + SIGTERM);
-      return Json{{"power_button", "pressed"}, {"deadline_s", cfg.shutdown_timeout_s}};
+      int64_t left = press_power_button("vm.shutdown", 128 + SIGTERM);
+      return Json{{"power_button", "pressed"}, {"deadline_s", left}};
     });
     a.add_method("vm.kill", [=, &exit](const Json& p) -> Reply {
       if (auto e = no_params(p, "vm.kill")) return *e;

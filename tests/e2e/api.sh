@@ -47,6 +47,7 @@ sleep 0.5; before=$(ticks); sleep 3; after=$(ticks)
 if ctl vm.pause 2>"$E2E_TMP/pause2.err"; then fail "a second vm.pause succeeded"; fi
 grep -q "error -32000: vm.pause: the VM is already paused" "$E2E_TMP/pause2.err" || fail "second vm.pause: $(cat "$E2E_TMP/pause2.err")"
 if ctl vm.shutdown 2>"$E2E_TMP/shut-paused.err"; then fail "vm.shutdown of a paused VM succeeded"; fi
+grep -q "error -32000: vm.shutdown: the VM is paused" "$E2E_TMP/shut-paused.err" || fail "vm.shutdown while paused: $(cat "$E2E_TMP/shut-paused.err")"
 ctl vm.resume >/dev/null || fail "vm.resume failed"
 wait_for "$con" "^TICK $((after + 5)) " 30 "$TANDEM_PID" || fail "the ticker did not go on after vm.resume"
 log "vm.pause: 0 ticker lines in 3 s; vm.resume: ticking again"
@@ -101,6 +102,7 @@ n1=$(ticks); wait_for "$con" "^TICK $((n1 + 5)) " 30 "$TANDEM_PID" || fail "the 
 kill -0 "$TANDEM_PID" || fail "tandem died"
 [[ -z "$(grep -iE 'terminate|abort|sanitizer' "$con.stderr")" ]] || fail "tandem's stderr: $(cat "$con.stderr")"
 if ctl device.add type=virtio-net tap=tp0 2>"$E2E_TMP/add.err"; then fail "device.add succeeded without hotplug"; fi
+grep -q "error -32002: device.add: hotplug is not available" "$E2E_TMP/add.err" || fail "device.add: $(cat "$E2E_TMP/add.err")"
 log "bad requests: all answered with their errors; the guest kept running"
 
 # A subscriber sees the power button and the exit; vm.shutdown powers the guest off.

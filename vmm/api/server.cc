@@ -54,6 +54,12 @@ class Server::Client : public std::enable_shared_from_this<Server::Client> {
     // Once closed_ (by the server), a completion must not touch the server: it may be gone.
     socket_.async_read_some(asio::buffer(buf_), [this, self](const asio::error_code& ec, size_t n) {
       if (closed_) return;
+      if (ec == asio::error::eof && !out_.empty()) {
+        // The client is done sending (shutdown(SHUT_WR), e.g. socat on end of input): its
+        // replies still go out; write() closes once they have.
+        read_done_ = true;
+        return;
+      }
       if (ec) {
         server_.drop(self);
         return;
@@ -106,7 +112,11 @@ class Server::Client : public std::enable_shared_from_this<Server::Client> {
       }
       queued_ -= out_.front().size();
       out_.pop_front();
-      if (!out_.empty()) write();
+      if (!out_.empty()) {
+        write();
+      } else if (read_done_) {
+        server_.drop(self);
+      }
     });
   }
 
@@ -115,6 +125,7 @@ class Server::Client : public std::enable_shared_from_this<Server::Client> {
   std::array<char, 64 * 1024> buf_{};
   std::string in_;
   bool skipping_ = false;
+  bool read_done_ = false;  // end of the client's input seen; close after the last reply
   std::deque<std::string> out_;
   size_t queued_ = 0;
   bool closed_ = false;
@@ -134,13 +145,17 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, const std::
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return Error{what + ": the path exists and is not a socket; not replacing it"};
     // Someone still listening? Then it is in use; otherwise it is left over from a VMM that is gone.
-    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    // Non-blocking, so a listener that is stuck cannot stall us; only "refused" means nobody is
+    // there (EAGAIN is a live listener with a full backlog; EACCES someone else's socket).
+    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!probe) return errno_error(what + ": socket");
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
     path.copy(sa.sun_path, path.size());
-    if (probe && ::connect(probe.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+    if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 || errno == EAGAIN || errno == EINPROGRESS) {
       return Error{what + ": another process is listening on it (another tandem with the same --api-socket?)"};
     }
+    if (errno != ECONNREFUSED) return errno_error(what + ": cannot tell whether the existing socket is in use");
     if (::unlink(path.c_str()) != 0) return errno_error(what + ": cannot remove the stale socket");
   }
   std::unique_ptr<Server> s(new Server(io, path, options));
@@ -152,6 +167,7 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, const std::
   s->acceptor_.bind(asio::local::stream_protocol::endpoint(path), ec);
   ::umask(old);
   if (ec) return Error{what + ": bind: " + ec.message()};
+  s->bound_ = true;
   if (::chmod(path.c_str(), 0600) != 0) return errno_error(what + ": chmod 0600");
   s->acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Error{what + ": listen: " + ec.message()};
@@ -262,7 +278,7 @@ void Server::stop_accepting() {
   accepting_stopped_ = true;
   asio::error_code ec;
   acceptor_.close(ec);
-  ::unlink(path_.c_str());
+  if (bound_) ::unlink(path_.c_str());  // only the socket we made: a failed bind leaves others' alone
 }
 
 void Server::close() {

@@ -67,6 +67,7 @@ class Server {
   std::map<std::string, Handler> methods_;
   std::set<std::shared_ptr<Client>> clients_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  bool bound_ = false;
   bool accepting_stopped_ = false;
   bool closed_ = false;
   friend class Client;

@@ -113,6 +113,10 @@ TEST_CASE("the socket is owner-only; stale sockets are replaced, live ones and o
   auto twice = Server::create(io2, r.path);
   REQUIRE(!twice.ok());
   CHECK(twice.message() == "API socket " + r.path + ": another process is listening on it (another tandem with the same --api-socket?)");
+  // The failed attempt left the live socket alone.
+  auto still = Client::connect(r.path);
+  REQUIRE(still.ok());
+  CHECK(still->call("vmm.ping", Json::object(), 5s).ok());
 
   std::string dir = temp_dir();
   std::string stale = dir + "/stale.sock";
@@ -161,6 +165,18 @@ TEST_CASE("bad lines get error replies on the same connection, which stays usabl
   Json three = Json::parse(read_line(fd));
   CHECK(three["id"] == 3);
   CHECK(three["result"] == Json{{"k", "v"}});
+  ::close(fd);
+}
+
+TEST_CASE("a client that half-closes after its requests still gets every reply") {
+  Running r;
+  int fd = raw_connect(r.path);
+  send_all(fd, R"({"jsonrpc":"2.0","id":1,"method":"vmm.ping"})" "\n" R"({"jsonrpc":"2.0","id":2,"method":"test.echo","params":{"a":1}})" "\n");
+  REQUIRE(::shutdown(fd, SHUT_WR) == 0);
+  CHECK(Json::parse(read_line(fd))["id"] == 1);
+  CHECK(Json::parse(read_line(fd))["result"] == Json{{"a", 1}});
+  char c;
+  CHECK(::read(fd, &c, 1) == 0);  // then the server closes
   ::close(fd);
 }
 
