@@ -45,6 +45,22 @@ void check(bool ok, const char* what) {
   if (!ok) ++failures;
 }
 void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+// A vCPU in real mode with CS base 0, starting at rip.
+Result<kvm::Vcpu> real_mode_vcpu(const kvm::Vm& vm, uint32_t id, int mmap_size, uint64_t rip) {
+  auto v = vm.create_vcpu(id, mmap_size);
+  if (!v) return v.error();
+  auto sregs = v->get_sregs();
+  if (!sregs) return sregs.error();
+  sregs->cs.base = 0;
+  sregs->cs.selector = 0;
+  (void)v->set_sregs(*sregs);
+  kvm_regs regs{};
+  regs.rip = rip;
+  regs.rflags = 0x2;
+  (void)v->set_regs(regs);
+  return v;
+}
 }  // namespace
 
 int main() {
@@ -67,16 +83,8 @@ int main() {
 
     std::vector<kvm::Vcpu> vcpus;
     for (uint32_t i = 0; i < 2; ++i) {
-      auto v = vm->create_vcpu(i, *mmap_size);
+      auto v = real_mode_vcpu(*vm, i, *mmap_size, 0x1000);
       if (!v) { std::printf("FAILED: %s\n", v.message().c_str()); return 1; }
-      auto sregs = v->get_sregs();
-      sregs->cs.base = 0;
-      sregs->cs.selector = 0;
-      (void)v->set_sregs(*sregs);
-      kvm_regs regs{};
-      regs.rip = 0x1000;
-      regs.rflags = 0x2;
-      (void)v->set_regs(regs);
       vcpus.push_back(std::move(v).value());
     }
     Bus pio("pio"), mmio("mmio");
@@ -123,16 +131,8 @@ int main() {
     (void)mem->write(0x2000, fault);
     std::vector<kvm::Vcpu> more;
     for (uint32_t i = 2; i < 4; ++i) {
-      auto v = vm->create_vcpu(i, *mmap_size);
+      auto v = real_mode_vcpu(*vm, i, *mmap_size, i == 2 ? 0x2000 : 0x1000);
       if (!v) { std::printf("FAILED: %s\n", v.message().c_str()); return 1; }
-      auto sregs = v->get_sregs();
-      sregs->cs.base = 0;
-      sregs->cs.selector = 0;
-      (void)v->set_sregs(*sregs);
-      kvm_regs regs{};
-      regs.rip = i == 2 ? 0x2000 : 0x1000;
-      regs.rflags = 0x2;
-      (void)v->set_regs(regs);
       more.push_back(std::move(v).value());
     }
     ExitController exit2;
