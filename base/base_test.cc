@@ -7,6 +7,7 @@
 #include "base/le.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "base/unix_socket.h"
 
 using namespace tandem;
 
@@ -70,4 +71,14 @@ TEST_CASE("little-endian loads and stores are bounds-checked") {
   std::array<uint8_t, 2> reg{};
   u64_to_le(0x1234abcd, reg);
   CHECK(le_to_u64(reg) == 0xabcd);
+}
+
+TEST_CASE("unix_address takes paths up to 107 bytes, and says why it refuses others") {
+  using tandem::unix_address;
+  auto ok = unix_address(std::string(107, 'a'));
+  REQUIRE(ok.ok());
+  CHECK(ok->sun_family == AF_UNIX);
+  CHECK(std::string(ok->sun_path) == std::string(107, 'a'));
+  CHECK(unix_address(std::string(108, 'a')).message() == "socket path \"" + std::string(108, 'a') + "\" is empty or longer than 107 bytes");
+  CHECK(unix_address("").message() == "socket path \"\" is empty or longer than 107 bytes");
 }

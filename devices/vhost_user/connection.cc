@@ -9,6 +9,8 @@
 #include <climits>
 #include <cstring>
 
+#include "base/unix_socket.h"
+
 namespace tandem::vhost_user {
 
 namespace {
@@ -49,16 +51,11 @@ Status wait_for(int fd, short events, const Deadline& deadline, const char* wait
   }
 }
 
-sockaddr_un unix_address(const std::string& path, Status& status) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
-    status = Error{"vhost-user socket path \"" + path + "\" is empty or longer than " +
-                   std::to_string(sizeof(addr.sun_path) - 1) + " bytes"};
-    return addr;
-  }
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  return addr;
+// "vhost-user socket path ... is empty or longer than 107 bytes" when the path does not fit.
+Result<sockaddr_un> vhost_user_address(const std::string& path) {
+  auto a = unix_address(path);
+  if (!a) return Error{"vhost-user " + a.message()};
+  return a;
 }
 
 // Moves every SCM_RIGHTS fd of `msg` into `fds` (so each is closed if the message is refused).
@@ -108,9 +105,9 @@ Status read_exact(int fd, std::span<uint8_t> buf, std::vector<UniqueFd>& fds, co
 }  // namespace
 
 Result<Connection> Connection::connect(const std::string& path) {
-  Status status;
-  sockaddr_un addr = unix_address(path, status);
-  TANDEM_TRY(status);
+  auto address = vhost_user_address(path);
+  if (!address) return address.error();
+  const sockaddr_un& addr = *address;
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return errno_error("vhost-user socket");
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
@@ -179,9 +176,9 @@ Listener::~Listener() {
 }
 
 Result<Listener> Listener::bind(const std::string& path) {
-  Status status;
-  sockaddr_un addr = unix_address(path, status);
-  TANDEM_TRY(status);
+  auto address = vhost_user_address(path);
+  if (!address) return address.error();
+  const sockaddr_un& addr = *address;
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return errno_error("vhost-user socket");
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)

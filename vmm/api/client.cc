@@ -6,16 +6,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "base/unix_socket.h"
+
 namespace tandem::api {
 
 Result<Client> Client::connect(const std::string& path) {
-  sockaddr_un sa{};
-  if (path.empty() || path.size() >= sizeof sa.sun_path) return Error{"API socket '" + path + "': not a usable Unix socket path"};
+  auto sa = unix_address(path);
+  if (!sa) return Error{"API " + sa.message()};
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return errno_error("socket");
-  sa.sun_family = AF_UNIX;
-  path.copy(sa.sun_path, path.size());
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return errno_error("cannot connect to " + path);
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*sa), sizeof *sa) != 0) return errno_error("cannot connect to " + path);
   return Client(std::move(fd), path);
 }
 

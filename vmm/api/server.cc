@@ -10,6 +10,7 @@
 #include <deque>
 
 #include "base/unique_fd.h"
+#include "base/unix_socket.h"
 
 namespace tandem::api {
 
@@ -137,9 +138,10 @@ Server::Server(asio::io_context& io, std::string path, ServerOptions options)
 Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, const std::string& path, ServerOptions options) {
   const std::string what = "API socket " + path;
   if (path.empty()) return Error{"API socket: the path is empty"};
-  if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+  auto address = unix_address(path);
+  if (!address) {
     return Error{what + ": the path is " + std::to_string(path.size()) + " bytes long; a Unix socket path has at most " +
-                 std::to_string(sizeof(sockaddr_un::sun_path) - 1)};
+                 std::to_string(kUnixPathMax)};
   }
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
@@ -149,10 +151,8 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, const std::
     // there (EAGAIN is a live listener with a full backlog; EACCES someone else's socket).
     UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!probe) return errno_error(what + ": socket");
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    path.copy(sa.sun_path, path.size());
-    if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 || errno == EAGAIN || errno == EINPROGRESS) {
+    if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&*address), sizeof *address) == 0 || errno == EAGAIN ||
+        errno == EINPROGRESS) {
       return Error{what + ": another process is listening on it (another tandem with the same --api-socket?)"};
     }
     if (errno != ECONNREFUSED) return errno_error(what + ": cannot tell whether the existing socket is in use");

@@ -10,6 +10,7 @@
 #include <set>
 #include <tuple>
 
+#include "base/unix_socket.h"
 #include "devices/net/mac.h"
 #include "devices/net/tap.h"
 
@@ -17,7 +18,6 @@ namespace tandem::manifest {
 
 namespace {
 
-constexpr size_t kSunPathMax = 107;  // sizeof(sockaddr_un::sun_path) - 1
 
 std::string type_name(const toml::node& n) {
   switch (n.type()) {
@@ -276,8 +276,8 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
     if (auto v = c.string(t, "api_socket", what)) {
       cfg.api_socket = resolve(base, *v);
       const auto& at = t.get("api_socket")->source();
-      if (cfg.api_socket.size() > kSunPathMax) {
-        c.error(at, what + ": api_socket is " + std::to_string(cfg.api_socket.size()) + " bytes long; a Unix socket path has at most " + std::to_string(kSunPathMax));
+      if (cfg.api_socket.size() > kUnixPathMax) {
+        c.error(at, what + ": api_socket is " + std::to_string(cfg.api_socket.size()) + " bytes long; a Unix socket path has at most " + std::to_string(kUnixPathMax));
       } else if (std::string first = sockets.claim(cfg.api_socket, c.where(at)); !first.empty()) {
         c.error(at, what + ": socket " + cfg.api_socket + " is already used at " + first);
       }
@@ -290,9 +290,9 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
 
     // A socket or tap path ends up in a KEY=VALUE,... option of `tandem vm`.
     auto check_socket = [&](const std::string& sock, const toml::source_region& at, const std::string& dev) {
-      if (sock.size() > kSunPathMax) {
+      if (sock.size() > kUnixPathMax) {
         c.error(at, dev + ": socket path " + sock + " is " + std::to_string(sock.size()) +
-                        " bytes long; a Unix socket path has at most " + std::to_string(kSunPathMax) +
+                        " bytes long; a Unix socket path has at most " + std::to_string(kUnixPathMax) +
                         " (choose a shorter run_dir or socket)");
       } else if (sock.find(',') != std::string::npos) {
         c.error(at, dev + ": socket path " + sock + " contains a ','");
