@@ -186,11 +186,14 @@ std::string describe(const NetSpec& n) {
   return n.mac.empty() ? s : s + ",mac=" + n.mac;
 }
 
+// The MAC of a --net device: given, or derived from its backend (stable across restarts).
+Result<net::Mac> net_mac(const NetSpec& spec) {
+  return spec.mac.empty() ? net::derive_mac(default_mac_seed(spec)) : net::parse_mac(spec.mac);
+}
+
 // One virtio-net PCI function for a --net spec.
-Result<std::shared_ptr<virtio::PciTransport>> create_net(const NetSpec& spec, const GuestMemory& mem,
+Result<std::shared_ptr<virtio::PciTransport>> create_net(const NetSpec& spec, const net::Mac& mac, const GuestMemory& mem,
                                                         std::shared_ptr<VmServices> services, AddressAllocator& mmio64) {
-  auto mac = spec.mac.empty() ? net::derive_mac(default_mac_seed(spec)) : net::parse_mac(spec.mac);
-  if (!mac) return mac.error();
   Result<std::unique_ptr<virtio::NetBackend>> backend = Error{""};
   if (spec.kind == NetSpec::Kind::kVhostUser) {
     backend = virtio::make_vhost_user_backend(spec.socket, kVhostUserConnectMs);
@@ -200,7 +203,7 @@ Result<std::shared_ptr<virtio::PciTransport>> create_net(const NetSpec& spec, co
     backend = virtio::make_tap_backend(spec.tap);
   }
   if (!backend) return backend.error();
-  auto device = std::make_shared<virtio::Net>(*mac, std::move(backend).value());
+  auto device = std::make_shared<virtio::Net>(mac, std::move(backend).value());
   auto bar = mmio64.allocate(virtio::kBar0Size, virtio::kBar0Size);
   if (!bar) return bar.error();
   return virtio::PciTransport::create(device, std::move(services), mem, *bar);
@@ -361,16 +364,17 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   AddressAllocator mmio64(mmio64_start(*ram), layout::kMmio64Size);
   std::vector<DeviceRecord> devices;
   for (size_t i = 0; i < cfg.nets.size(); ++i) {
-    auto dev = create_net(cfg.nets[i], *mem, services, mmio64);
-    if (!dev) return fail(exit_status::kBadInput, "--net " + describe(cfg.nets[i]) + ": " + dev.message());
+    const NetSpec& n = cfg.nets[i];
+    auto mac = net_mac(n);
+    if (!mac) return fail(exit_status::kBadInput, "--net " + describe(n) + ": " + mac.message());
+    auto dev = create_net(n, *mac, *mem, services, mmio64);
+    if (!dev) return fail(exit_status::kBadInput, "--net " + describe(n) + ": " + dev.message());
     auto slot = pci->free_slot();
     if (!slot) return fail(exit_status::kBadInput, "--net: " + slot.message());
     if (auto s = pci->add(*slot, *dev); !s) return fail(exit_status::kFailure, s.message());
     std::fprintf(stderr, "tandem: 00:%02x.0 %s\n", *slot, (*dev)->name().c_str());
-    const NetSpec& n = cfg.nets[i];
     api::Json backend = n.kind == NetSpec::Kind::kTap ? api::Json{{"tap", n.tap}, {"vhost", n.vhost}} : api::Json{{"vhost-user", n.socket}};
-    auto mac = n.mac.empty() ? net::derive_mac(default_mac_seed(n)) : net::parse_mac(n.mac);
-    devices.push_back(DeviceRecord{"net" + std::to_string(i), "virtio-net", *slot, backend, mac ? net::format_mac(*mac) : "", nullptr});
+    devices.push_back(DeviceRecord{"net" + std::to_string(i), "virtio-net", *slot, backend, net::format_mac(*mac), nullptr});
   }
   std::vector<std::shared_ptr<vhost_pci::NetDevice>> vhost_pcis;
   for (const auto& spec : cfg.vhost_pcis) {
@@ -492,57 +496,47 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
     auto& a = *api_server;
     using api::Json;
     using api::Reply;
-    auto no_params = [](const Json& p, const char* method) -> std::optional<api::RpcError> {
-      if (p.empty()) return std::nullopt;
-      return api::RpcError{api::code::kInvalidParams, std::string("invalid params: ") + method + " takes no parameters", nullptr};
+    // Methods without parameters: any given are an invalid-params error naming the method.
+    auto add_plain = [&a](const std::string& method, std::function<Reply()> f) {
+      a.add_method(method, [method, f = std::move(f)](const Json& p) -> Reply {
+        if (!p.empty()) return api::error_reply(api::code::kInvalidParams, "invalid params: " + method + " takes no parameters");
+        return f();
+      });
     };
     auto state = [&]() -> std::string {
       if (exit.requested()) return "stopping";
       if (vcpu_set.paused()) return "paused";
       return button_pressed ? "shutting-down" : "running";
     };
-    a.add_method("vmm.ping", [=](const Json& p) -> Reply {
-      if (auto e = no_params(p, "vmm.ping")) return *e;
-      return Json{{"pong", true}};
-    });
-    a.add_method("vmm.version", [=](const Json& p) -> Reply {
-      if (auto e = no_params(p, "vmm.version")) return *e;
-      return Json{{"version", kVersion}, {"api", "1"}};
-    });
     auto device_list = [&devices] {
       Json list = Json::array();
       for (const auto& d : devices) list.push_back(device_json(d));
       return list;
     };
-    a.add_method("vm.info", [=, &cfg](const Json& p) -> Reply {
-      if (auto e = no_params(p, "vm.info")) return *e;
+    add_plain("vmm.ping", [] { return Json{{"pong", true}}; });
+    add_plain("vmm.version", [] { return Json{{"version", kVersion}, {"api", "1"}}; });
+    add_plain("vm.info", [=, &cfg] {
       auto up = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       return Json{{"state", state()},       {"memory", cfg.memory},   {"cpus", cfg.cpus},
                   {"kernel", cfg.kernel},   {"initrd", cfg.initrd},   {"cmdline", cfg.cmdline},
                   {"pid", ::getpid()},      {"uptime_s", up},         {"devices", device_list()}};
     });
-    a.add_method("device.list", [=](const Json& p) -> Reply {
-      if (auto e = no_params(p, "device.list")) return *e;
-      return Json{{"devices", device_list()}};
-    });
-    a.add_method("vm.pause", [=, &vcpu_set, &exit, &api_server](const Json& p) -> Reply {
-      if (auto e = no_params(p, "vm.pause")) return *e;
+    add_plain("device.list", [=] { return Json{{"devices", device_list()}}; });
+    add_plain("vm.pause", [&]() -> Reply {
       if (exit.requested()) return api::error_reply(api::code::kBusy, "vm.pause: the VM is stopping");
       if (vcpu_set.paused()) return api::error_reply(api::code::kBusy, "vm.pause: the VM is already paused");
       vcpu_set.pause();
       api_server->notify("vm.paused", Json::object());
       return Json{{"state", "paused"}};
     });
-    a.add_method("vm.resume", [=, &vcpu_set, &exit, &api_server](const Json& p) -> Reply {
-      if (auto e = no_params(p, "vm.resume")) return *e;
+    add_plain("vm.resume", [&]() -> Reply {
       if (exit.requested()) return api::error_reply(api::code::kBusy, "vm.resume: the VM is stopping");
       if (!vcpu_set.paused()) return api::error_reply(api::code::kBusy, "vm.resume: the VM is not paused");
       vcpu_set.resume();
       api_server->notify("vm.resumed", Json::object());
       return Json{{"state", "running"}};
     });
-    a.add_method("vm.shutdown", [=, &vcpu_set, &exit](const Json& p) -> Reply {
-      if (auto e = no_params(p, "vm.shutdown")) return *e;
+    add_plain("vm.shutdown", [&, press_power_button]() -> Reply {
       if (exit.requested()) return api::error_reply(api::code::kBusy, "vm.shutdown: the VM is stopping");
       if (vcpu_set.paused()) {
         return api::error_reply(api::code::kBusy, "vm.shutdown: the VM is paused and cannot react to the power button; vm.resume it first, or vm.kill");
@@ -550,8 +544,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
       int64_t left = press_power_button("vm.shutdown", 128 + SIGTERM);
       return Json{{"power_button", "pressed"}, {"deadline_s", left}};
     });
-    a.add_method("vm.kill", [=, &exit](const Json& p) -> Reply {
-      if (auto e = no_params(p, "vm.kill")) return *e;
+    add_plain("vm.kill", [&]() -> Reply {
       exit.request(exit_status::kKilled, "stopped through the API (vm.kill)");
       return Json{{"state", "stopping"}, {"status", exit_status::kKilled}};
     });
