@@ -49,6 +49,7 @@ constexpr uint16_t kI8042Port = 0x60;             // 0x60 and 0x64
 constexpr uint16_t kAcpiSleepPort = 0x3c0;        // sleep control/status (hardware-reduced ACPI)
 constexpr uint16_t kAcpiResetPort = 0x3c1;        // reset register
 constexpr uint8_t kAcpiResetValue = 0x1;
+constexpr uint16_t kHotplugPort = 0x600;          // 16 ports: PCI hotplug and GED event registers
 constexpr uint16_t kBootTimerPort = 0x440;        // a guest write marks "init reached" (bench/boot)
 constexpr uint16_t kPioWindowStart = 0x1000;      // PCI I/O BARs
 constexpr uint16_t kPioWindowSize = 0xf000;

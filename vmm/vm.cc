@@ -23,6 +23,7 @@
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
 #include "devices/net/mac.h"
+#include "devices/pci/hotplug.h"
 #include "devices/pci/pci_root.h"
 #include "devices/virtio/net.h"
 #include "devices/vhost_pci/net_device.h"
@@ -34,6 +35,7 @@
 #include "vmm/api/server.h"
 #include "vmm/arch/x86_64/boot_cpu.h"
 #include "vmm/cli.h"
+#include "vmm/device_manager.h"
 #include "vmm/exit_controller.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/loader/linux_loader.h"
@@ -47,7 +49,6 @@ namespace {
 
 constexpr uint64_t kTssAddr = 0xfffbd000;
 constexpr uint64_t kIdentityMapAddr = 0xfffbc000;
-constexpr int kVhostUserConnectMs = 10000;  // a backend that is still starting gets this long
 
 void write_all(int fd, std::span<const uint8_t> bytes) {
   size_t done = 0;
@@ -181,57 +182,6 @@ class ConsoleInput {
   std::thread thread_;
 };
 
-std::string describe(const NetSpec& n) {
-  std::string s = n.kind == NetSpec::Kind::kTap ? "tap=" + n.tap + (n.vhost ? ",vhost=on" : "") : "vhost-user=" + n.socket;
-  return n.mac.empty() ? s : s + ",mac=" + n.mac;
-}
-
-// The MAC of a --net device: given, or derived from its backend (stable across restarts).
-Result<net::Mac> net_mac(const NetSpec& spec) {
-  return spec.mac.empty() ? net::derive_mac(default_mac_seed(spec)) : net::parse_mac(spec.mac);
-}
-
-// One virtio-net PCI function for a --net spec.
-Result<std::shared_ptr<virtio::PciTransport>> create_net(const NetSpec& spec, const net::Mac& mac, const GuestMemory& mem,
-                                                        std::shared_ptr<VmServices> services, AddressAllocator& mmio64) {
-  Result<std::unique_ptr<virtio::NetBackend>> backend = Error{""};
-  if (spec.kind == NetSpec::Kind::kVhostUser) {
-    backend = virtio::make_vhost_user_backend(spec.socket, kVhostUserConnectMs);
-  } else if (spec.vhost) {
-    backend = virtio::make_vhost_net_backend(spec.tap);
-  } else {
-    backend = virtio::make_tap_backend(spec.tap);
-  }
-  if (!backend) return backend.error();
-  auto device = std::make_shared<virtio::Net>(mac, std::move(backend).value());
-  auto bar = mmio64.allocate(virtio::kBar0Size, virtio::kBar0Size);
-  if (!bar) return bar.error();
-  return virtio::PciTransport::create(device, std::move(services), mem, *bar);
-}
-
-// What the API reports about one device.
-struct DeviceRecord {
-  std::string id;
-  std::string type;
-  uint8_t slot = 0;
-  api::Json backend;
-  std::string mac;
-  std::shared_ptr<vhost_pci::NetDevice> vhost_pci;  // for link state
-};
-
-api::Json device_json(const DeviceRecord& d) {
-  char pci[16];
-  std::snprintf(pci, sizeof pci, "0000:00:%02x.0", d.slot);
-  api::Json j = {{"id", d.id}, {"type", d.type}, {"pci", pci}, {"backend", d.backend}};
-  if (!d.mac.empty()) j["mac"] = d.mac;
-  if (d.vhost_pci) {
-    static constexpr const char* kLink[] = {"down", "negotiating", "up", "stopping"};
-    uint32_t l = d.vhost_pci->link_state();
-    j["link"] = l < 4 ? kLink[l] : "unknown";
-  }
-  return j;
-}
-
 }  // namespace
 
 VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
@@ -292,6 +242,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   acpi_cfg.mmio64_size = layout::kMmio64Size;
   acpi_cfg.pio_base = layout::kPioWindowStart;
   acpi_cfg.pio_size = layout::kPioWindowSize;
+  acpi_cfg.hotplug_port = layout::kHotplugPort;
   auto rsdp = acpi::write_tables(*mem, acpi_cfg);
   if (!rsdp) return fail(exit_status::kFailure, "ACPI tables: " + rsdp.message());
   loader::LoadRequest req{files.kernel, files.initrd, cfg.cmdline, *rsdp};
@@ -307,10 +258,11 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   UniqueFd serial_irq(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!serial_irq) return fail(exit_status::kFailure, "eventfd for the serial interrupt failed");
   if (auto s = vm->irqfd(serial_irq.get(), layout::kCom1Irq); !s) return fail(exit_status::kFailure, s.message());
-  // The ACPI power button: one edge on the Generic Event Device's interrupt per press.
-  UniqueFd power_button(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!power_button) return fail(exit_status::kFailure, "eventfd for the power button interrupt failed");
-  if (auto s = vm->irqfd(power_button.get(), layout::kPowerButtonIrq); !s) return fail(exit_status::kFailure, s.message());
+  // The Generic Event Device's interrupt: one edge per power button press or hotplug request (the
+  // event selector in devices/pci/hotplug.h says which).
+  UniqueFd ged_irq(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!ged_irq) return fail(exit_status::kFailure, "eventfd for the GED interrupt failed");
+  if (auto s = vm->irqfd(ged_irq.get(), layout::kPowerButtonIrq); !s) return fail(exit_status::kFailure, s.message());
   UniqueFd serial_file;
   int out_fd = -1;
   if (cfg.serial.kind == SerialSpec::Kind::kStdio) {
@@ -360,42 +312,23 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
     if (auto s = pio.insert(dev, base, len); !s) return fail(exit_status::kFailure, s.message());
   }
 
-  // PCI devices: BARs come from the 64-bit window above RAM (the guest may move them).
-  AddressAllocator mmio64(mmio64_start(*ram), layout::kMmio64Size);
-  std::vector<DeviceRecord> devices;
-  for (size_t i = 0; i < cfg.nets.size(); ++i) {
-    const NetSpec& n = cfg.nets[i];
-    auto mac = net_mac(n);
-    if (!mac) return fail(exit_status::kBadInput, "--net " + describe(n) + ": " + mac.message());
-    auto dev = create_net(n, *mac, *mem, services, mmio64);
-    if (!dev) return fail(exit_status::kBadInput, "--net " + describe(n) + ": " + dev.message());
-    auto slot = pci->free_slot();
-    if (!slot) return fail(exit_status::kBadInput, "--net: " + slot.message());
-    if (auto s = pci->add(*slot, *dev); !s) return fail(exit_status::kFailure, s.message());
-    std::fprintf(stderr, "tandem: 00:%02x.0 %s\n", *slot, (*dev)->name().c_str());
-    api::Json backend = n.kind == NetSpec::Kind::kTap ? api::Json{{"tap", n.tap}, {"vhost", n.vhost}} : api::Json{{"vhost-user", n.socket}};
-    devices.push_back(DeviceRecord{"net" + std::to_string(i), "virtio-net", *slot, backend, net::format_mac(*mac), nullptr});
+  // PCI devices: BARs come from the 64-bit window above RAM (the guest may move them). The hotplug
+  // registers share the GED's interrupt with the power button.
+  DeviceManager device_manager(io, pci, services, *mem, AddressAllocator(mmio64_start(*ram), layout::kMmio64Size), notify);
+  int ged_fd = ged_irq.get();
+  auto hotplug = std::make_shared<PciHotplug>(
+      [ged_fd] {
+        uint64_t one = 1;
+        [[maybe_unused]] ssize_t n = ::write(ged_fd, &one, sizeof one);
+      },
+      [&device_manager](uint8_t slot) { device_manager.ejected(slot); });
+  if (auto s = pio.insert(hotplug, layout::kHotplugPort, PciHotplug::kPorts); !s) return fail(exit_status::kFailure, s.message());
+  device_manager.set_hotplug(hotplug);
+  for (const NetSpec& n : cfg.nets) {
+    if (auto s = device_manager.add_cold(n); !s) return fail(exit_status::kBadInput, s.message());
   }
-  std::vector<std::shared_ptr<vhost_pci::NetDevice>> vhost_pcis;
-  for (const auto& spec : cfg.vhost_pcis) {
-    auto bar0 = mmio64.allocate(vhost_pci::kBar0Size, vhost_pci::kBar0Size);
-    auto bar2 = mmio64.allocate(spec.bar_size, spec.bar_size);
-    if (!bar0 || !bar2) return fail(exit_status::kBadInput, "--vhost-pci socket=" + spec.socket + ": no room for its BARs in the 64-bit window");
-    vhost_pci::Config vc;
-    vc.socket = spec.socket;
-    vc.peer_bar_size = spec.bar_size;
-    const std::string id = "vpci" + std::to_string(vhost_pcis.size());
-    vc.on_peer = [notify, id](bool connected, const std::string& detail) {
-      notify(connected ? "peer.connected" : "peer.disconnected", api::Json{{"device", id}, {"detail", detail}});
-    };
-    auto dev = vhost_pci::NetDevice::create(vc, services, *bar0, *bar2);
-    if (!dev) return fail(exit_status::kBadInput, "--vhost-pci socket=" + spec.socket + ": " + dev.message());
-    auto slot = pci->free_slot();
-    if (!slot) return fail(exit_status::kBadInput, "--vhost-pci: " + slot.message());
-    if (auto s = pci->add(*slot, *dev); !s) return fail(exit_status::kFailure, s.message());
-    std::fprintf(stderr, "tandem: 00:%02x.0 %s\n", *slot, (*dev)->name().c_str());
-    devices.push_back(DeviceRecord{id, "vhost-pci-net", *slot, api::Json{{"socket", spec.socket}, {"bar", spec.bar_size}}, "", *dev});
-    vhost_pcis.push_back(*dev);
+  for (const VhostPciSpec& v : cfg.vhost_pcis) {
+    if (auto s = device_manager.add_cold(v); !s) return fail(exit_status::kBadInput, s.message());
   }
 
   // vCPUs.
@@ -455,8 +388,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   // the deadline after which the VM stops anyway (status `deadline_status`).
   // Returns the seconds left until that deadline (-1: none, with --shutdown-timeout 0).
   auto press_power_button = [&](const std::string& by, int deadline_status) -> int64_t {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(power_button.get(), &one, sizeof one);
+    hotplug->press_power_button();
     if (!button_pressed && cfg.shutdown_timeout_s > 0) {
       shutdown_deadline.expires_after(std::chrono::seconds(cfg.shutdown_timeout_s));
       arm_deadline(by, deadline_status);
@@ -508,11 +440,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
       if (vcpu_set.paused()) return "paused";
       return button_pressed ? "shutting-down" : "running";
     };
-    auto device_list = [&devices] {
-      Json list = Json::array();
-      for (const auto& d : devices) list.push_back(device_json(d));
-      return list;
-    };
+    auto device_list = [&device_manager] { return device_manager.list(); };
     add_plain("vmm.ping", [] { return Json{{"pong", true}}; });
     add_plain("vmm.version", [] { return Json{{"version", kVersion}, {"api", "1"}}; });
     add_plain("vm.info", [=, &cfg] {
@@ -548,28 +476,27 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
       exit.request(exit_status::kKilled, "stopped through the API (vm.kill)");
       return Json{{"state", "stopping"}, {"status", exit_status::kKilled}};
     });
-    a.add_method("device.add", [](const Json& p) -> Reply {
+    a.add_method("device.add", [&](const Json& p) -> Reply {
       auto req = parse_device_add(p);
       if (auto* e = std::get_if<api::RpcError>(&req)) return *e;
-      return api::error_reply(api::code::kUnavailable, "device.add: hotplug is not available in this build yet; give the device on the command line");
+      if (exit.requested()) return api::error_reply(api::code::kBusy, "device.add: the VM is stopping");
+      return device_manager.hot_add(std::get<DeviceRequest>(req));
     });
-    a.add_method("device.remove", [&devices](const Json& p) -> Reply {
+    a.add_method("device.remove", [&](const Json& p) -> Reply {
       auto id = parse_device_remove(p);
       if (auto* e = std::get_if<api::RpcError>(&id)) return *e;
-      bool known = false;
-      for (const auto& d : devices) known = known || d.id == std::get<std::string>(id);
-      if (!known) return api::error_reply(api::code::kNotFound, "device.remove: no device \"" + std::get<std::string>(id) + "\" (see device.list)");
-      return api::error_reply(api::code::kUnavailable, "device.remove: hotplug is not available in this build yet");
+      if (exit.requested()) return api::error_reply(api::code::kBusy, "device.remove: the VM is stopping");
+      return device_manager.hot_remove(std::get<std::string>(id), vcpu_set.paused());
     });
     std::fprintf(stderr, "tandem: API socket %s\n", cfg.api_socket.c_str());
   }
 
   vcpu_set.start();
-  for (auto& d : vhost_pcis) d->start();
+  device_manager.start();
   io.run();
 
   vcpu_set.stop();
-  for (auto& d : vhost_pcis) d->stop();
+  device_manager.stop();
   if (api_server) api_server->close();
   services->close();
   console_in.store(nullptr);

@@ -18,6 +18,10 @@ class PciDevice {
   virtual void config_read(uint32_t offset, std::span<uint8_t> data) = 0;
   virtual void config_write(uint32_t offset, std::span<const uint8_t> data) = 0;
   virtual std::string name() const = 0;
+  // The device has left the bus (hot-unplug, after the guest ejected it): undo everything hanging
+  // off it (BAR mappings, doorbells, interrupts, backend threads) so that dropping the last
+  // reference frees it. Config accesses no longer reach it.
+  virtual void unplug() {}
 };
 
 // A configuration space with write masks: bits set in the mask are guest-writable.

@@ -2,6 +2,7 @@
 #include "devices/pci/pci_root.h"
 
 #include <cstring>
+#include <utility>
 
 #include "base/le.h"
 
@@ -19,6 +20,12 @@ Status PciRoot::add(uint8_t slot, std::shared_ptr<PciDevice> device) {
   if (slots_[slot]) return Error{"PCI slot " + std::to_string(slot) + " is taken by " + slots_[slot]->name()};
   slots_[slot] = std::move(device);
   return {};
+}
+
+std::shared_ptr<PciDevice> PciRoot::remove(uint8_t slot) {
+  std::lock_guard lock(mu_);
+  if (slot == 0 || slot >= slots_.size()) return nullptr;
+  return std::exchange(slots_[slot], nullptr);
 }
 
 Result<uint8_t> PciRoot::free_slot() const {

@@ -19,6 +19,9 @@ class PciRoot {
  public:
   // Puts `device` in `slot` (1..31; slot 0 holds the host bridge). Error if taken or out of range.
   Status add(uint8_t slot, std::shared_ptr<PciDevice> device);
+  // Takes the device out of `slot` (config reads of the slot see all-ones from now on) and returns
+  // it; null if the slot is empty or 0.
+  std::shared_ptr<PciDevice> remove(uint8_t slot);
   // The first free slot, or an Error when the bus is full.
   Result<uint8_t> free_slot() const;
 

@@ -108,14 +108,20 @@ void NetDevice::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-NetDevice::~NetDevice() {
+NetDevice::~NetDevice() { unplug(); }
+
+void NetDevice::unplug() {
   stop();
   std::lock_guard lock(mu_);
   for (uint32_t i = 0; i < rings_.size(); ++i) unwire_locked(i);
   withdraw_memory_locked();
   if (meta_slot_) (void)vm_->remove_memslot(*meta_slot_);
+  meta_slot_.reset();
   if (bar0_) (void)vm_->unmap_mmio(*bar0_);
+  bar0_.reset();
   if (bar2_) (void)vm_->unmap_mmio(*bar2_);
+  bar2_.reset();
+  pci_.space().set16(pci::kCommand, 0);  // a config write cannot map the BARs again
 }
 
 void NetDevice::log(const std::string& what) const { std::fprintf(stderr, "tandem: %s: %s\n", name().c_str(), what.c_str()); }

@@ -69,6 +69,9 @@ class NetDevice : public PciDevice, public BusDevice, public vhost_user::Backend
   void start();
   // Closes the session (unwinding everything it wired) and stops serving. Also done on destruction.
   void stop();
+  // stop(), then unmaps both BARs: the device holds nothing of the VM's any more. Idempotent; also
+  // done on destruction.
+  void unplug() override;
 
   // PciDevice.
   void config_read(uint32_t offset, std::span<uint8_t> data) override;

@@ -91,6 +91,14 @@ PciTransport::~PciTransport() {
   }
 }
 
+void PciTransport::unplug() {
+  std::lock_guard lock(mu_);
+  reset_locked();
+  status_.store(0);
+  cfg_.space().set16(pci::kCommand, 0);  // no decoding: BAR 0 and its doorbells go
+  update_bar_locked();
+}
+
 void PciTransport::log(const std::string& what) const { std::fprintf(stderr, "tandem: %s: %s\n", device_->name().c_str(), what.c_str()); }
 
 uint8_t PciTransport::status() const { return status_.load(); }

@@ -54,6 +54,9 @@ class PciTransport : public PciDevice, public BusDevice, public std::enable_shar
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
   std::string name() const override { return device_->name(); }
+  // Resets the device (its backend stops), then unmaps BAR 0 and its doorbells; interrupts go with
+  // the last reference.
+  void unplug() override;
 
   uint8_t status() const;
   std::optional<uint64_t> bar0() const;

@@ -38,6 +38,7 @@ Config pci_config(uint32_t cpus = 4) {
       .pio_base = layout::kPioWindowStart,
       .pio_size = layout::kPioWindowSize,
       .power_button_gsi = 5,
+      .hotplug_port = layout::kHotplugPort,
   };
 }
 
@@ -275,6 +276,16 @@ TEST_CASE("AML named objects, packages, methods: exact bytes") {
   CHECK(store(integer(1), local(0)).value() == Bytes{0x70, 0x01, 0x60});
   CHECK(store(arg(6), local(7)).value() == Bytes{0x70, 0x6e, 0x67});
   CHECK(notify(reference("PCI0"), integer(0)).value() == Bytes{0x86, 'P', 'C', 'I', '0', 0x00});
+  CHECK(and_(local(0), integer(2)).value() == Bytes{0x7b, 0x60, 0x0a, 0x02, 0x00});
+  CHECK(shift_left(integer(1), arg(0)).value() == Bytes{0x79, 0x01, 0x68, 0x00});
+  CHECK(if_(and_(local(0), integer(1)), {notify(reference("S01"), integer(1))}).value() ==
+        Bytes{0xa0, 0x0b, 0x7b, 0x60, 0x01, 0x00, 0x86, 'S', '0', '1', '_', 0x01});
+  CHECK(io_region("PHPR", 0x600, 16).value() == Bytes{0x5b, 0x80, 'P', 'H', 'P', 'R', 0x01, 0x0b, 0x00, 0x06, 0x0a, 0x10});
+  CHECK(dword_fields("PHPR", {"PCIU", "B0EJ"}).value() ==
+        Bytes{0x5b, 0x81, 0x10, 'P', 'H', 'P', 'R', 0x43, 'P', 'C', 'I', 'U', 0x20, 'B', '0', 'E', 'J', 0x20});
+  CHECK_FALSE(io_region("PHPR", 0xfff8, 16).ok());
+  CHECK_FALSE(io_region("PHPR", 0x600, 0).ok());
+  CHECK_FALSE(dword_fields("PHPR", {"TOOLONG"}).ok());
   CHECK_FALSE(local(8).ok());
   CHECK_FALSE(arg(7).ok());
   CHECK_FALSE(method("M", 8, false, {}).ok());
@@ -502,10 +513,11 @@ TEST_CASE("write_tables and build_tables refuse what cannot work") {
   auto r = write_tables(*small, Config{.num_cpus = 1});
   REQUIRE_FALSE(r.ok());
   CHECK(has(r.message(), "writing ACPI tables"));
-  // One page of RAM at the BIOS area is enough (the tables take well under 4 KiB).
-  auto one_page = GuestMemory::create({{0, layout::kBiosAreaStart + 4096}});
-  REQUIRE(one_page.ok());
-  CHECK(write_tables(*one_page, pci_config(254)).ok());
+  // Two pages of RAM at the BIOS area are enough (the tables take under 8 KiB even with 254 CPUs
+  // and the 31 hotplug slots).
+  auto two_pages = GuestMemory::create({{0, layout::kBiosAreaStart + 8192}});
+  REQUIRE(two_pages.ok());
+  CHECK(write_tables(*two_pages, pci_config(254)).ok());
 
   // Tables that would not fit the window (e.g. below 1 MiB).
   auto tight = build_tables(Config{.num_cpus = 1}, layout::kBiosAreaStart, layout::kBiosAreaStart + 0x100);
@@ -531,6 +543,26 @@ TEST_CASE("write_tables and build_tables refuse what cannot work") {
   Config mmio32_high = pci_config();
   mmio32_high.mmio32_base = 0xf0000000;
   CHECK_FALSE(build_tables(mmio32_high).ok());
+  Config hotplug_without_ged = pci_config();
+  hotplug_without_ged.power_button_gsi = 0;
+  auto no_ged = build_tables(hotplug_without_ged);
+  REQUIRE_FALSE(no_ged.ok());
+  CHECK(has(no_ged.message(), "PCI hotplug needs the Generic Event Device"));
+  Config hotplug_ports_wrap = pci_config();
+  hotplug_ports_wrap.hotplug_port = 0xfff8;
+  CHECK_FALSE(build_tables(hotplug_ports_wrap).ok());
+}
+
+TEST_CASE("without hotplug the GED presses the button directly and PCI0 has no slots") {
+  Config cfg = pci_config();
+  cfg.hotplug_port = 0;
+  auto dsdt = build_dsdt(cfg);
+  REQUIRE(dsdt.ok());
+  const std::string text(dsdt->begin(), dsdt->end());
+  CHECK_FALSE(has(text, "PCNT"));
+  CHECK_FALSE(has(text, "S01_"));
+  CHECK_FALSE(has(text, "GSEL"));
+  CHECK(has(text, "PWRB"));
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -576,7 +608,19 @@ TEST_CASE("iasl disassembles every table without complaint and sees what we mean
           CHECK(has(dsl, "Device (PWRB) { Name (_HID, EisaId (\"PNP0C0C\") /* Power Button Device */)"));
           CHECK(has(dsl, "Device (GED0) { Name (_HID, \"ACPI0013\" /* Generic Event Device */)"));
           CHECK(has(dsl, "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, ) { 0x00000005, }"));
-          CHECK(has(dsl, "Method (_EVT, 1, Serialized) // _EVT: Event { Notify (\\_SB.PWRB, 0x80) // Status Change }"));
+          CHECK(has(dsl, "Method (_EVT, 1, Serialized) // _EVT: Event { Local0 = \\_SB.PCI0.GSEL If ((Local0 & One)) "
+                         "{ Notify (\\_SB.PWRB, 0x80) // Status Change } If ((Local0 & 0x02)) { \\_SB.PCI0.PCNT () } }"));
+          // Hotplug: the registers, 31 ejectable slots, PCNT, and the ports reserved.
+          CHECK(has(dsl, "OperationRegion (PHPR, SystemIO, 0x0600, 0x10)"));
+          CHECK(has(dsl, "Field (PHPR, DWordAcc, NoLock, WriteAsZeros) { PCIU, 32, PCID, 32, B0EJ, 32, GSEL, 32 }"));
+          CHECK(has(dsl, "Device (S01) { Name (_ADR, 0x00010000) // _ADR: Address Name (_SUN, One) // _SUN: Slot User Number "
+                         "Method (_EJ0, 1, NotSerialized) // _EJx: Eject Device, x=0-9 { \\_SB.PCI0.B0EJ = 0x02 } }"));
+          CHECK(has(dsl, "Device (S1F) { Name (_ADR, 0x001F0000) // _ADR: Address Name (_SUN, 0x1F) // _SUN: Slot User Number "
+                         "Method (_EJ0, 1, NotSerialized) // _EJx: Eject Device, x=0-9 { \\_SB.PCI0.B0EJ = 0x80000000 } }"));
+          CHECK_FALSE(has(dsl, "Device (S00)"));
+          CHECK(has(dsl, "Method (PCNT, 0, Serialized) { Local0 = PCIU /* \\_SB_.PCI0.PCIU */ Local1 = PCID /* \\_SB_.PCI0.PCID */ If ((Local0 & 0x02)) { Notify (S01, One) // Device Check }"));
+          CHECK(has(dsl, "If ((Local1 & 0x80000000)) { Notify (S1F, 0x03) // Eject Request }"));
+          CHECK(has(dsl, "IO (Decode16, 0x0600, // Range Minimum 0x0600, // Range Maximum 0x01, // Alignment 0x10, // Length )"));
         } else {
           CHECK_FALSE(has(dsl, "GED0"));
         }

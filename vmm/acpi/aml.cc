@@ -26,13 +26,21 @@ constexpr uint8_t kMethodOp = 0x14;
 constexpr uint8_t kDualNamePrefix = 0x2e;
 constexpr uint8_t kMultiNamePrefix = 0x2f;
 constexpr uint8_t kExtOpPrefix = 0x5b;
-constexpr uint8_t kDeviceOp = 0x82;  // after kExtOpPrefix
+constexpr uint8_t kOpRegionOp = 0x80;  // after kExtOpPrefix
+constexpr uint8_t kFieldOp = 0x81;     // after kExtOpPrefix
+constexpr uint8_t kDeviceOp = 0x82;    // after kExtOpPrefix
 constexpr uint8_t kRootChar = 0x5c;
 constexpr uint8_t kParentPrefixChar = 0x5e;
 constexpr uint8_t kLocal0Op = 0x60;
 constexpr uint8_t kArg0Op = 0x68;
 constexpr uint8_t kStoreOp = 0x70;
+constexpr uint8_t kShiftLeftOp = 0x79;
+constexpr uint8_t kAndOp = 0x7b;
 constexpr uint8_t kNotifyOp = 0x86;
+constexpr uint8_t kIfOp = 0xa0;
+constexpr uint8_t kNullName = 0x00;
+constexpr uint8_t kRegionSystemIo = 0x01;
+constexpr uint8_t kFieldDWordNoLockWriteAsZeros = 0x43;  // AccessType 3, LockRule 0, UpdateRule 2
 constexpr uint8_t kReturnOp = 0xa4;
 constexpr uint8_t kOnesOp = 0xff;
 
@@ -347,6 +355,56 @@ Aml notify(const Aml& object, const Aml& value) {
   Bytes out{kNotifyOp};
   append(out, *operands);
   return out;
+}
+
+Aml if_(const Aml& predicate, const std::vector<Aml>& terms) {
+  std::vector<Aml> all{predicate};
+  all.insert(all.end(), terms.begin(), terms.end());
+  auto body = concat(all);
+  if (!body) return body.error();
+  return with_pkg_length({kIfOp}, *body);
+}
+
+namespace {
+// Op operand operand NullName: a two-operand expression whose result is only returned.
+Aml binary_expression(uint8_t op, const Aml& a, const Aml& b) {
+  auto operands = concat({a, b});
+  if (!operands) return operands.error();
+  Bytes out{op};
+  append(out, *operands);
+  out.push_back(kNullName);
+  return out;
+}
+}  // namespace
+
+Aml and_(const Aml& a, const Aml& b) { return binary_expression(kAndOp, a, b); }
+Aml shift_left(const Aml& value, const Aml& count) { return binary_expression(kShiftLeftOp, value, count); }
+
+Aml io_region(std::string_view path, uint16_t port, uint16_t length) {
+  if (length == 0) return Error{"AML OperationRegion " + std::string(path) + " of length 0"};
+  if (uint32_t{port} + length > 0x10000) return Error{"AML OperationRegion " + std::string(path) + " leaves the 64 KiB port space"};
+  auto n = name_string(path);
+  if (!n) return n.error();
+  Bytes out{kExtOpPrefix, kOpRegionOp};
+  append(out, *n);
+  out.push_back(kRegionSystemIo);
+  append(out, integer(port).value());
+  append(out, integer(length).value());
+  return out;
+}
+
+Aml dword_fields(std::string_view region, const std::vector<std::string_view>& names) {
+  auto n = name_string(region);
+  if (!n) return n.error();
+  Bytes body = std::move(n).value();
+  body.push_back(kFieldDWordNoLockWriteAsZeros);
+  for (auto f : names) {
+    auto seg = name_seg(f);
+    if (!seg) return seg.error();
+    append(body, *seg);
+    body.push_back(32);  // the field's width in bits, as a 1-byte PkgLength
+  }
+  return with_pkg_length({kExtOpPrefix, kFieldOp}, body);
 }
 
 Aml term_list(const std::vector<Aml>& terms) { return concat(terms); }

@@ -78,6 +78,16 @@ Aml return_value(const Aml& value);
 Aml store(const Aml& source, const Aml& target);
 // Notify(object, value).
 Aml notify(const Aml& object, const Aml& value);
+// If(predicate) { terms }: the terms run when the predicate's integer value is non-zero.
+Aml if_(const Aml& predicate, const std::vector<Aml>& terms);
+// And(a, b): the bitwise and, as an operand (no target: the result is only used, never stored).
+Aml and_(const Aml& a, const Aml& b);
+// ShiftLeft(value, count), as an operand (no target).
+Aml shift_left(const Aml& value, const Aml& count);
+// OperationRegion(path, SystemIO, offset, length): a window of I/O ports for a Field.
+Aml io_region(std::string_view path, uint16_t port, uint16_t length);
+// Field(region, DWordAcc, NoLock, WriteAsZeros) { name, 32, ... }: 32-bit registers in order.
+Aml dword_fields(std::string_view region, const std::vector<std::string_view>& names);
 // The concatenation of several terms (a TermList), e.g. a DSDT body.
 Aml term_list(const std::vector<Aml>& terms);
 

@@ -131,6 +131,8 @@ Status check_config(const Config& cfg) {
   if (cfg.mmio64_size && cfg.mmio64_base + cfg.mmio64_size - 1 < cfg.mmio64_base) {
     return Error{"ACPI: 64-bit MMIO window " + hex(cfg.mmio64_base) + "+" + hex(cfg.mmio64_size) + " wraps"};
   }
+  if (cfg.hotplug_port && !cfg.power_button_gsi) return Error{"ACPI: PCI hotplug needs the Generic Event Device (a power button GSI)"};
+  if (cfg.hotplug_port && uint32_t{cfg.hotplug_port} + 16 > 0x10000) return Error{"ACPI: hotplug ports " + hex(cfg.hotplug_port) + "+16 leave the port space"};
   if (cfg.pio_size && uint32_t{cfg.pio_base} + cfg.pio_size > 0x10000) {
     return Error{"ACPI: PIO window " + hex(cfg.pio_base) + "+" + hex(cfg.pio_size) + " leaves the 64 KiB port space"};
   }
@@ -149,10 +151,26 @@ aml::Aml com1_device() {
   });
 }
 
+constexpr uint32_t kPciSlots = 32;  // slot 0 is the host bridge
+
+std::string slot_name(uint32_t slot) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  return std::string{'S', kHex[slot >> 4], kHex[slot & 15]};
+}
+
 // The power button and the Generic Event Device that presses it: an edge on the GED's interrupt
-// makes the guest's evged driver run _EVT, which notifies PWRB with 0x80 (button pressed).
-std::vector<aml::Aml> power_button_devices(uint32_t gsi) {
+// makes the guest's evged driver run _EVT. Without hotplug it notifies PWRB with 0x80 (button
+// pressed); with hotplug it reads the event selector and does what each bit says (1: the button,
+// 2: \_SB.PCI0.PCNT for the slots).
+std::vector<aml::Aml> power_button_devices(uint32_t gsi, bool hotplug) {
   using namespace aml;
+  Aml press = notify(reference("\\_SB_.PWRB"), integer(0x80));
+  std::vector<Aml> evt{press};
+  if (hotplug) {
+    evt = {store(reference("\\_SB_.PCI0.GSEL"), local(0)),
+           if_(and_(local(0), integer(1)), {press}),
+           if_(and_(local(0), integer(2)), {reference("\\_SB_.PCI0.PCNT")})};
+  }
   return {
       device("PWRB", {
           name("_HID", eisa_id("PNP0C0C")),
@@ -162,9 +180,30 @@ std::vector<aml::Aml> power_button_devices(uint32_t gsi) {
           name("_HID", string("ACPI0013")),
           name("_UID", integer(0)),
           name("_CRS", resource_template({interrupt({gsi}, true, false)})),
-          method("_EVT", 1, true, {notify(reference("\\_SB_.PWRB"), integer(0x80))}),
+          method("_EVT", 1, true, evt),
       }),
   };
+}
+
+// The hotplug registers as fields of PCI0, one ejectable slot object per slot (no _STA: Linux then
+// reads the slot's vendor ID to see whether it is filled) and PCNT, which turns PCIU/PCID bits into
+// Notify(slot, 1) (Device Check: scan it) and Notify(slot, 3) (Eject Request).
+std::vector<aml::Aml> pci_hotplug_terms(uint16_t port) {
+  using namespace aml;
+  std::vector<Aml> terms{io_region("PHPR", port, 16), dword_fields("PHPR", {"PCIU", "PCID", "B0EJ", "GSEL"})};
+  std::vector<Aml> scan{store(reference("PCIU"), local(0)), store(reference("PCID"), local(1))};
+  for (uint32_t slot = 1; slot < kPciSlots; ++slot) {
+    const std::string n = slot_name(slot);
+    terms.push_back(device(n, {
+        name("_ADR", integer(uint64_t{slot} << 16)),
+        name("_SUN", integer(slot)),
+        method("_EJ0", 1, false, {store(integer(uint64_t{1} << slot), reference("\\_SB_.PCI0.B0EJ"))}),
+    }));
+    scan.push_back(if_(and_(local(0), integer(uint64_t{1} << slot)), {notify(reference(n), integer(1))}));
+    scan.push_back(if_(and_(local(1), integer(uint64_t{1} << slot)), {notify(reference(n), integer(3))}));
+  }
+  terms.push_back(method("PCNT", 0, true, scan));
+  return terms;
 }
 
 aml::Aml pci_host_bridge(const Config& cfg) {
@@ -173,14 +212,18 @@ aml::Aml pci_host_bridge(const Config& cfg) {
   if (cfg.pio_size) crs.push_back(word_io({.min = cfg.pio_base, .max = uint64_t{cfg.pio_base} + cfg.pio_size - 1}));
   if (cfg.mmio32_size) crs.push_back(dword_memory({.min = cfg.mmio32_base, .max = cfg.mmio32_base + cfg.mmio32_size - 1}));
   if (cfg.mmio64_size) crs.push_back(qword_memory({.min = cfg.mmio64_base, .max = cfg.mmio64_base + cfg.mmio64_size - 1}));
-  return device("PCI0", {
+  std::vector<Aml> terms{
       name("_HID", eisa_id("PNP0A08")),
       name("_CID", eisa_id("PNP0A03")),
       name("_UID", integer(0)),
       name("_SEG", integer(0)),
       name("_BBN", integer(0)),
       name("_CRS", resource_template(crs)),
-  });
+  };
+  if (cfg.hotplug_port) {
+    for (auto& t : pci_hotplug_terms(cfg.hotplug_port)) terms.push_back(std::move(t));
+  }
+  return device("PCI0", terms);
 }
 
 // Motherboard resources: declares the ECAM region reserved, which Linux wants before it trusts MCFG
@@ -191,10 +234,12 @@ aml::Aml ecam_reservation(const Config& cfg) {
   Aml ecam = last <= UINT32_MAX
                  ? memory32_fixed(static_cast<uint32_t>(cfg.ecam_base), static_cast<uint32_t>(cfg.ecam_size))
                  : qword_memory({.min = cfg.ecam_base, .max = last, .producer = false});
+  std::vector<Aml> crs{ecam};
+  if (cfg.hotplug_port) crs.push_back(io(cfg.hotplug_port, cfg.hotplug_port, 1, 16));
   return device("MRES", {
       name("_HID", eisa_id("PNP0C02")),
       name("_UID", integer(0)),
-      name("_CRS", resource_template({ecam})),
+      name("_CRS", resource_template(crs)),
   });
 }
 
@@ -282,7 +327,7 @@ Result<std::vector<uint8_t>> build_dsdt(const Config& cfg) {
     devices.push_back(ecam_reservation(cfg));
   }
   if (cfg.power_button_gsi) {
-    for (auto& d : power_button_devices(cfg.power_button_gsi)) devices.push_back(std::move(d));
+    for (auto& d : power_button_devices(cfg.power_button_gsi, pci_enabled(cfg) && cfg.hotplug_port)) devices.push_back(std::move(d));
   }
   auto body = term_list({
       name("\\_S5_", package({integer(kS5SleepType), integer(0), integer(0), integer(0)})),

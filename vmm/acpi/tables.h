@@ -27,6 +27,11 @@ struct Config {
   // (ACPI0013, \_SB.GED0) whose edge-triggered interrupt on this GSI notifies the button (0x80,
   // "pressed"): the hardware-reduced way to ask the guest to shut down.
   uint32_t power_button_gsi = 0;
+  // Optional ACPI PCI hotplug (needs PCI and the GED): when non-zero, the 16 ports of
+  // devices/pci/hotplug.h start here. PCI0 then holds ejectable slot objects S01..S1F (_ADR, _SUN,
+  // _EJ0 writing B0EJ) and PCNT, which notifies the slots PCIU and PCID name (Device Check, Eject
+  // Request); the GED's _EVT reads the event selector GSEL to tell the power button from slot events.
+  uint16_t hotplug_port = 0;
 };
 
 // One table as it will sit in guest memory. `name` is the signature ("FACP", "APIC", ...; "RSDP"

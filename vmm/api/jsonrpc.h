@@ -28,6 +28,8 @@ constexpr int kNotFound = -32001;        // a device (or other object) that does
 constexpr int kUnavailable = -32002;     // not supported by this VM or this build
 constexpr int kTooLarge = -32003;        // a request line over the limit
 constexpr int kTooManyClients = -32004;
+constexpr int kNoRoom = -32005;          // no free PCI slot, or no room for a BAR
+constexpr int kBackendFailed = -32006;   // the device's backend (tap, socket) could not be opened
 }  // namespace code
 
 // Requests longer than this (without the newline) are refused.

@@ -1,0 +1,248 @@
+// vmm/device_manager.cc: building, plugging and unplugging the VM's PCI devices.
+#include "vmm/device_manager.h"
+
+#include <cstdio>
+
+#include "devices/net/mac.h"
+#include "devices/virtio/net.h"
+#include "devices/virtio/pci_transport.h"
+
+namespace tandem {
+
+namespace {
+
+std::string describe(const NetSpec& n) {
+  std::string s = n.kind == NetSpec::Kind::kTap ? "tap=" + n.tap + (n.vhost ? ",vhost=on" : "") : "vhost-user=" + n.socket;
+  return n.mac.empty() ? s : s + ",mac=" + n.mac;
+}
+
+std::string pci_address(uint8_t slot) {
+  char pci[16];
+  std::snprintf(pci, sizeof pci, "0000:00:%02x.0", slot);
+  return pci;
+}
+
+}  // namespace
+
+DeviceManager::DeviceManager(asio::io_context& io, std::shared_ptr<PciRoot> pci, std::shared_ptr<VmServices> services,
+                             const GuestMemory& mem, AddressAllocator mmio64, Notify notify, Options options)
+    : io_(io), pci_(std::move(pci)), services_(std::move(services)), mem_(mem), mmio64_(std::move(mmio64)),
+      notify_(std::move(notify)), options_(options) {}
+
+DeviceManager::~DeviceManager() { stop(); }
+
+DeviceManager::Built DeviceManager::build(const std::string& id, const NetSpec& spec, int connect_ms) {
+  Built b;
+  auto mac = spec.mac.empty() ? net::derive_mac(default_mac_seed(spec)) : net::parse_mac(spec.mac);
+  if (!mac) return Built{{}, mac.message(), api::code::kInvalidParams};
+  Result<std::unique_ptr<virtio::NetBackend>> backend = Error{""};
+  if (spec.kind == NetSpec::Kind::kVhostUser) {
+    backend = virtio::make_vhost_user_backend(spec.socket, connect_ms);
+  } else if (spec.vhost) {
+    backend = virtio::make_vhost_net_backend(spec.tap);
+  } else {
+    backend = virtio::make_tap_backend(spec.tap);
+  }
+  if (!backend) return Built{{}, backend.message(), api::code::kBackendFailed};
+  auto bar = mmio64_.allocate(virtio::kBar0Size, virtio::kBar0Size);
+  if (!bar) return Built{{}, "no room for BAR 0 in the 64-bit window: " + bar.message(), api::code::kNoRoom};
+  auto net = std::make_shared<virtio::Net>(*mac, std::move(backend).value());
+  auto dev = virtio::PciTransport::create(net, services_, mem_, *bar);
+  if (!dev) {
+    (void)mmio64_.release(*bar);
+    return Built{{}, dev.message(), api::code::kInternalError};
+  }
+  b.record.id = id;
+  b.record.type = "virtio-net";
+  b.record.backend = spec.kind == NetSpec::Kind::kTap ? api::Json{{"tap", spec.tap}, {"vhost", spec.vhost}} : api::Json{{"vhost-user", spec.socket}};
+  b.record.mac = net::format_mac(*mac);
+  b.record.device = *dev;
+  b.record.bars = {*bar};
+  return b;
+}
+
+DeviceManager::Built DeviceManager::build(const std::string& id, const VhostPciSpec& spec) {
+  auto bar0 = mmio64_.allocate(vhost_pci::kBar0Size, vhost_pci::kBar0Size);
+  if (!bar0) return Built{{}, "no room for its BARs in the 64-bit window", api::code::kNoRoom};
+  auto bar2 = mmio64_.allocate(spec.bar_size, spec.bar_size);
+  if (!bar2) {
+    (void)mmio64_.release(*bar0);
+    return Built{{}, "no room for its BARs in the 64-bit window", api::code::kNoRoom};
+  }
+  vhost_pci::Config vc;
+  vc.socket = spec.socket;
+  vc.peer_bar_size = spec.bar_size;
+  vc.on_peer = [notify = notify_, id](bool connected, const std::string& detail) {
+    notify(connected ? "peer.connected" : "peer.disconnected", api::Json{{"device", id}, {"detail", detail}});
+  };
+  auto dev = vhost_pci::NetDevice::create(vc, services_, *bar0, *bar2);
+  if (!dev) {
+    (void)mmio64_.release(*bar0);
+    (void)mmio64_.release(*bar2);
+    return Built{{}, dev.message(), api::code::kBackendFailed};
+  }
+  Built b;
+  b.record.id = id;
+  b.record.type = "vhost-pci-net";
+  b.record.backend = api::Json{{"socket", spec.socket}, {"bar", spec.bar_size}};
+  b.record.device = *dev;
+  b.record.vhost_pci = *dev;
+  b.record.bars = {*bar0, *bar2};
+  return b;
+}
+
+Result<uint8_t> DeviceManager::plug(Record& r) {
+  auto slot = pci_->free_slot();
+  if (!slot) return slot.error();
+  TANDEM_TRY(pci_->add(*slot, r.device));
+  r.slot = *slot;
+  std::fprintf(stderr, "tandem: 00:%02x.0 %s\n", *slot, r.device->name().c_str());
+  return *slot;
+}
+
+void DeviceManager::release(Record& r) {
+  if (r.eject_timer) r.eject_timer->cancel();
+  r.device->unplug();
+  for (uint64_t bar : r.bars) (void)mmio64_.release(bar);
+  r.bars.clear();
+}
+
+Status DeviceManager::add_cold(const NetSpec& spec) {
+  Built b = build("net" + std::to_string(cold_nets_), spec, options_.vhost_user_connect_ms);
+  if (!b.record.device) return Error{"--net " + describe(spec) + ": " + b.error};
+  auto slot = plug(b.record);
+  if (!slot) {
+    release(b.record);
+    return Error{"--net: " + slot.message()};
+  }
+  ++cold_nets_;
+  records_.push_back(std::move(b.record));
+  return {};
+}
+
+Status DeviceManager::add_cold(const VhostPciSpec& spec) {
+  Built b = build("vpci" + std::to_string(cold_vpcis_), spec);
+  if (!b.record.device) return Error{"--vhost-pci socket=" + spec.socket + ": " + b.error};
+  auto slot = plug(b.record);
+  if (!slot) {
+    release(b.record);
+    return Error{"--vhost-pci: " + slot.message()};
+  }
+  ++cold_vpcis_;
+  records_.push_back(std::move(b.record));
+  return {};
+}
+
+void DeviceManager::start() {
+  for (auto& r : records_) {
+    if (r.vhost_pci) r.vhost_pci->start();
+  }
+}
+
+void DeviceManager::stop() {
+  for (auto& r : records_) {
+    if (r.eject_timer) r.eject_timer->cancel();
+    if (r.vhost_pci) r.vhost_pci->stop();
+  }
+}
+
+std::string DeviceManager::free_id(const std::string& prefix) const {
+  for (size_t n = 0;; ++n) {
+    std::string id = prefix + std::to_string(n);
+    bool taken = false;
+    for (const auto& r : records_) taken = taken || r.id == id;
+    if (!taken) return id;
+  }
+}
+
+DeviceManager::Record* DeviceManager::find(const std::string& id) {
+  for (auto& r : records_) {
+    if (r.id == id) return &r;
+  }
+  return nullptr;
+}
+
+api::Reply DeviceManager::hot_add(const DeviceRequest& req) {
+  if (!hotplug_) return api::error_reply(api::code::kUnavailable, "device.add: this VM has no hotplug controller");
+  const bool net = std::holds_alternative<NetSpec>(req.spec);
+  std::string id = req.id.empty() ? free_id(net ? "net" : "vpci") : req.id;
+  if (find(id)) return api::error_reply(api::code::kInvalidParams, "invalid params: device.add: the id \"" + id + "\" is taken");
+  if (auto slot = pci_->free_slot(); !slot) {
+    return api::error_reply(api::code::kNoRoom, "device.add: no free PCI slot (" + slot.message() + ")");
+  }
+  Built b = net ? build(id, std::get<NetSpec>(req.spec), options_.hot_vhost_user_connect_ms) : build(id, std::get<VhostPciSpec>(req.spec));
+  if (!b.record.device) return api::error_reply(b.code, "device.add " + id + ": " + b.error);
+  auto slot = plug(b.record);
+  if (!slot) {
+    release(b.record);
+    return api::error_reply(api::code::kNoRoom, "device.add " + id + ": " + slot.message());
+  }
+  if (b.record.vhost_pci) b.record.vhost_pci->start();
+  records_.push_back(std::move(b.record));
+  const Record& r = records_.back();
+  hotplug_->request_scan(r.slot);
+  api::Json j = device_json(r);
+  notify_("device.added", j);
+  return j;
+}
+
+api::Reply DeviceManager::hot_remove(const std::string& id, bool paused) {
+  Record* r = find(id);
+  if (!r) return api::error_reply(api::code::kNotFound, "device.remove: no device \"" + id + "\" (see device.list)");
+  if (r->removing) return api::error_reply(api::code::kBusy, "device.remove: " + id + " is already being removed (waiting for the guest to eject it)");
+  if (paused) return api::error_reply(api::code::kBusy, "device.remove: the VM is paused and cannot eject the device; vm.resume it first");
+  if (!hotplug_) return api::error_reply(api::code::kUnavailable, "device.remove: this VM has no hotplug controller");
+  r->removing = true;
+  r->eject_timer = std::make_shared<asio::steady_timer>(io_, options_.eject_timeout);
+  r->eject_timer->async_wait([this, device = r->device](const asio::error_code& ec) {
+    if (ec) return;
+    for (auto& rec : records_) {
+      if (rec.device != device || !rec.removing) continue;
+      rec.removing = false;
+      std::fprintf(stderr, "tandem: device.remove %s: the guest did not eject slot %u within %lld ms; the device stays\n", rec.id.c_str(),
+                   rec.slot, static_cast<long long>(options_.eject_timeout.count()));
+      notify_("device.remove-failed", api::Json{{"id", rec.id}, {"reason", "the guest did not eject the device"}});
+    }
+  });
+  hotplug_->request_eject(r->slot);
+  return api::Json{{"id", id}, {"state", "removing"}};
+}
+
+void DeviceManager::ejected(uint8_t slot) {
+  // Off the bus at once, so the guest's next config read of the slot sees it empty; the rest on the
+  // event loop (a backend's threads are joined there, not on a vCPU thread).
+  auto device = pci_->remove(slot);
+  if (!device) return;
+  asio::post(io_, [this, device = std::move(device)] { finish_eject(device); });
+}
+
+void DeviceManager::finish_eject(std::shared_ptr<PciDevice> device) {
+  for (auto it = records_.begin(); it != records_.end(); ++it) {
+    if (it->device != device) continue;
+    release(*it);
+    std::fprintf(stderr, "tandem: 00:%02x.0 %s: ejected by the guest and released\n", it->slot, device->name().c_str());
+    notify_("device.removed", api::Json{{"id", it->id}, {"pci", pci_address(it->slot)}, {"requested", it->removing}});
+    records_.erase(it);
+    return;
+  }
+}
+
+api::Json DeviceManager::device_json(const Record& d) {
+  api::Json j = {{"id", d.id}, {"type", d.type}, {"pci", pci_address(d.slot)}, {"backend", d.backend}};
+  if (!d.mac.empty()) j["mac"] = d.mac;
+  if (d.vhost_pci) {
+    static constexpr const char* kLink[] = {"down", "negotiating", "up", "stopping"};
+    uint32_t l = d.vhost_pci->link_state();
+    j["link"] = l < 4 ? kLink[l] : "unknown";
+  }
+  if (d.removing) j["removing"] = true;
+  return j;
+}
+
+api::Json DeviceManager::list() const {
+  api::Json list = api::Json::array();
+  for (const auto& d : records_) list.push_back(device_json(d));
+  return list;
+}
+
+}  // namespace tandem

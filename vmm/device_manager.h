@@ -1,0 +1,107 @@
+// vmm/device_manager.h: the VM's PCI devices: those of the command line, and those added and
+// removed while the guest runs (ACPI PCI hotplug, docs/hotplug.md).
+//
+// Cold-plugged devices go onto bus 0 before the vCPUs start. A hot-add builds the device, puts it in
+// a free slot and asks the guest to scan that slot (PCIU); the guest's acpiphp finds it, assigns its
+// BARs and the stock driver binds. A hot-remove only asks (PCID): the guest unbinds the driver and
+// ejects the slot (B0EJ), and only then does tandem take the device off the bus and release its
+// BARs, doorbells, interrupts, backend fds and threads. Everything but ejected() runs on the event
+// loop's thread; ejected() runs on the vCPU thread that wrote B0EJ and hands the rest to the loop.
+#pragma once
+
+#include <asio.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "devices/pci/hotplug.h"
+#include "devices/pci/pci_root.h"
+#include "devices/vhost_pci/net_device.h"
+#include "devices/vm_services.h"
+#include "memory/address_allocator.h"
+#include "memory/guest_memory.h"
+#include "vmm/api/jsonrpc.h"
+#include "vmm/vm_api.h"
+#include "vmm/vm_config.h"
+
+namespace tandem {
+
+class DeviceManager {
+ public:
+  // notify(event, params): an API notification, from any thread.
+  using Notify = std::function<void(std::string, api::Json)>;
+  struct Options {
+    std::chrono::milliseconds eject_timeout{15000};  // a device.remove the guest ignores this long fails
+    int vhost_user_connect_ms = 10000;               // cold-plugged: a backend that is still starting
+    int hot_vhost_user_connect_ms = 1000;            // hot-added: the event loop waits this long at most
+  };
+
+  DeviceManager(asio::io_context& io, std::shared_ptr<PciRoot> pci, std::shared_ptr<VmServices> services, const GuestMemory& mem,
+                AddressAllocator mmio64, Notify notify, Options options);
+  DeviceManager(asio::io_context& io, std::shared_ptr<PciRoot> pci, std::shared_ptr<VmServices> services, const GuestMemory& mem,
+                AddressAllocator mmio64, Notify notify)
+      : DeviceManager(io, std::move(pci), std::move(services), mem, std::move(mmio64), std::move(notify), Options{}) {}
+  ~DeviceManager();
+
+  // The register block the DSDT's hotplug AML talks to; set before the vCPUs start.
+  void set_hotplug(std::shared_ptr<PciHotplug> hotplug) { hotplug_ = std::move(hotplug); }
+
+  // Command-line devices, before the vCPUs start. Errors name the option ("--net tap=x: ...").
+  Status add_cold(const NetSpec& spec);
+  Status add_cold(const VhostPciSpec& spec);
+  // Starts the vhost-pci devices' socket threads / stops every device's work (at VM exit).
+  void start();
+  void stop();
+
+  // device.add / device.remove (docs/api.md). `paused`: the guest cannot answer an eject request.
+  api::Reply hot_add(const DeviceRequest& req);
+  api::Reply hot_remove(const std::string& id, bool paused);
+  // B0EJ: the guest let go of `slot`. Called on a vCPU thread.
+  void ejected(uint8_t slot);
+
+  api::Json list() const;
+
+ private:
+  struct Record {
+    std::string id;
+    std::string type;
+    uint8_t slot = 0;
+    api::Json backend;
+    std::string mac;
+    std::shared_ptr<PciDevice> device;
+    std::shared_ptr<vhost_pci::NetDevice> vhost_pci;  // for link state, start and stop
+    std::vector<uint64_t> bars;                       // allocations in the 64-bit window
+    bool removing = false;
+    std::shared_ptr<asio::steady_timer> eject_timer;
+  };
+  struct Built {
+    Record record;
+    std::string error;  // when record.device is null
+    int code = 0;       // the JSON-RPC code for the error
+  };
+
+  static api::Json device_json(const Record& d);
+  Built build(const std::string& id, const NetSpec& spec, int connect_ms);
+  Built build(const std::string& id, const VhostPciSpec& spec);
+  Result<uint8_t> plug(Record& r);
+  void release(Record& r);
+  void finish_eject(std::shared_ptr<PciDevice> device);
+  std::string free_id(const std::string& prefix) const;
+  Record* find(const std::string& id);
+
+  asio::io_context& io_;
+  std::shared_ptr<PciRoot> pci_;
+  std::shared_ptr<VmServices> services_;
+  const GuestMemory& mem_;
+  AddressAllocator mmio64_;
+  Notify notify_;
+  Options options_;
+  std::shared_ptr<PciHotplug> hotplug_;
+  std::vector<Record> records_;
+  size_t cold_nets_ = 0, cold_vpcis_ = 0;
+};
+
+}  // namespace tandem
