@@ -39,7 +39,8 @@ CliResult parse_cli(const std::vector<std::string>& args) {
       ->allow_extra_args(false);
   std::vector<std::string> vhost_pcis;
   vm->add_option("--vhost-pci", vhost_pcis,
-                 "vhost-pci-net device, repeatable: socket=PATH[,bar=SIZE]; a peer's vhost-user front-end connects there")
+                 "vhost-pci-net device, repeatable: socket=PATH[,bar=SIZE][,hotplug_on_connect=on]; a peer's vhost-user "
+                 "front-end connects there (with hotplug_on_connect=on the device is hot-added then, and removed when it goes)")
       ->take_all()
       ->allow_extra_args(false);
   vm->add_option("--shutdown-timeout", cfg.shutdown_timeout_s,

@@ -134,7 +134,11 @@ TEST_CASE("--vhost-pci takes socket=PATH[,bar=SIZE]; bad specs exit 2") {
   CHECK(r.vm.vhost_pcis[0].socket == "/run/vm1.sock");
   CHECK(r.vm.vhost_pcis[0].bar_size == (16ULL << 30));
   CHECK(r.vm.vhost_pcis[1].bar_size == (8ULL << 30));
-  for (auto [spec, says] : {std::pair{"bar=8G", "names no socket"}, std::pair{"socket=/x,bar=3G", "power of two"},
+  CHECK_FALSE(r.vm.vhost_pcis[0].hotplug_on_connect);
+  auto hoc = cli({"vm", "--kernel", "k", "--vhost-pci", "socket=/run/c.sock,hotplug_on_connect=on"});
+  REQUIRE(hoc.action == CliResult::Action::kRunVm);
+  CHECK(hoc.vm.vhost_pcis[0].hotplug_on_connect);
+  for (auto [spec, says] : {std::pair{"bar=8G", "names no socket"}, std::pair{"socket=/x,hotplug_on_connect=yes", "expected on or off"}, std::pair{"socket=/x,bar=3G", "power of two"},
                             std::pair{"socket=/x,bar=64G", "power of two"}, std::pair{"socket=/x,bar=lots", "bar=lots"},
                             std::pair{"sock=/x", "unknown key 'sock'"}, std::pair{"/x", "not KEY=VALUE"}}) {
     auto bad = cli({"vm", "--kernel", "k", "--vhost-pci", spec});

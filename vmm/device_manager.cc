@@ -72,8 +72,9 @@ DeviceManager::Built DeviceManager::build(const std::string& id, const VhostPciS
   vhost_pci::Config vc;
   vc.socket = spec.socket;
   vc.peer_bar_size = spec.bar_size;
-  vc.on_peer = [notify = notify_, id](bool connected, const std::string& detail) {
-    notify(connected ? "peer.connected" : "peer.disconnected", api::Json{{"device", id}, {"detail", detail}});
+  vc.on_peer = [this, id](bool connected, const std::string& detail) {  // the device's thread
+    notify_(connected ? "peer.connected" : "peer.disconnected", api::Json{{"device", id}, {"detail", detail}});
+    asio::post(io_, [this, id, connected] { peer_changed(id, connected); });
   };
   auto dev = vhost_pci::NetDevice::create(vc, services_, *bar0, *bar2);
   if (!dev) {
@@ -96,6 +97,7 @@ Result<uint8_t> DeviceManager::plug(Record& r) {
   if (!slot) return slot.error();
   TANDEM_TRY(pci_->add(*slot, r.device));
   r.slot = *slot;
+  r.plugged = true;
   std::fprintf(stderr, "tandem: 00:%02x.0 %s\n", *slot, r.device->name().c_str());
   return *slot;
 }
@@ -123,6 +125,13 @@ Status DeviceManager::add_cold(const NetSpec& spec) {
 Status DeviceManager::add_cold(const VhostPciSpec& spec) {
   Built b = build("vpci" + std::to_string(cold_vpcis_), spec);
   if (!b.record.device) return Error{"--vhost-pci socket=" + spec.socket + ": " + b.error};
+  if (spec.hotplug_on_connect) {
+    b.record.on_connect = true;
+    std::fprintf(stderr, "tandem: %s: off the bus until a peer connects (hotplug_on_connect)\n", b.record.device->name().c_str());
+    ++cold_vpcis_;
+    records_.push_back(std::move(b.record));
+    return {};
+  }
   auto slot = plug(b.record);
   if (!slot) {
     release(b.record);
@@ -186,15 +195,19 @@ api::Reply DeviceManager::hot_add(const DeviceRequest& req) {
   return j;
 }
 
-api::Reply DeviceManager::hot_remove(const std::string& id, bool paused) {
-  Record* r = find(id);
-  if (!r) return api::error_reply(api::code::kNotFound, "device.remove: no device \"" + id + "\" (see device.list)");
-  if (r->removing) return api::error_reply(api::code::kBusy, "device.remove: " + id + " is already being removed (waiting for the guest to eject it)");
-  if (paused) return api::error_reply(api::code::kBusy, "device.remove: the VM is paused and cannot eject the device; vm.resume it first");
-  if (!hotplug_) return api::error_reply(api::code::kUnavailable, "device.remove: this VM has no hotplug controller");
-  r->removing = true;
-  r->eject_timer = std::make_shared<asio::steady_timer>(io_, options_.eject_timeout);
-  r->eject_timer->async_wait([this, device = r->device](const asio::error_code& ec) {
+Status DeviceManager::plug_hot(Record& r) {
+  if (!hotplug_) return Error{"no hotplug controller"};
+  TANDEM_TRY(plug(r));
+  hotplug_->request_scan(r.slot);
+  notify_("device.added", device_json(r));
+  return {};
+}
+
+void DeviceManager::request_removal(Record& r, bool park) {
+  r.removing = true;
+  r.park = park;
+  r.eject_timer = std::make_shared<asio::steady_timer>(io_, options_.eject_timeout);
+  r.eject_timer->async_wait([this, device = r.device](const asio::error_code& ec) {
     if (ec) return;
     for (auto& rec : records_) {
       if (rec.device != device || !rec.removing) continue;
@@ -204,7 +217,39 @@ api::Reply DeviceManager::hot_remove(const std::string& id, bool paused) {
       notify_("device.remove-failed", api::Json{{"id", rec.id}, {"reason", "the guest did not eject the device"}});
     }
   });
-  hotplug_->request_eject(r->slot);
+  hotplug_->request_eject(r.slot);
+}
+
+void DeviceManager::peer_changed(const std::string& id, bool connected) {
+  Record* r = find(id);
+  if (!r || !r->on_connect) return;
+  r->peer_up = connected;
+  if (connected && !r->plugged) {
+    if (auto s = plug_hot(*r); !s) std::fprintf(stderr, "tandem: %s: a peer connected but the device cannot be added: %s\n", id.c_str(), s.message().c_str());
+  } else if (!connected && r->plugged && !r->removing && hotplug_) {
+    request_removal(*r, true);
+  }
+}
+
+api::Reply DeviceManager::hot_remove(const std::string& id, bool paused) {
+  Record* r = find(id);
+  if (!r) return api::error_reply(api::code::kNotFound, "device.remove: no device \"" + id + "\" (see device.list)");
+  if (r->removing && !r->park) {
+    return api::error_reply(api::code::kBusy, "device.remove: " + id + " is already being removed (waiting for the guest to eject it)");
+  }
+  if (!r->plugged) {  // an on-connect device waiting for a peer: nothing in the guest to ask
+    release(*r);
+    notify_("device.removed", api::Json{{"id", id}, {"pci", nullptr}, {"requested", true}});
+    records_.erase(records_.begin() + (r - records_.data()));
+    return api::Json{{"id", id}, {"state", "removed"}};
+  }
+  if (paused) return api::error_reply(api::code::kBusy, "device.remove: the VM is paused and cannot eject the device; vm.resume it first");
+  if (!hotplug_) return api::error_reply(api::code::kUnavailable, "device.remove: this VM has no hotplug controller");
+  if (r->removing) {  // a peer's going already asked the guest: release instead of parking
+    r->park = false;
+    return api::Json{{"id", id}, {"state", "removing"}};
+  }
+  request_removal(*r, false);
   return api::Json{{"id", id}, {"state", "removing"}};
 }
 
@@ -219,6 +264,17 @@ void DeviceManager::ejected(uint8_t slot) {
 void DeviceManager::finish_eject(std::shared_ptr<PciDevice> device) {
   for (auto it = records_.begin(); it != records_.end(); ++it) {
     if (it->device != device) continue;
+    if (it->park) {  // hotplug_on_connect: wait off the bus for the next peer
+      if (it->eject_timer) it->eject_timer->cancel();
+      it->vhost_pci->park();
+      it->plugged = it->removing = it->park = false;
+      std::fprintf(stderr, "tandem: 00:%02x.0 %s: ejected by the guest; off the bus until a peer connects\n", it->slot, device->name().c_str());
+      notify_("device.removed", api::Json{{"id", it->id}, {"pci", pci_address(it->slot)}, {"requested", true}, {"waiting", true}});
+      if (it->peer_up) {
+        if (auto s = plug_hot(*it); !s) std::fprintf(stderr, "tandem: %s: cannot add it back for its peer: %s\n", it->id.c_str(), s.message().c_str());
+      }
+      return;
+    }
     release(*it);
     std::fprintf(stderr, "tandem: 00:%02x.0 %s: ejected by the guest and released\n", it->slot, device->name().c_str());
     notify_("device.removed", api::Json{{"id", it->id}, {"pci", pci_address(it->slot)}, {"requested", it->removing}});
@@ -228,7 +284,7 @@ void DeviceManager::finish_eject(std::shared_ptr<PciDevice> device) {
 }
 
 api::Json DeviceManager::device_json(const Record& d) {
-  api::Json j = {{"id", d.id}, {"type", d.type}, {"pci", pci_address(d.slot)}, {"backend", d.backend}};
+  api::Json j = {{"id", d.id}, {"type", d.type}, {"pci", d.plugged ? api::Json(pci_address(d.slot)) : api::Json(nullptr)}, {"backend", d.backend}};
   if (!d.mac.empty()) j["mac"] = d.mac;
   if (d.vhost_pci) {
     static constexpr const char* kLink[] = {"down", "negotiating", "up", "stopping"};
@@ -236,6 +292,7 @@ api::Json DeviceManager::device_json(const Record& d) {
     j["link"] = l < 4 ? kLink[l] : "unknown";
   }
   if (d.removing) j["removing"] = true;
+  if (d.on_connect) j["hotplug_on_connect"] = true;
   return j;
 }
 

@@ -7,6 +7,8 @@
 // ejects the slot (B0EJ), and only then does tandem take the device off the bus and release its
 // BARs, doorbells, interrupts, backend fds and threads. Everything but ejected() runs on the event
 // loop's thread; ejected() runs on the vCPU thread that wrote B0EJ and hands the rest to the loop.
+// A vhost-pci-net with hotplug_on_connect waits off the bus, serving its socket: a peer's connection
+// hot-adds it, the peer's going hot-removes it, and after the eject it waits again.
 #pragma once
 
 #include <asio.hpp>
@@ -74,7 +76,11 @@ class DeviceManager {
     std::shared_ptr<PciDevice> device;
     std::shared_ptr<vhost_pci::NetDevice> vhost_pci;  // for link state, start and stop
     std::vector<uint64_t> bars;                       // allocations in the 64-bit window
+    bool plugged = false;
     bool removing = false;
+    bool on_connect = false;  // hotplug_on_connect: on the bus only while a peer is connected
+    bool peer_up = false;
+    bool park = false;        // the pending eject parks the device instead of releasing it
     std::shared_ptr<asio::steady_timer> eject_timer;
   };
   struct Built {
@@ -87,6 +93,11 @@ class DeviceManager {
   Built build(const std::string& id, const NetSpec& spec, int connect_ms);
   Built build(const std::string& id, const VhostPciSpec& spec);
   Result<uint8_t> plug(Record& r);
+  // Plugs an on-connect or API device in and asks the guest to scan its slot.
+  Status plug_hot(Record& r);
+  void request_removal(Record& r, bool park);
+  // A hotplug_on_connect device's peer came or went (on the event loop).
+  void peer_changed(const std::string& id, bool connected);
   void release(Record& r);
   void finish_eject(std::shared_ptr<PciDevice> device);
   std::string free_id(const std::string& prefix) const;

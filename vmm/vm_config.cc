@@ -124,8 +124,11 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
       if (!size) return Error{"bar=" + value + ": " + size.message()};
       if (auto ok = check_peer_bar_size(*size); !ok) return Error{"bar=" + value + ": " + ok.message()};
       spec.bar_size = *size;
+    } else if (key == "hotplug_on_connect") {
+      if (value != "on" && value != "off") return Error{"hotplug_on_connect=" + value + ": expected on or off"};
+      spec.hotplug_on_connect = value == "on";
     } else {
-      return Error{"unknown key '" + key + "' in '" + text + "' (expected socket, bar)"};
+      return Error{"unknown key '" + key + "' in '" + text + "' (expected socket, bar, hotplug_on_connect)"};
     }
   }
   if (spec.socket.empty()) return Error{"'" + text + "' names no socket: give socket=PATH"};

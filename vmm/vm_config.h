@@ -31,6 +31,9 @@ struct NetSpec {
 struct VhostPciSpec {
   std::string socket;
   uint64_t bar_size = 16ULL << 30;  // the peer-memory BAR: the largest peer it can take
+  // The device is on the PCI bus only while a peer is connected: hot-added when a peer's front-end
+  // connects, hot-removed when it goes (the 2017 design's "device created on connect").
+  bool hotplug_on_connect = false;
 };
 
 struct VmConfig {

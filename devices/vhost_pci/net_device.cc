@@ -124,6 +124,12 @@ void NetDevice::unplug() {
   pci_.space().set16(pci::kCommand, 0);  // a config write cannot map the BARs again
 }
 
+void NetDevice::park() {
+  std::lock_guard lock(mu_);
+  pci_.space().set16(pci::kCommand, 0);
+  update_bars_locked();
+}
+
 void NetDevice::log(const std::string& what) const { std::fprintf(stderr, "tandem: %s: %s\n", name().c_str(), what.c_str()); }
 
 void NetDevice::start() {

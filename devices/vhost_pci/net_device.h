@@ -72,6 +72,9 @@ class NetDevice : public PciDevice, public BusDevice, public vhost_user::Backend
   // stop(), then unmaps both BARs: the device holds nothing of the VM's any more. Idempotent; also
   // done on destruction.
   void unplug() override;
+  // Unmaps both BARs (the device left the bus) but keeps serving the socket: a hotplug_on_connect
+  // device between peers. The guest's next config writes map them again.
+  void park();
 
   // PciDevice.
   void config_read(uint32_t offset, std::span<uint8_t> data) override;

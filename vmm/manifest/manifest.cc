@@ -305,7 +305,7 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
     for (size_t di = 0; di < vpcis.size(); ++di) {
       const toml::table& d = *vpcis[di];
       std::string dev = what + ": vhost-pci-net[" + std::to_string(di) + "]";
-      c.only_keys(d, {"name", "socket", "bar"}, dev);
+      c.only_keys(d, {"name", "socket", "bar", "hotplug_on_connect"}, dev);
       VhostPciSpec spec;
       std::string name = "vpci" + std::to_string(di);
       if (auto v = c.string(d, "name", dev)) {
@@ -320,6 +320,7 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
         if (auto ok = check_peer_bar_size(*v); !ok) c.error(d.get("bar")->source(), dev + ": bar=" + std::to_string(*v) + ": " + ok.message());
         else spec.bar_size = *v;
       }
+      if (auto b = c.boolean(d, "hotplug_on_connect", dev)) spec.hotplug_on_connect = *b;
       check_socket(spec.socket, d.get("socket") ? d.get("socket")->source() : d.source(), dev);
       listeners.push_back({vi, name, spec.socket, d.source(), ""});
       cfg.vhost_pcis.push_back(spec);
@@ -513,7 +514,9 @@ std::vector<std::string> vm_arguments(const VmConfig& cfg) {
     if (!n.mac.empty()) v += ",mac=" + n.mac;
     a.insert(a.end(), {"--net", v});
   }
-  for (const auto& v : cfg.vhost_pcis) a.insert(a.end(), {"--vhost-pci", "socket=" + v.socket + ",bar=" + std::to_string(v.bar_size)});
+  for (const auto& v : cfg.vhost_pcis) {
+    a.insert(a.end(), {"--vhost-pci", "socket=" + v.socket + ",bar=" + std::to_string(v.bar_size) + (v.hotplug_on_connect ? ",hotplug_on_connect=on" : "")});
+  }
   a.insert(a.end(), {"--shutdown-timeout", std::to_string(cfg.shutdown_timeout_s)});
   if (cfg.debug) a.insert(a.end(), {"--log-level", "debug"});
   return a;

@@ -90,6 +90,7 @@ restart = "on-failure"
   [[vm.vhost-pci-net]]
   name = "left"
   bar = "8G"
+  hotplug_on_connect = true
 )";
   auto m = parse_manifest(text, "dir/m.toml", defaults());
   REQUIRE_MESSAGE(m.ok(), m.message());
@@ -122,6 +123,8 @@ restart = "on-failure"
   REQUIRE(cli.vm.vhost_pcis.size() == 1);
   CHECK(cli.vm.vhost_pcis[0].bar_size == 8ULL << 30);
   CHECK(cli.vm.vhost_pcis[0].socket == "dir/run/a-left.sock");
+  CHECK(a.config.vhost_pcis[0].hotplug_on_connect);
+  CHECK(cli.vm.vhost_pcis[0].hotplug_on_connect);
 }
 
 TEST_CASE("manifest: a chain starts from its tail; a bridge port gets a tap name") {

@@ -1,0 +1,54 @@
+#!/bin/bash
+# timeout: 900
+# nested-memory: 3072
+# e2e: a vhost-pci-net with hotplug_on_connect (docs/hotplug.md). VM1 boots without it: the device
+# waits off the bus, serving its socket. VM2 starts with a plain virtio-net towards that socket: its
+# front-end connects, VM1's device is hot-added, the guest's vhost_pci_net driver binds by itself
+# and pings VM2. VM2 stops: the device is hot-removed from VM1's guest and waits again. A second VM2
+# brings it back, and traffic flows again. VM1 never restarts.
+. "$(dirname "$0")/lib.sh"
+require_kvm
+require_tandem
+guest_image
+
+S="$E2E_TMP/vpci.sock"
+sock="$E2E_TMP/api.sock"
+v1="$E2E_TMP/vm1.log"
+ctl() { "$TANDEM" ctl "$sock" "$@"; }
+
+boot_tandem_ready "$v1" 300 --memory 768M --api-socket "$sock" --vhost-pci "socket=$S,hotplug_on_connect=on" \
+  --cmdline "console=ttyS0 panic=-1 tandem.script=hotplug-watch tandem.peer=10.2.0.2 tandem.hp_addr=10.2.0.1/24" \
+  || fail "VM1 did not boot"
+pid1=$TANDEM_PID
+wait_for "$v1" "HOTPLUG-WATCH-READY" 60 "$pid1" || fail "VM1's watcher did not start"
+[[ -S "$S" ]] || fail "VM1's tandem is not listening on $S"
+grep -q "^HP-UP" "$v1" && fail "VM1's guest has a network interface before any peer connected"
+ctl device.list > "$E2E_TMP/list0.json"
+grep -q '"pci": null' "$E2E_TMP/list0.json" || fail "device.list before a peer: $(cat "$E2E_TMP/list0.json")"
+log "VM1 up; its vhost-pci-net waits off the bus"
+
+for round in 1 2; do
+  v2="$E2E_TMP/vm2-$round.log"
+  boot_tandem_ready "$v2" 300 --memory 768M --net "vhost-user=$S" \
+    --cmdline "console=ttyS0 panic=-1 tandem.ip=10.2.0.2/24 tandem.script=serve tandem.serve_seconds=600" || fail "round $round: VM2 did not boot"
+  pid2=$TANDEM_PID
+  wait_for "$v1" "^HP-PING-(OK|FAILED) $round\b" 300 "$pid1" || { tail -n 30 "$v1"; cat "$v1.stderr"; fail "round $round: VM1's guest did not get the device"; }
+  grep -q "^HP-PING-OK $round\b" "$v1" || { tail -n 30 "$v1"; cat "$v1.stderr" "$v2.stderr"; fail "round $round: no ping over the hot-added vhost-pci-net"; }
+  up=$(grep "^HP-UP $round " "$v1")
+  [[ "$up" == *" vhost_pci_net "* ]] || fail "round $round: '$up' is not bound to vhost_pci_net"
+  log "round $round: VM2's front-end connected; VM1's guest: $up; $(grep "^HP-PING-OK $round " "$v1")"
+  kill -TERM "$pid2"
+  wait_exit "$pid2" 120
+  wait_for "$v1" "^HP-GONE $round " 120 "$pid1" || { tail -n 30 "$v1"; cat "$v1.stderr"; fail "round $round: the device stayed in VM1's guest after VM2 stopped"; }
+  for _ in $(seq 50); do grep -q '"pci": null' <(ctl device.list) && break; sleep 0.2; done
+  ctl device.list | grep -q '"pci": null' || fail "round $round: device.list after the peer left: $(ctl device.list)"
+  log "round $round: VM2 stopped; VM1's guest: $(grep "^HP-GONE $round " "$v1")"
+done
+kill -0 "$pid1" || fail "VM1 died"
+grep -q "ejected by the guest; off the bus until a peer connects" "$v1.stderr" || fail "VM1's tandem did not park the device"
+
+ctl vm.shutdown > /dev/null || fail "vm.shutdown of VM1 failed"
+wait_exit "$pid1" 120; rc=$RC
+[[ $rc -eq 0 ]] || { tail -n 20 "$v1"; cat "$v1.stderr"; fail "VM1 exited with $rc, want 0"; }
+[[ ! -e "$S" ]] || fail "VM1 left its socket behind"
+log "passed"
