@@ -109,36 +109,34 @@ void DeviceManager::release(Record& r) {
   r.bars.clear();
 }
 
+Status DeviceManager::keep(Record r, const std::string& option, bool on_bus) {
+  if (on_bus) {
+    if (auto slot = plug(r); !slot) {
+      release(r);
+      return Error{option + ": " + slot.message()};
+    }
+  }
+  records_.push_back(std::move(r));
+  return {};
+}
+
 Status DeviceManager::add_cold(const NetSpec& spec) {
   Built b = build("net" + std::to_string(cold_nets_), spec, options_.vhost_user_connect_ms);
   if (!b.record.device) return Error{"--net " + describe(spec) + ": " + b.error};
-  auto slot = plug(b.record);
-  if (!slot) {
-    release(b.record);
-    return Error{"--net: " + slot.message()};
-  }
+  TANDEM_TRY(keep(std::move(b.record), "--net", true));
   ++cold_nets_;
-  records_.push_back(std::move(b.record));
   return {};
 }
 
 Status DeviceManager::add_cold(const VhostPciSpec& spec) {
   Built b = build("vpci" + std::to_string(cold_vpcis_), spec);
   if (!b.record.device) return Error{"--vhost-pci socket=" + spec.socket + ": " + b.error};
+  b.record.on_connect = spec.hotplug_on_connect;
   if (spec.hotplug_on_connect) {
-    b.record.on_connect = true;
     std::fprintf(stderr, "tandem: %s: off the bus until a peer connects (hotplug_on_connect)\n", b.record.device->name().c_str());
-    ++cold_vpcis_;
-    records_.push_back(std::move(b.record));
-    return {};
   }
-  auto slot = plug(b.record);
-  if (!slot) {
-    release(b.record);
-    return Error{"--vhost-pci: " + slot.message()};
-  }
+  TANDEM_TRY(keep(std::move(b.record), "--vhost-pci", !spec.hotplug_on_connect));
   ++cold_vpcis_;
-  records_.push_back(std::move(b.record));
   return {};
 }
 
@@ -181,18 +179,15 @@ api::Reply DeviceManager::hot_add(const DeviceRequest& req) {
   }
   Built b = net ? build(id, std::get<NetSpec>(req.spec), options_.hot_vhost_user_connect_ms) : build(id, std::get<VhostPciSpec>(req.spec));
   if (!b.record.device) return api::error_reply(b.code, "device.add " + id + ": " + b.error);
-  auto slot = plug(b.record);
-  if (!slot) {
-    release(b.record);
-    return api::error_reply(api::code::kNoRoom, "device.add " + id + ": " + slot.message());
-  }
-  if (b.record.vhost_pci) b.record.vhost_pci->start();
   records_.push_back(std::move(b.record));
-  const Record& r = records_.back();
-  hotplug_->request_scan(r.slot);
-  api::Json j = device_json(r);
-  notify_("device.added", j);
-  return j;
+  Record& r = records_.back();
+  if (auto s = plug_hot(r); !s) {
+    release(r);
+    records_.pop_back();
+    return api::error_reply(api::code::kNoRoom, "device.add " + id + ": " + s.message());
+  }
+  if (r.vhost_pci) r.vhost_pci->start();
+  return device_json(r);
 }
 
 Status DeviceManager::plug_hot(Record& r) {

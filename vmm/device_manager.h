@@ -93,6 +93,8 @@ class DeviceManager {
   Built build(const std::string& id, const NetSpec& spec, int connect_ms);
   Built build(const std::string& id, const VhostPciSpec& spec);
   Result<uint8_t> plug(Record& r);
+  // Keeps a command-line device, on the bus or (hotplug_on_connect) off it; errors name `option`.
+  Status keep(Record r, const std::string& option, bool on_bus);
   // Plugs an on-connect or API device in and asks the guest to scan its slot.
   Status plug_hot(Record& r);
   void request_removal(Record& r, bool park);
