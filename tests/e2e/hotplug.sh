@@ -37,6 +37,7 @@ E2E_PIDS+=("$!")
 sleep 1
 
 fd0=$(fds)
+rss0=$(rss_kb)
 rss=()
 for i in $(seq 1 "$CYCLES"); do
   t0=$(now_ms)
@@ -79,7 +80,7 @@ done
 if (( CYCLES >= 4 )); then
   growth=$(( rss[CYCLES - 1] - rss[1] ))
   (( growth <= 1024 )) || fail "RSS grew by $growth KiB from cycle 2 to cycle $CYCLES (${rss[*]})"
-  log "RSS after cycle 2: ${rss[1]} KiB, after cycle $CYCLES: ${rss[CYCLES - 1]} KiB (growth $growth KiB); fds $fd0 throughout"
+  log "RSS before the first add: $rss0 KiB, after cycle 2: ${rss[1]} KiB, after cycle $CYCLES: ${rss[CYCLES - 1]} KiB (growth $growth KiB); fds $fd0 throughout"
 fi
 n_added=$(grep -c '"event": "device.added"' "$E2E_TMP/events.json")
 n_removed=$(grep -c '"event": "device.removed"' "$E2E_TMP/events.json")
