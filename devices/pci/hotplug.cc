@@ -18,27 +18,19 @@ void PciHotplug::press_power_button() {
   raise_();
 }
 
-void PciHotplug::request_scan(uint8_t slot) {
+void PciHotplug::request(uint32_t PciHotplug::*set, uint32_t PciHotplug::*cancel, uint8_t slot) {
   if (slot == 0 || slot >= 32) return;
   {
     std::lock_guard lock(mu_);
-    up_ |= 1u << slot;
-    down_ &= ~(1u << slot);
+    this->*set |= 1u << slot;
+    this->*cancel &= ~(1u << slot);  // a scan and an eject of one slot cancel each other
     events_ |= kEventPci;
   }
   raise_();
 }
 
-void PciHotplug::request_eject(uint8_t slot) {
-  if (slot == 0 || slot >= 32) return;
-  {
-    std::lock_guard lock(mu_);
-    down_ |= 1u << slot;
-    up_ &= ~(1u << slot);
-    events_ |= kEventPci;
-  }
-  raise_();
-}
+void PciHotplug::request_scan(uint8_t slot) { request(&PciHotplug::up_, &PciHotplug::down_, slot); }
+void PciHotplug::request_eject(uint8_t slot) { request(&PciHotplug::down_, &PciHotplug::up_, slot); }
 
 void PciHotplug::read(uint64_t offset, std::span<uint8_t> data) {
   std::memset(data.data(), 0, data.size());

@@ -42,6 +42,9 @@ class PciHotplug : public BusDevice {
   uint64_t ignored() const;
 
  private:
+  // Sets `slot`'s bit in *set, clears it in *cancel, flags a PCI event and raises the interrupt.
+  void request(uint32_t PciHotplug::*set, uint32_t PciHotplug::*cancel, uint8_t slot);
+
   const std::function<void()> raise_;
   const std::function<void(uint8_t)> on_eject_;
   mutable std::mutex mu_;
