@@ -11,11 +11,6 @@ namespace tandem {
 
 namespace {
 
-std::string describe(const NetSpec& n) {
-  std::string s = n.kind == NetSpec::Kind::kTap ? "tap=" + n.tap + (n.vhost ? ",vhost=on" : "") : "vhost-user=" + n.socket;
-  return n.mac.empty() ? s : s + ",mac=" + n.mac;
-}
-
 std::string pci_address(uint8_t slot) {
   char pci[16];
   std::snprintf(pci, sizeof pci, "0000:00:%02x.0", slot);
@@ -122,7 +117,7 @@ Status DeviceManager::keep(Record r, const std::string& option, bool on_bus) {
 
 Status DeviceManager::add_cold(const NetSpec& spec) {
   Built b = build("net" + std::to_string(cold_nets_), spec, options_.vhost_user_connect_ms);
-  if (!b.record.device) return Error{"--net " + describe(spec) + ": " + b.error};
+  if (!b.record.device) return Error{"--net " + net_spec_text(spec) + ": " + b.error};
   TANDEM_TRY(keep(std::move(b.record), "--net", true));
   ++cold_nets_;
   return {};

@@ -136,6 +136,11 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
   return spec;
 }
 
+std::string net_spec_text(const NetSpec& spec) {
+  std::string s = spec.kind == NetSpec::Kind::kTap ? "tap=" + spec.tap + (spec.vhost ? ",vhost=on" : "") : "vhost-user=" + spec.socket;
+  return spec.mac.empty() ? s : s + ",mac=" + spec.mac;
+}
+
 std::string default_mac_seed(const NetSpec& spec) {
   return spec.kind == NetSpec::Kind::kTap ? "tap:" + spec.tap : "vhost-user:" + spec.socket;
 }

@@ -69,6 +69,8 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text);
 // The MAC a --net device gets when none is given: derived from what identifies the device on this
 // host (the tap name or the socket path), so two VMs never clash and a restarted VM keeps its MAC.
 std::string default_mac_seed(const NetSpec& spec);
+// The --net value that parses back to `spec` ("tap=tp0,vhost=on,mac=...").
+std::string net_spec_text(const NetSpec& spec);
 
 // The kernel and initrd as read from disk, checked.
 struct BootFiles {

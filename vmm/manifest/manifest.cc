@@ -509,11 +509,7 @@ std::vector<std::string> vm_arguments(const VmConfig& cfg) {
     case SerialSpec::Kind::kFile: a.insert(a.end(), {"--serial", "file:" + cfg.serial.path}); break;
   }
   if (!cfg.api_socket.empty()) a.insert(a.end(), {"--api-socket", cfg.api_socket});
-  for (const auto& n : cfg.nets) {
-    std::string v = n.kind == NetSpec::Kind::kTap ? "tap=" + n.tap + (n.vhost ? ",vhost=on" : "") : "vhost-user=" + n.socket;
-    if (!n.mac.empty()) v += ",mac=" + n.mac;
-    a.insert(a.end(), {"--net", v});
-  }
+  for (const auto& n : cfg.nets) a.insert(a.end(), {"--net", net_spec_text(n)});
   for (const auto& v : cfg.vhost_pcis) {
     a.insert(a.end(), {"--vhost-pci", "socket=" + v.socket + ",bar=" + std::to_string(v.bar_size) + (v.hotplug_on_connect ? ",hotplug_on_connect=on" : "")});
   }
