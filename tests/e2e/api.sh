@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 900
+# timeout: 480
 # e2e: a running VM's API socket (docs/api.md) through `tandem ctl` and raw lines. The socket is
 # owner-only; vmm.ping, vmm.version, vm.info and device.list describe the VM; vm.pause stops the
 # guest's progress (its ticker's lines stop) and vm.resume brings it back; every malformed request

@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 900
+# timeout: 480
 # e2e: ACPI PCI hotplug through the API socket (docs/hotplug.md). A running stock guest gets a
 # virtio-net on a tap (device.add): without any command of ours its acpiphp scans the slot, the
 # stock virtio_net binds, the interface pings the host's bridge; device.remove asks the guest, it

@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 900
+# timeout: 600
 # nested-memory: 3072
 # e2e: two tandem VMs with virtio-net on two taps in a Linux bridge (inside the nested host) ping
 # each other and run iperf3 TCP both ways: once with tandem's own datapath thread, once with

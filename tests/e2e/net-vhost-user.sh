@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 900
+# timeout: 600
 # nested-memory: 3072
 # e2e: two tandem VMs whose virtio-net devices are vhost-user front-ends of DPDK's dpdk-testpmd
 # (two net_vhost ports, io forwarding): they ping each other and run iperf3 both ways. The switch

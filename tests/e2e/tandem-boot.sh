@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 600
+# timeout: 480
 # nested-memory: 3072
 # e2e: `tandem vm` boots the stock Debian kernel with 1 and 2 vCPUs and with 2.5 GiB (RAM above 4 GiB: low RAM ends at 2 GiB):
 # nproc matches, MemTotal is within 10% of --memory, dmesg shows the ACPI tables accepted and no

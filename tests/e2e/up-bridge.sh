@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 900
+# timeout: 420
 # nested-memory: 3072
 # e2e: the manifest's `bridge` backend: `tandem up` creates the bridge and one tap per VM on it
 # (tandem's own virtio-net datapath on one, vhost-net on the other), the two VMs ping each other

@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 1500
+# timeout: 600
 # nested-memory: 3072
 # e2e: `tandem up examples/chain.toml`: three VMs in a chain over two vhost-pci links. vm2 is the
 # vhost-user front-end of vm1's vhost-pci-net and has a vhost-pci-net of its own that vm3 connects

@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 1200
+# timeout: 600
 # nested-memory: 3072
 # e2e: `tandem up` keeps a manifest running: vm2 (restart = "on-failure", the vhost-user front-end
 # of vm1's vhost-pci-net) is killed with SIGKILL while vm1 floods it; the supervisor reports the
@@ -64,8 +64,9 @@ check_line "$out.txt" "^vm1 +\| FLAP-PING-OK 2" "vm1 did not ping the restarted 
 check_line "$out.txt" '^tandem up: SIGINT: stopping 2 VMs \(power button; stopped after 20 s, SIGKILL after 25 s\)$' "SIGINT did not stop both VMs"
 check_line "$out.txt" "^vm1 +\| TANDEM-POWER-BUTTON" "vm1's guest did not see the power button"
 # Both guests power off on the button (status 0); vm2 was restarted at least once (the kill; the
-# nested host may also triple-fault a guest that boots while the other one does).
-check_line "$out.txt" '^tandem up: done: vm1 exited with status 0 \(stopped on request\), vm2 exited with status 0 \(stopped on request\) after [1-9][0-9]* restarts?$' "the VMs did not power off on request"
+# nested host may also triple-fault a guest that boots while the other one does, and vm1 too: a
+# running L2 guest of the TCG host is sometimes reset, and tandem up restarts it as it should).
+check_line "$out.txt" '^tandem up: done: vm1 exited with status 0 \(stopped on request\)( after [1-9][0-9]* restarts?)?, vm2 exited with status 0 \(stopped on request\) after [1-9][0-9]* restarts?$' "the VMs did not power off on request"
 grep -q "did not stop within\|did not power off within" "$out.txt" && fail "a VM had to be stopped by force"
 if grep -E "^vm1 +\| .*(BUG|Oops|Call Trace)" "$out.txt"; then fail "vm1's guest shows an oops"; fi
 up_leftovers "$E2E_TMP/run"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 1200
+# timeout: 480
 # nested-memory: 3072
 # e2e: `tandem up examples/two-vms.toml` (the README demo's manifest): `--check` validates it and
 # names the start order (the vhost-pci side first); then both VMs start from it, vm1 (vhost-pci-net,

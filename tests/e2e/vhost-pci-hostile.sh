@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 900
+# timeout: 600
 # nested-memory: 3072
 # e2e: VM1's vhost-pci-net device and guest driver against a hostile front-end
 # (tests/tools/vhost_user_scribbler) before a real VM2:

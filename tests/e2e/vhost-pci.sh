@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 900
+# timeout: 480
 # nested-memory: 3072
 # e2e: vhost-pci-net 2.0. VM1 (tandem --vhost-pci socket=S) runs our guest driver
 # (guest-images/vhost-pci-net); VM2 (tandem --net vhost-user=S) is a stock virtio-net guest whose
