@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 480
+# timeout: 600
 # nested-memory: 3072
 # e2e: a vhost-pci-net with hotplug_on_connect (docs/hotplug.md). VM1 boots without it: the device
 # waits off the bus, serving its socket. VM2 starts with a plain virtio-net towards that socket: its
