@@ -1,6 +1,7 @@
 // vmm/cli.cc: the CLI11 definition of tandem's commands and options.
 #include "vmm/cli.h"
 
+#include <cstdlib>
 #include <CLI/CLI.hpp>
 
 #include <sstream>
@@ -23,6 +24,10 @@ CliResult parse_cli(const std::vector<std::string>& args) {
   app.require_subcommand(0, 1);
 
   std::string memory = "512M", serial = "stdio", log_level = "info";
+  // --seccomp's default: $TANDEM_SECCOMP when set (a test run or a debugging session can trace or
+  // lift the lists of every VM it starts without editing their command lines), else on.
+  const char* seccomp_env = std::getenv("TANDEM_SECCOMP");
+  std::string seccomp_mode = seccomp_env && *seccomp_env ? seccomp_env : "on";
   VmConfig& cfg = out.vm;
   auto* vm = app.add_subcommand("vm", "Boot one VM from a Linux bzImage");
   vm->add_option("--kernel", cfg.kernel, "Linux bzImage to boot (64-bit, boot protocol >= 2.12)")->required();
@@ -50,6 +55,11 @@ CliResult parse_cli(const std::vector<std::string>& args) {
   vm->add_option("--ready-fd", cfg.ready_fd,
                  "an inherited fd that gets \"READY\" when the guest's init starts (its boot-timer write), then is closed")
       ->check(CLI::Range(3, 1 << 20));
+  vm->add_option("--seccomp", seccomp_mode,
+                 "per-thread system call allow-lists: on (a call outside them stops tandem, naming it), log (the kernel "
+                 "logs it) or off")
+      ->check(CLI::IsMember({"on", "log", "off"}))
+      ->capture_default_str();
   vm->add_option("--log-level", log_level, "info or debug")->check(CLI::IsMember({"info", "debug"}))->capture_default_str();
   auto* up = app.add_subcommand("up", "Start the VMs of a TOML manifest (docs/manifest.md), one tandem process each");
   up->add_option("manifest", out.up.manifest, "the manifest, e.g. examples/two-vms.toml")->required();
@@ -127,6 +137,13 @@ CliResult parse_cli(const std::vector<std::string>& args) {
     cfg.vhost_pcis.push_back(*v);
   }
   cfg.debug = log_level == "debug";
+  auto mode = seccomp::parse_mode(seccomp_mode);
+  if (!mode) {  // only $TANDEM_SECCOMP gets here: IsMember checks the option
+    out.exit_code = 2;
+    out.error = "tandem vm: $TANDEM_SECCOMP: '" + seccomp_mode + "' is not on, log or off";
+    return out;
+  }
+  cfg.seccomp = *mode;
   out.action = CliResult::Action::kRunVm;
   return out;
 }

@@ -1,6 +1,8 @@
 // Unit tests for vmm/cli and vmm/vm_config: options, sizes, serial specs, bad input.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+
 #include "vmm/cli.h"
 
 using namespace tandem;
@@ -49,6 +51,24 @@ TEST_CASE("tandem vm parses every option") {
   CHECK(r.vm.cpus == 2);
   CHECK(r.vm.serial.kind == SerialSpec::Kind::kFile);
   CHECK(r.vm.api_socket == "/tmp/a.sock");
+  CHECK(r.vm.seccomp == seccomp::Mode::kOn);  // the default
+  CHECK(cli({"vm", "--kernel", "/k", "--seccomp", "log"}).vm.seccomp == seccomp::Mode::kLog);
+  CHECK(cli({"vm", "--kernel", "/k", "--seccomp=off"}).vm.seccomp == seccomp::Mode::kOff);
+  auto bad = cli({"vm", "--kernel", "/k", "--seccomp", "strict"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.error.find("--seccomp") != std::string::npos);
+}
+
+TEST_CASE("$TANDEM_SECCOMP sets --seccomp's default; the option still wins") {
+  ::setenv("TANDEM_SECCOMP", "log", 1);
+  CHECK(cli({"vm", "--kernel", "/k"}).vm.seccomp == seccomp::Mode::kLog);
+  CHECK(cli({"vm", "--kernel", "/k", "--seccomp", "on"}).vm.seccomp == seccomp::Mode::kOn);
+  ::setenv("TANDEM_SECCOMP", "sometimes", 1);
+  auto bad = cli({"vm", "--kernel", "/k"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.error == "tandem vm: $TANDEM_SECCOMP: 'sometimes' is not on, log or off");
+  ::unsetenv("TANDEM_SECCOMP");
+  CHECK(cli({"vm", "--kernel", "/k"}).vm.seccomp == seccomp::Mode::kOn);
 }
 
 TEST_CASE("help and version exit 0; bad options exit 2 with one line") {

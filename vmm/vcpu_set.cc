@@ -1,5 +1,6 @@
 // vmm/vcpu_set.cc: the vCPU threads and their exit handling.
 #include "vmm/vcpu_set.h"
+#include "vmm/seccomp/seccomp.h"
 
 #include <signal.h>
 
@@ -87,6 +88,7 @@ void VcpuSet::thread_main(size_t index) {
   char name[16];
   std::snprintf(name, sizeof name, "vcpu%zu", index);
   pthread_setname_np(pthread_self(), name);
+  seccomp::enter(seccomp::ThreadKind::kVcpu);
   kvm_run* run = vcpu.run_state();
   while (true) {
     State s = state_.load();

@@ -38,6 +38,7 @@
 #include "vmm/vcpu_set.h"
 #include "vmm/vm_api.h"
 #include "vmm/vm_services_kvm.h"
+#include "vmm/seccomp/seccomp.h"
 
 namespace tandem {
 
@@ -126,6 +127,7 @@ class ConsoleInput {
  private:
   void loop() {
     pthread_setname_np(pthread_self(), "console-in");
+    seccomp::enter(seccomp::ThreadKind::kConsole);
     std::vector<uint8_t> buf(256);
     bool saw_ctrl_a = false;
     while (true) {
@@ -192,6 +194,8 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
     });
   };
   auto fail = [](int status, const std::string& m) { return VmOutcome{status, m}; };
+  // Before any thread starts: each one installs its own allow-list (vmm/seccomp) as it begins.
+  if (auto s = seccomp::set_process_mode(cfg.seccomp); !s) return fail(exit_status::kFailure, s.message());
 
   auto kvm = kvm::Kvm::open();
   if (!kvm) return fail(exit_status::kFailure, kvm.message());
@@ -489,6 +493,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
 
   vcpu_set.start();
   device_manager.start();
+  seccomp::enter(seccomp::ThreadKind::kVmm);  // the event loop, the API and the teardown below
   io.run();
 
   vcpu_set.stop();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "vmm/seccomp/seccomp.h"
 
 namespace tandem {
 
@@ -50,6 +51,9 @@ struct VmConfig {
   // SIGTERM presses the guest's ACPI power button and waits this long for it to power off before
   // stopping the VM; 0: SIGTERM stops it at once.
   uint32_t shutdown_timeout_s = 10;
+  // Per-thread system call allow-lists (vmm/seccomp): on (a call outside the list stops tandem),
+  // log (the kernel logs it) or off.
+  seccomp::Mode seccomp = seccomp::Mode::kOn;
   // An inherited fd on which "READY\n" is written when the guest's init starts (the boot-timer
   // mark), then closed; -1: none.
   int ready_fd = -1;

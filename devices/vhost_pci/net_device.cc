@@ -12,6 +12,7 @@
 
 #include "base/hex.h"
 #include "base/le.h"
+#include "vmm/seccomp/seccomp.h"
 
 namespace tandem::vhost_pci {
 
@@ -138,6 +139,7 @@ void NetDevice::start() {
 
 void NetDevice::serve() {
   pthread_setname_np(pthread_self(), "vhost-pci");
+  seccomp::enter(seccomp::ThreadKind::kDevice);
   vhost_user::BackendConfig bc;
   bc.name = name();
   bc.features = cfg_.features | vhost_user::kFeatureProtocolFeatures;

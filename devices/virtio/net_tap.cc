@@ -18,6 +18,7 @@
 #include "devices/bus.h"
 #include "devices/net/tap.h"
 #include "devices/virtio/net.h"
+#include "vmm/seccomp/seccomp.h"
 
 namespace tandem::virtio {
 
@@ -106,6 +107,7 @@ class TapBackend : public NetBackend {
 
   void run() {
     pthread_setname_np(pthread_self(), "net-tap");
+    seccomp::enter(seccomp::ThreadKind::kDevice);
     rx_broken_ = tx_broken_ = false;
     have_frame_ = rx_waiting_ = tx_blocked_ = false;
     frame_.resize(kMaxFrame);

@@ -15,6 +15,7 @@
 #include "devices/vhost_user/frontend.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/vhost_rings.h"
+#include "vmm/seccomp/seccomp.h"
 
 namespace tandem::virtio {
 
@@ -94,6 +95,7 @@ class VhostUserBackend : public NetBackend {
 
   void watch() {
     pthread_setname_np(pthread_self(), "vhost-user-link");
+    seccomp::enter(seccomp::ThreadKind::kDevice);
     while (true) {
       int fd = -1;
       {

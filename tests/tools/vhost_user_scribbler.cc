@@ -6,7 +6,8 @@
 //   --messages   malformed and out-of-order vhost-user requests, each on a fresh connection after a
 //                correct handshake (REPLY_ACK negotiated): truncated and oversized messages, an
 //                unknown request, memory tables with no, too many, overlapping, empty or fd-less
-//                regions, ring addresses before any memory table and outside it. Every one must be
+//                regions or a pipe for memory, an fd where none belongs, ring addresses before any
+//                memory table and outside it, and a flood of 20000 requests. Every one must be
 //                refused (an answer != 0, or the connection closed); one accepted is a failure.
 //   --rings      a correct session whose rings it then scribbles, phase by phase, with the guest
 //                driver looking: descriptors outside its memory, wrapping, looping, read-only where
@@ -21,6 +22,7 @@
 //
 // Prints "SCRIBBLER ..." lines; exits 0 when every bad request was refused and the canary is
 // intact, 1 otherwise, 2 on bad usage.
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -198,6 +200,31 @@ int run_messages(const std::string& path) {
          store_le<uint32_t>(p, 0, 7);
          store_le<uint32_t>(p, 4, 256);
          return refused(c, "SET_VRING_NUM for vring 7", message(8, p));
+       }},
+      {"a memory table backed by a pipe", [&](auto& c) {
+         int p[2];
+         if (::pipe2(p, O_CLOEXEC) != 0) return false;
+         UniqueFd r(p[0]), w(p[1]);
+         return refused(c, "SET_MEM_TABLE whose fd is a pipe", message(5, mem_table({{0, kMem, ua, 0}})), {r.get()});
+       }},
+      {"an fd on a request that takes none", [&](auto& c) {
+         return refused(c, "GET_VRING_BASE with an fd attached", message(11, std::vector<uint8_t>(8, 0)), {memfd});
+       }},
+      {"a flood", [&](auto& c) {
+         // 20000 well-formed SET_VRING_NUM (no reply wanted) as fast as the socket takes them, then
+         // one that asks for an answer: the device keeps up, or closes, and never stalls or grows.
+         std::vector<uint8_t> p(8);
+         store_le<uint32_t>(p, 4, 256);
+         auto one = message(8, p, false);
+         std::vector<uint8_t> burst;
+         for (int i = 0; i < 100; ++i) burst.insert(burst.end(), one.begin(), one.end());
+         for (int i = 0; i < 200; ++i)
+           if (!c.send(burst, {}, 5000ms)) {
+             say("refused a flood of 20000 requests: connection closed after " + std::to_string(i * 100));
+             return true;
+           }
+         return refused(c, "SET_VRING_NUM for vring 9 after a flood of 20000 requests",
+                        message(8, [] { std::vector<uint8_t> q(8); store_le<uint32_t>(q, 0, 9); return q; }()));
        }},
   };
   int bad = 0;

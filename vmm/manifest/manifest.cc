@@ -246,7 +246,7 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
     }
     if (!vm.name.empty()) what = "vm " + quoted(vm.name);
     c.only_keys(t, {"name", "kernel", "initrd", "cmdline", "memory", "cpus", "serial", "api_socket", "restart",
-                    "virtio-net", "vhost-pci-net"},
+                    "seccomp", "virtio-net", "vhost-pci-net"},
                 what);
     VmConfig& cfg = vm.config;
     auto path_key = [&](const toml::table& in, const char* key, const std::string& fallback) {
@@ -281,6 +281,10 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
       } else if (std::string first = sockets.claim(cfg.api_socket, c.where(at)); !first.empty()) {
         c.error(at, what + ": socket " + cfg.api_socket + " is already used at " + first);
       }
+    }
+    if (auto v = c.string(t, "seccomp", what)) {
+      if (auto m = seccomp::parse_mode(*v)) cfg.seccomp = *m;
+      else c.error(t.get("seccomp")->source(), what + ": seccomp " + quoted(*v) + " is not \"on\", \"log\" or \"off\"");
     }
     if (auto v = c.string(t, "restart", what)) {
       if (*v == "no") vm.restart = Restart::kNo;
@@ -514,6 +518,7 @@ std::vector<std::string> vm_arguments(const VmConfig& cfg) {
     a.insert(a.end(), {"--vhost-pci", "socket=" + v.socket + ",bar=" + std::to_string(v.bar_size) + (v.hotplug_on_connect ? ",hotplug_on_connect=on" : "")});
   }
   a.insert(a.end(), {"--shutdown-timeout", std::to_string(cfg.shutdown_timeout_s)});
+  if (cfg.seccomp != seccomp::Mode::kOn) a.insert(a.end(), {"--seccomp", cfg.seccomp == seccomp::Mode::kLog ? "log" : "off"});
   if (cfg.debug) a.insert(a.end(), {"--log-level", "debug"});
   return a;
 }

@@ -81,6 +81,7 @@ name = "a"
 kernel = "bz"
 serial = "file:a.log"
 restart = "on-failure"
+seccomp = "log"
   [[vm.virtio-net]]
   tap = "tap7"
   vhost = true
@@ -113,6 +114,8 @@ restart = "on-failure"
   CHECK(cli.vm.memory == a.config.memory);
   CHECK(cli.vm.serial.kind == SerialSpec::Kind::kFile);
   CHECK(cli.vm.shutdown_timeout_s == 5);
+  CHECK(a.config.seccomp == seccomp::Mode::kLog);
+  CHECK(cli.vm.seccomp == seccomp::Mode::kLog);
   CHECK(cli.vm.serial.path == "dir/a.log");
   REQUIRE(cli.vm.nets.size() == 2);
   CHECK(cli.vm.nets[0].tap == "tap7");
@@ -170,7 +173,7 @@ const Bad kBad[] = {
     {"vm is a table", "[vm]\nname = \"a\"\n",
      "m.toml:1:1: manifest: 'vm' must be an array of tables ([[vm]]), not a table"},
     {"unknown VM key", "[[vm]]\nname = \"a\"\nmemroy = \"1G\"\n",
-     "m.toml:3:1: vm \"a\": unknown key 'memroy' (expected name, kernel, initrd, cmdline, memory, cpus, serial, api_socket, restart, virtio-net, vhost-pci-net)"},
+     "m.toml:3:1: vm \"a\": unknown key 'memroy' (expected name, kernel, initrd, cmdline, memory, cpus, serial, api_socket, restart, seccomp, virtio-net, vhost-pci-net)"},
     {"no name", "[[vm]]\ncpus = 1\n", "m.toml:1:1: vm[0]: no 'name' (every VM needs one: it names its console, sockets and MACs)"},
     {"bad name", "[[vm]]\nname = \"a b\"\n",
      "m.toml:2:8: vm[0]: name \"a b\" must be 1-32 letters, digits, '-' or '_', starting with a letter or digit"},
@@ -225,6 +228,8 @@ const Bad kBad[] = {
      "m.toml:4:7: vm \"a\": vhost-pci-net[0]: bar=3221225472: the peer BAR must be a power of two from 4G to 32G"},
     {"sequential_boot not a boolean", "sequential_boot = \"yes\"\n[[vm]]\nname = \"a\"\n",
      "m.toml:1:19: manifest: 'sequential_boot' must be true or false, not a string"},
+    {"bad seccomp mode", "[[vm]]\nname = \"a\"\nseccomp = \"strict\"\n",
+     "m.toml:3:11: vm \"a\": seccomp \"strict\" is not \"on\", \"log\" or \"off\""},
     {"shutdown_timeout zero", "shutdown_timeout = 0\n[[vm]]\nname = \"a\"\n",
      "m.toml:1:20: manifest: 'shutdown_timeout' is 0; expected 1 to 3600"},
 };

@@ -1,0 +1,73 @@
+// vmm/seccomp/allow_lists.cc: which system calls each kind of tandem thread may make.
+//
+// Built from what the code does (and checked with --seccomp=log runs of the e2e suite, whose
+// kernel log names anything missing). Every list holds the C++ runtime's basics; a thread that
+// starts other threads also holds what a new thread runs before its own list is in place.
+#include <initializer_list>
+#include <span>
+
+#include "vmm/seccomp/seccomp.h"
+
+namespace tandem::seccomp {
+namespace {
+
+using Names = std::vector<std::string_view>;
+
+// Memory, locks, time, signals' return path, exiting: what glibc and libstdc++ do anywhere.
+constexpr std::string_view kRuntime[] = {
+    "read", "write", "readv", "writev", "pread64", "pwrite64", "close", "lseek", "fstat", "newfstatat", "fcntl",
+    "futex", "mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "rt_sigprocmask", "rt_sigreturn",
+    "sigaltstack", "exit", "exit_group", "gettid", "getpid", "tgkill", "clock_gettime", "clock_nanosleep",
+    "nanosleep", "sched_yield", "restart_syscall", "getrandom", "poll", "ppoll", "prctl",
+};
+
+// Starting a thread: the creator's clone, then the new thread's start-up under the creator's list,
+// which ends with installing its own (seccomp(2); a list can only be narrowed further).
+constexpr std::string_view kSpawn[] = {
+    "clone", "clone3", "set_robust_list", "rseq", "sched_getaffinity", "seccomp",
+};
+
+// Event fds, sockets to a peer, KVM and device ioctls: what a device does when the guest starts
+// or resets it (on the vCPU that wrote the register) and what its workers do.
+constexpr std::string_view kDeviceIo[] = {
+    "ioctl", "eventfd2", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "sendmsg", "recvmsg", "sendto",
+    "recvfrom", "socket", "connect", "accept4", "shutdown", "getsockopt", "setsockopt", "dup", "dup3",
+    "fstatfs", "statfs", "timerfd_create", "timerfd_settime",
+    "readlink",  // /proc/self/fd/N: is a peer's fd an eventfd?
+};
+
+// The main thread sets everything up and serves the API: files, sockets, memory files, signals.
+constexpr std::string_view kVmmOnly[] = {
+    "openat", "bind", "listen", "accept", "getsockname", "getpeername", "socketpair", "unlink", "unlinkat", "fchmod",
+    "chmod", "memfd_create", "ftruncate", "fallocate", "pipe2", "rt_sigaction", "rt_sigtimedwait", "signalfd4",
+    "kill", "getuid", "geteuid", "getgid", "getegid", "uname", "sysinfo", "readlinkat", "getcwd",
+    "access", "faccessat", "faccessat2", "statx", "getdents64", "dup2", "timerfd_gettime", "prlimit64",
+};
+
+Names join(std::initializer_list<std::span<const std::string_view>> parts) {
+  Names out;
+  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+constexpr std::string_view kIoctl[] = {"ioctl"};
+
+}  // namespace
+
+const std::vector<std::string_view>& allowed(ThreadKind kind) {
+  static const Names vmm = join({kRuntime, kSpawn, kDeviceIo, kVmmOnly});
+  // A vCPU thread runs the guest and every device register access; starting or resetting a device
+  // there starts or stops its backend (threads, sockets to the peer, vhost ioctls).
+  static const Names vcpu = join({kRuntime, kSpawn, kDeviceIo});
+  static const Names device = join({kRuntime, kDeviceIo});
+  static const Names console = join({kRuntime, kIoctl});
+  switch (kind) {
+    case ThreadKind::kVmm: return vmm;
+    case ThreadKind::kVcpu: return vcpu;
+    case ThreadKind::kDevice: return device;
+    case ThreadKind::kConsole: return console;
+  }
+  return console;
+}
+
+}  // namespace tandem::seccomp

@@ -1,0 +1,160 @@
+// vmm/seccomp/seccomp.cc: installing a thread's allow-list and reporting a call outside it.
+#include "vmm/seccomp/seccomp.h"
+
+#include <seccomp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <pthread.h>
+
+namespace tandem::seccomp {
+namespace {
+
+// Filled before the first kOn filter: the handler may not allocate or call libseccomp.
+constexpr int kMaxSyscall = 512;
+std::array<std::array<char, 32>, kMaxSyscall> g_names{};
+thread_local const char* t_kind = "unconfined";
+
+void append(char* buf, size_t& at, size_t cap, const char* s) {
+  while (*s && at + 1 < cap) buf[at++] = *s++;
+}
+
+void append_number(char* buf, size_t& at, size_t cap, long v) {
+  char digits[24];
+  size_t n = 0;
+  unsigned long u = v < 0 ? static_cast<unsigned long>(-v) : static_cast<unsigned long>(v);
+  do {
+    digits[n++] = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u && n < sizeof digits);
+  if (v < 0 && at + 1 < cap) buf[at++] = '-';
+  while (n && at + 1 < cap) buf[at++] = digits[--n];
+}
+
+// Async-signal-safe: fixed buffers, write(2), _exit(2).
+void on_sigsys(int, siginfo_t* info, void*) {
+  char line[256];
+  size_t at = 0;
+  const int nr = info->si_syscall;
+  char thread[16] = "?";
+  pthread_getname_np(pthread_self(), thread, sizeof thread);  // reads the thread's own comm
+  append(line, at, sizeof line, "tandem: seccomp: the ");
+  append(line, at, sizeof line, t_kind);
+  append(line, at, sizeof line, " thread \"");
+  append(line, at, sizeof line, thread);
+  append(line, at, sizeof line, "\" made system call ");
+  append(line, at, sizeof line, nr >= 0 && nr < kMaxSyscall && g_names[nr][0] ? g_names[nr].data() : "?");
+  append(line, at, sizeof line, " (");
+  append_number(line, at, sizeof line, nr);
+  append(line, at, sizeof line, "), which its allow-list does not permit; stopping (--seccomp=log to trace, off to disable)\n");
+  [[maybe_unused]] ssize_t w = ::write(STDERR_FILENO, line, at);
+  ::_exit(kExitStatus);
+}
+
+Status prepare_handler() {
+  static std::once_flag once;
+  static int error = 0;
+  std::call_once(once, [] {
+    for (int nr = 0; nr < kMaxSyscall; ++nr) {
+      char* name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+      if (!name) continue;
+      std::strncpy(g_names[nr].data(), name, g_names[nr].size() - 1);
+      std::free(name);
+    }
+    struct sigaction sa{};
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (::sigaction(SIGSYS, &sa, nullptr) != 0) error = errno;
+  });
+  if (error) return Error{std::string("seccomp: installing the SIGSYS handler: ") + std::strerror(error)};
+  return {};
+}
+
+struct Filter {
+  scmp_filter_ctx ctx;
+  explicit Filter(uint32_t action) : ctx(seccomp_init(action)) {}
+  ~Filter() {
+    if (ctx) seccomp_release(ctx);
+  }
+  Filter(const Filter&) = delete;
+  Filter& operator=(const Filter&) = delete;
+};
+
+}  // namespace
+
+Result<Mode> parse_mode(std::string_view text) {
+  if (text == "on") return Mode::kOn;
+  if (text == "log") return Mode::kLog;
+  if (text == "off") return Mode::kOff;
+  return Error{"--seccomp: '" + std::string(text) + "' is not on, log or off"};
+}
+
+std::string_view kind_name(ThreadKind kind) {
+  switch (kind) {
+    case ThreadKind::kVmm: return "vmm";
+    case ThreadKind::kVcpu: return "vcpu";
+    case ThreadKind::kDevice: return "device";
+    case ThreadKind::kConsole: return "console";
+  }
+  return "?";
+}
+
+Status install(ThreadKind kind, Mode mode) {
+  if (mode == Mode::kOff) return {};
+  const std::string what = "seccomp: the " + std::string(kind_name(kind)) + " thread's allow-list: ";
+  if (mode == Mode::kOn) TANDEM_TRY(prepare_handler());
+  Filter f(mode == Mode::kOn ? SCMP_ACT_TRAP : SCMP_ACT_LOG);
+  if (!f.ctx) return Error{what + "seccomp_init failed"};
+  for (std::string_view name : allowed(kind)) {
+    const int nr = seccomp_syscall_resolve_name(std::string(name).c_str());
+    if (nr == __NR_SCMP_ERROR) continue;  // not a system call of this architecture
+    if (int rc = seccomp_rule_add(f.ctx, SCMP_ACT_ALLOW, nr, 0); rc != 0)
+      return Error{what + "adding " + std::string(name) + ": " + std::strerror(-rc)};
+  }
+  if (int rc = seccomp_load(f.ctx); rc != 0) return Error{what + "loading it: " + std::strerror(-rc)};
+  t_kind = kind_name(kind).data();  // a string literal
+  return {};
+}
+
+namespace {
+std::atomic<Mode> g_mode{Mode::kOff};
+}  // namespace
+
+Status set_process_mode(Mode mode) {
+  if (mode != Mode::kOff) {
+    // The kernel must know seccomp filters and the action the mode uses.
+    std::ifstream in("/proc/sys/kernel/seccomp/actions_avail");
+    std::string actions;
+    std::getline(in, actions);
+    const std::string need = mode == Mode::kOn ? "trap" : "log";
+    if (actions.empty()) return Error{"seccomp: this kernel has no seccomp filters (/proc/sys/kernel/seccomp/actions_avail); use --seccomp=off"};
+    if ((" " + actions + " ").find(" " + need + " ") == std::string::npos)
+      return Error{"seccomp: this kernel's filters cannot '" + need + "' (actions: " + actions + "); use --seccomp=off"};
+    if (mode == Mode::kOn) TANDEM_TRY(prepare_handler());
+  }
+  g_mode.store(mode);
+  return {};
+}
+
+Mode process_mode() { return g_mode.load(); }
+
+void enter(ThreadKind kind) {
+  const Mode mode = g_mode.load();
+  if (mode == Mode::kOff) return;
+  if (auto s = install(kind, mode); !s.ok()) {
+    std::fprintf(stderr, "tandem: %s\n", s.message().c_str());
+    std::_Exit(1);
+  }
+}
+
+}  // namespace tandem::seccomp

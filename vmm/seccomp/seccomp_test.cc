@@ -1,0 +1,137 @@
+// Unit tests for vmm/seccomp: each list is made of real x86_64 system calls, and an installed list
+// is enforced for real, in a forked child: a listed call works, one outside the list ends the
+// process with kExitStatus and a line naming it (kOn), or is only logged (kLog).
+#include <doctest/doctest.h>
+#include <seccomp.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "vmm/seccomp/seccomp.h"
+
+using namespace tandem;
+using namespace tandem::seccomp;
+
+namespace {
+struct Outcome {
+  int status = -1;  // exit status, or 128 + signal
+  std::string err;
+};
+
+// Runs `body` in a child whose stderr is captured.
+template <typename F>
+Outcome in_child(F body) {
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(p[0]);
+    ::dup2(p[1], STDERR_FILENO);
+    ::_exit(body());
+  }
+  ::close(p[1]);
+  Outcome o;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(p[0], buf, sizeof buf)) > 0) o.err.append(buf, static_cast<size_t>(n));
+  ::close(p[0]);
+  int ws = 0;
+  REQUIRE(::waitpid(pid, &ws, 0) == pid);
+  o.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+  return o;
+}
+}  // namespace
+
+TEST_CASE("modes parse from the command line's words") {
+  CHECK(parse_mode("on").value() == Mode::kOn);
+  CHECK(parse_mode("log").value() == Mode::kLog);
+  CHECK(parse_mode("off").value() == Mode::kOff);
+  auto bad = parse_mode("strict");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.message().find("'strict' is not on, log or off") != std::string::npos);
+}
+
+TEST_CASE("every listed name is an x86_64 system call, listed once") {
+  for (ThreadKind k : {ThreadKind::kVmm, ThreadKind::kVcpu, ThreadKind::kDevice, ThreadKind::kConsole}) {
+    const auto& names = allowed(k);
+    CHECK(names.size() > 30);
+    for (size_t i = 0; i < names.size(); ++i) {
+      INFO(kind_name(k), ": ", names[i]);
+      CHECK(seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86_64, std::string(names[i]).c_str()) != __NR_SCMP_ERROR);
+      for (size_t j = 0; j < i; ++j) CHECK(names[j] != names[i]);
+    }
+  }
+  // The narrow lists stay narrow: no files to open, no sockets to listen on.
+  for (ThreadKind k : {ThreadKind::kVcpu, ThreadKind::kDevice, ThreadKind::kConsole})
+    for (std::string_view n : allowed(k)) {
+      CHECK(n != "openat");
+      CHECK(n != "bind");
+      CHECK(n != "execve");
+    }
+}
+
+TEST_CASE("on: a listed call works, one outside the list ends the process naming it") {
+  Outcome ok = in_child([] {
+    if (!install(ThreadKind::kDevice, Mode::kOn).ok()) return 10;
+    char c = 'x';
+    return ::write(STDERR_FILENO, &c, 1) == 1 ? 0 : 11;
+  });
+  CHECK(ok.status == 0);
+  CHECK(ok.err == "x");
+
+  Outcome denied = in_child([] {
+    if (!install(ThreadKind::kDevice, Mode::kOn).ok()) return 10;
+    ::syscall(SYS_getuid);  // a device worker has no business asking
+    return 0;
+  });
+  CHECK(denied.status == kExitStatus);
+  CHECK(denied.err.find("tandem: seccomp: the device thread") != std::string::npos);
+  CHECK(denied.err.find("made system call getuid (102)") != std::string::npos);
+}
+
+TEST_CASE("log: a call outside the list proceeds") {
+  Outcome o = in_child([] {
+    if (!install(ThreadKind::kDevice, Mode::kLog).ok()) return 10;
+    return ::syscall(SYS_getuid) == static_cast<long>(::getuid()) ? 0 : 11;
+  });
+  CHECK(o.status == 0);
+  CHECK(o.err.empty());
+}
+
+TEST_CASE("off installs nothing") {
+  Outcome o = in_child([] {
+    if (!install(ThreadKind::kConsole, Mode::kOff).ok()) return 10;
+    return ::syscall(SYS_getuid) >= 0 ? 0 : 11;
+  });
+  CHECK(o.status == 0);
+}
+
+TEST_CASE("lists stack: a thread started later keeps its creator's list") {
+  Outcome o = in_child([] {
+    if (!install(ThreadKind::kVmm, Mode::kOn).ok()) return 10;
+    if (::syscall(SYS_getuid) < 0) return 11;  // the main thread may
+    if (!install(ThreadKind::kConsole, Mode::kOn).ok()) return 12;
+    ::syscall(SYS_socket, 1, 1, 0);  // neither list stops the other: console has no socket()
+    return 0;
+  });
+  CHECK(o.status == kExitStatus);
+  CHECK(o.err.find("console thread") != std::string::npos);
+  CHECK(o.err.find("socket (41)") != std::string::npos);
+}
+
+TEST_CASE("the process mode starts off; enter() follows it") {
+  CHECK(process_mode() == Mode::kOff);
+  Outcome o = in_child([] {
+    enter(ThreadKind::kDevice);  // off: nothing installed
+    if (::syscall(SYS_getuid) < 0) return 10;
+    if (!set_process_mode(Mode::kOn).ok()) return 11;
+    enter(ThreadKind::kDevice);
+    ::syscall(SYS_getuid);
+    return 0;
+  });
+  CHECK(o.status == kExitStatus);
+  CHECK(o.err.find("getuid") != std::string::npos);
+}
