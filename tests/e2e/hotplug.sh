@@ -101,7 +101,7 @@ expect_error -32602 'invalid params: device.add: the id "keep" is taken' device.
 [[ "$(fds)" -gt "$fd0" ]] || fail "the fd count did not grow with a device present: the check above cannot fail"
 # Fill the bus: 30 more devices on taps tandem creates, then the 32nd is refused.
 for n in $(seq 1 30); do
-  ctl device.add type=virtio-net tap="hf$n" id="fill$n" > /dev/null 2>"$E2E_TMP/fill.err" || fail "device.add fill$n: $(cat "$E2E_TMP/fill.err")"
+  ctl device.add type=virtio-net tap="hf$n" id="fill$n" > /dev/null 2>"$E2E_TMP/fill.err" || { tail -n 5 "$con.stderr"; fail "device.add fill$n: $(cat "$E2E_TMP/fill.err")"; }
 done
 expect_error -32005 'device.add: no free PCI slot' device.add type=virtio-net tap=hf31
 kill -0 "$TANDEM_PID" || fail "tandem died"

@@ -45,6 +45,8 @@ Status install(ThreadKind kind, Mode mode);
 
 // The process's mode (kOff until set): tandem vm sets it once from --seccomp, before any thread
 // starts, after checking that the kernel can do it (Error otherwise, naming what is missing).
+// It also fixes malloc's arena limit, which glibc would otherwise look up with a file read from
+// whatever thread first needs a ninth arena.
 Status set_process_mode(Mode mode);
 Mode process_mode();
 // What a thread calls first thing: installs `kind`'s list in the process's mode. A thread that

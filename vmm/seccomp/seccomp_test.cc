@@ -7,7 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "vmm/seccomp/seccomp.h"
 
@@ -134,4 +138,31 @@ TEST_CASE("the process mode starts off; enter() follows it") {
   });
   CHECK(o.status == kExitStatus);
   CHECK(o.err.find("getuid") != std::string::npos);
+}
+
+TEST_CASE("many confined threads allocate at once: malloc makes no call outside the lists") {
+  // glibc looks its arena limit up (openat of /sys/devices/system/cpu/online) when a ninth thread
+  // needs an arena of its own; set_process_mode fixes the limit first. As in tandem, a confined
+  // vCPU thread starts the workers, so their first malloc already runs under its list; 24 of them
+  // each hold an allocation while the others make theirs.
+  Outcome o = in_child([] {
+    if (!set_process_mode(Mode::kOn).ok()) return 10;
+    std::thread([] {}).join();  // glibc's one-time thread set-up (signal handlers), as tandem's
+                                // main thread does it before any list is in place
+    enter(ThreadKind::kVcpu);
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 24; ++i)
+      threads.emplace_back([&ready] {
+        void* p = std::malloc(1000);
+        enter(ThreadKind::kDevice);
+        ready.fetch_add(1);
+        while (ready.load() < 24) std::this_thread::yield();
+        std::free(p);
+      });
+    for (auto& t : threads) t.join();
+    return 0;
+  });
+  INFO(o.err);
+  CHECK(o.status == 0);
 }
