@@ -40,8 +40,8 @@ for round in 1 2; do
   kill -TERM "$pid2"
   wait_exit "$pid2" 120
   wait_for "$v1" "^HP-GONE $round " 120 "$pid1" || { tail -n 30 "$v1"; cat "$v1.stderr"; fail "round $round: the device stayed in VM1's guest after VM2 stopped"; }
-  for _ in $(seq 50); do grep -q '"pci": null' <(ctl device.list) && break; sleep 0.2; done
-  ctl device.list | grep -q '"pci": null' || fail "round $round: device.list after the peer left: $(ctl device.list)"
+  parked() { ctl device.list | grep -q '"pci": null'; }
+  poll_until 60 parked || fail "round $round: device.list 60 s after the peer left: $(ctl device.list)"
   log "round $round: VM2 stopped; VM1's guest: $(grep "^HP-GONE $round " "$v1")"
 done
 # device.add of a vhost-pci-net through the API: the guest binds our driver (no peer: the link stays
@@ -53,8 +53,8 @@ wait_for "$v1" "^HP-UP 3 " 120 "$pid1" || { tail -n 30 "$v1"; fail "the API's vh
 [[ "$(grep "^HP-UP 3 " "$v1")" == *" vhost_pci_net "* ]] || fail "the API's vhost-pci-net: $(grep "^HP-UP 3 " "$v1")"
 ctl device.remove id=vpci1 > /dev/null || fail "device.remove vpci1 failed"
 wait_for "$v1" "^HP-GONE 3 " 60 "$pid1" || { tail -n 30 "$v1"; fail "the API's vhost-pci-net stayed in the guest"; }
-for _ in $(seq 50); do [[ -e "$S2" ]] || break; sleep 0.2; done
-[[ ! -e "$S2" ]] || fail "the removed vhost-pci-net's socket $S2 is still there"
+socket_gone() { [[ ! -e "$S2" ]]; }
+poll_until 60 socket_gone || fail "the removed vhost-pci-net's socket $S2 is still there after 60 s"
 log "device.add/remove of a vhost-pci-net through the API: bound to vhost_pci_net, removed, socket gone"
 kill -0 "$pid1" || fail "VM1 died"
 grep -q "ejected by the guest; off the bus until a peer connects" "$v1.stderr" || fail "VM1's tandem did not park the device"

@@ -52,6 +52,16 @@ wait_for() {
   return 1
 }
 
+# poll_until SECONDS CMD...: runs CMD every 0.2 s until it succeeds (0) or SECONDS pass (1). For
+# host-side effects of a guest's action, which a slow nested host may take many seconds to show.
+poll_until() {
+  local seconds="$1" i=0; shift
+  until "$@"; do
+    (( i < seconds * 5 )) || return 1
+    sleep 0.2; i=$((i + 1))
+  done
+}
+
 # now_ms: milliseconds since the epoch, for reporting (never asserted on).
 now_ms() { date +%s%3N; }
 

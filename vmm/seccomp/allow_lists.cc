@@ -44,6 +44,23 @@ constexpr std::string_view kVmmOnly[] = {
     "access", "faccessat", "faccessat2", "statx", "getdents64", "dup2", "timerfd_gettime", "prlimit64",
 };
 
+// Built with AddressSanitizer (bazel --config=asan or the fuzz config), its runtime probes whether
+// memory is readable by writing it into a pipe (sanitizer_common's IsAccessibleMemoryRange, met when
+// a thread starts or ends). The main thread's list has pipe2 already.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TANDEM_SECCOMP_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define TANDEM_SECCOMP_ASAN 1
+#endif
+#ifdef TANDEM_SECCOMP_ASAN
+constexpr std::string_view kSanitizerRuntime[] = {"pipe2"};
+#else
+constexpr std::span<const std::string_view> kSanitizerRuntime;
+#endif
+
 Names join(std::initializer_list<std::span<const std::string_view>> parts) {
   Names out;
   for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
@@ -58,9 +75,9 @@ const std::vector<std::string_view>& allowed(ThreadKind kind) {
   static const Names vmm = join({kRuntime, kSpawn, kDeviceIo, kVmmOnly});
   // A vCPU thread runs the guest and every device register access; starting or resetting a device
   // there starts or stops its backend (threads, sockets to the peer, vhost ioctls).
-  static const Names vcpu = join({kRuntime, kSpawn, kDeviceIo});
-  static const Names device = join({kRuntime, kDeviceIo});
-  static const Names console = join({kRuntime, kIoctl});
+  static const Names vcpu = join({kRuntime, kSpawn, kDeviceIo, kSanitizerRuntime});
+  static const Names device = join({kRuntime, kDeviceIo, kSanitizerRuntime});
+  static const Names console = join({kRuntime, kIoctl, kSanitizerRuntime});
   switch (kind) {
     case ThreadKind::kVmm: return vmm;
     case ThreadKind::kVcpu: return vcpu;
