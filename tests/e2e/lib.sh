@@ -20,7 +20,18 @@ e2e_cleanup() {
 trap e2e_cleanup EXIT
 
 log() { echo "[$E2E_NAME] $*"; }
-fail() { echo "[$E2E_NAME] FAIL: $*"; exit 1; }
+# fail MESSAGE: the test failed. Also names the first seccomp stop or tandem error of any VM the
+# test started (their stderr logs), since a CI summary quotes only these lines.
+fail() {
+  local f why
+  echo "[$E2E_NAME] FAIL: $*"
+  for f in "$E2E_TMP"/*.stderr; do
+    [[ -f "$f" ]] || continue
+    why="$(grep -a -m1 -E "^tandem: (seccomp|error):" "$f")"
+    [[ -n "$why" ]] && echo "[$E2E_NAME] FAIL-CAUSE $(basename "$f" .stderr): $why"
+  done
+  exit 1
+}
 
 # require_kvm: the test needs a working /dev/kvm (tools/nested-kvm provides one).
 require_kvm() {
@@ -169,3 +180,28 @@ up_leftovers() {
   left="$(pgrep -af "vmm/tandem (vm|up)" || true)"
   [[ -z "$left" ]] || fail "tandem processes are left: $left"
 }
+
+# hostile_recovery VM1_LOG VM1_PID SOCKET CLEAN_LOG: the end of the vhost-pci hostile tests. VM1 runs
+# guest-images/scripts/vhost-pci-hostile and has seen the hostile peer go (HOSTILE-DOWN); a clean
+# VM2 (stock virtio_net, net-sink) connects to SOCKET, VM1 must ping it, both power off with 0 and
+# VM1's dmesg shows no BUG/WARNING/Oops. Then sets RING_ERRORS, TX_BAD (bad chains in VM2's RX
+# ring) and RX_BAD (bad chains, lengths and headers in VM2's TX ring) from VM1's ethtool counters.
+hostile_recovery() {
+  local v1="$1" pid1="$2" sock="$3" clean="$4" pidc rc1 rcc
+  boot_tandem_ready "$clean" 300 --memory 512M --net "vhost-user=$sock" \
+    --cmdline "console=ttyS0 panic=-1 tandem.ip=10.2.0.2/24 tandem.script=net-sink" || fail "the clean VM2 did not boot"
+  pidc=$TANDEM_PID
+  wait_exit "$pid1" 300; rc1=$RC
+  wait_exit "$pidc" 60; rcc=$RC
+  tr -d '\r' < "$v1" > "$v1.txt"
+  grep -E "^(HOSTILE|LINK|PING|DMESG)" "$v1.txt"
+  [[ $rc1 -eq 0 ]] || { tail -n 30 "$v1.txt"; cat "$v1.stderr"; fail "VM1's tandem exited with $rc1"; }
+  [[ $rcc -eq 0 ]] || { tail -n 30 "$clean"; cat "$clean.stderr"; fail "the clean VM2's tandem exited with $rcc"; }
+  check_line "$v1.txt" "^PING-OK 10.2.0.2" "VM1 could not ping the clean VM2 after the hostile one"
+  if grep -qE "^DMESG .*(BUG|WARNING|Call Trace|Oops)" "$v1.txt"; then fail "VM1's dmesg shows a BUG/WARNING/Oops"; fi
+  RING_ERRORS=$(hostile_counter "$v1.txt" ring_errors)
+  TX_BAD=$(hostile_counter "$v1.txt" tx_bad_chain)
+  RX_BAD=$(( $(hostile_counter "$v1.txt" rx_bad_chain) + $(hostile_counter "$v1.txt" rx_bad_len) \
+    + $(hostile_counter "$v1.txt" rx_bad_hdr) ))
+}
+hostile_counter() { local v; v=$(sed -n "s/^LINK $2: \([0-9]*\).*/\1/p" "$1" | head -n 1); echo "${v:-0}"; }
