@@ -19,7 +19,7 @@
  *   ring_scribbler: done rounds=N canary=intact|broken@OFFSET
  * and leaves itself loaded (the rings stay VM2's garbage; the guest then powers off).
  *
- *   insmod ring_scribbler.ko [ifname=eth0] [seconds=15] [round_ms=100]
+ *   insmod ring_scribbler.ko [ifname=eth0] [seconds=15] [round_ms=100] [settle_ms=20]
  */
 #include <linux/delay.h>
 #include <linux/io.h>
@@ -31,6 +31,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/virtio.h>
+#include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 #include <linux/vmalloc.h>
 
@@ -43,6 +44,9 @@ MODULE_PARM_DESC(seconds, "how long to scribble");
 static unsigned int round_ms = 100;
 module_param(round_ms, uint, 0444);
 MODULE_PARM_DESC(round_ms, "time between rounds (VM1 gets to read each one)");
+static unsigned int settle_ms = 20;
+module_param(settle_ms, uint, 0444);
+MODULE_PARM_DESC(settle_ms, "pause between taking the heads back and rewriting the tables");
 
 /* writable descriptors point into the scratch's first 32 KiB; indirect tables live in the rest,
  * which no descriptor makes writable (VM1's packets must not become descriptors) */
@@ -72,7 +76,7 @@ struct ring {
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
-	bool started;
+	struct vring_desc *shadow;	/* the next table, built here, then published */
 	u16 offered;			/* the avail.idx last written: never moves back */
 };
 
@@ -83,9 +87,19 @@ static u64 scratch_addr(u32 offset)
 	return virt_to_phys(scratch) + (offset % SCRATCH_SPAN);
 }
 
+/* a buffer of `len` bytes (at most 2 KiB) inside the canary */
 static u64 canary_addr(u32 offset)
 {
-	return virt_to_phys(canary) + (offset % (CANARY_SIZE - 64));
+	return virt_to_phys(canary) + (offset % (CANARY_SIZE - 2048));
+}
+
+/* a writable buffer: inside the span, its length cut to end there */
+static void writable_in_span(struct vring_desc *d)
+{
+	u32 off = le64_to_cpu(d->addr) % SCRATCH_SPAN;
+
+	d->addr = cpu_to_le64(virt_to_phys(scratch) + off);
+	d->len = cpu_to_le32(min_t(u32, le32_to_cpu(d->len), SCRATCH_SPAN - off));
 }
 
 /* a descriptor that is legal in every way except what the class breaks */
@@ -97,30 +111,76 @@ static void good_desc(const struct ring *r, struct vring_desc *d, u32 salt)
 	d->next = 0;
 }
 
-/* Makes every descriptor writable only inside the scratch span (random content must not let VM1
- * overwrite VM2's kernel: that is VM2's own fault, not what this test is about). */
-static void keep_writes_in_scratch(const struct ring *r, struct vring_desc *d, unsigned int n)
+/*
+ * Makes random descriptors write only inside the scratch span (random content must not let VM1
+ * overwrite VM2's kernel: that is VM2's own fault, not what this test is about). Indirect tables
+ * go to the table area, 16-byte aligned, at most 16 KiB (what VM1 accepts, so their random
+ * entries get walked); their writable entries keep to the span too. The tables hold what the bad-
+ * indirect class left there, zeros otherwise: no random bytes that a later ring's round could
+ * turn into unchecked entries.
+ */
+static void keep_writes_in_scratch(struct vring_desc *d, unsigned int n)
 {
-	unsigned int i;
+	unsigned int i, j;
 
 	for (i = 0; i < n; i++) {
 		u16 flags = le16_to_cpu(d[i].flags);
 
 		if (flags & VRING_DESC_F_INDIRECT) {
-			/* a table in the scratch's table area: its entries keep to the span too */
-			u64 off = SCRATCH_SPAN + le64_to_cpu(d[i].addr) % SCRATCH_SPAN;
-			u32 len = min_t(u32, le32_to_cpu(d[i].len), SCRATCH_SIZE - off);
-			struct vring_desc *t = (struct vring_desc *)(scratch + off);
-			unsigned int j;
+			u32 off = SCRATCH_SPAN + (le64_to_cpu(d[i].addr) % (SCRATCH_SIZE - SCRATCH_SPAN - 16384));
+			u32 len;
+			struct vring_desc *t;
 
+			off &= ~15u;
+			len = (le32_to_cpu(d[i].len) % 16384) & ~15u;
+			t = (struct vring_desc *)(scratch + off);
 			d[i].addr = cpu_to_le64(virt_to_phys(scratch) + off);
+			d[i].len = cpu_to_le32(len);
 			for (j = 0; j < len / sizeof(*t); j++)
 				if (le16_to_cpu(t[j].flags) & VRING_DESC_F_WRITE)
-					t[j].addr = cpu_to_le64(scratch_addr(le64_to_cpu(t[j].addr)));
+					writable_in_span(&t[j]);
 		} else if (flags & VRING_DESC_F_WRITE) {
-			d[i].addr = cpu_to_le64(scratch_addr(le64_to_cpu(d[i].addr)));
+			writable_in_span(&d[i]);
 		}
 	}
+}
+
+/*
+ * Takes the offered heads back before a round rewrites the table: every slot VM1 may read next
+ * names a head past the ring, then a pause lets VM1 finish the chain it is walking, so it never
+ * sees one descriptor half old, half new (an old address with a new length or flag could send
+ * its writes outside the scratch span).
+ */
+static void park(struct ring *r)
+{
+	u16 used = le16_to_cpu(READ_ONCE(r->used->idx));
+	u16 i;
+
+	for (i = used; i != r->offered; i++)
+		WRITE_ONCE(r->avail->ring[i % r->num], cpu_to_le16(r->num));
+	wmb();
+}
+
+/*
+ * Copies the shadow table into the ring: every flag cleared first, then addresses, lengths and
+ * links, then the new flags, so that a descriptor read while it changes is at worst not writable
+ * (parked heads and a pause already keep VM1 off the table while it changes).
+ */
+static void publish_table(struct ring *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->num; i++)
+		WRITE_ONCE(r->desc[i].flags, 0);
+	wmb();
+	for (i = 0; i < r->num; i++) {
+		WRITE_ONCE(r->desc[i].addr, r->shadow[i].addr);
+		WRITE_ONCE(r->desc[i].len, r->shadow[i].len);
+		WRITE_ONCE(r->desc[i].next, r->shadow[i].next);
+	}
+	wmb();
+	for (i = 0; i < r->num; i++)
+		WRITE_ONCE(r->desc[i].flags, r->shadow[i].flags);
 }
 
 /*
@@ -135,16 +195,12 @@ static void scribble(struct ring *r, enum scribble_class c, u32 round)
 	u16 want = used + min(r->num / 2, 16u);
 	unsigned int i, count;
 
-	if (!r->started) {
-		r->offered = le16_to_cpu(READ_ONCE(r->avail->idx));
-		r->started = true;
-	}
 	if ((s16)(want - r->offered) > 0)
 		r->offered = want;
 	count = min_t(unsigned int, (u16)(r->offered - used), r->num);
 
 	for (i = 0; i < r->num; i++) {
-		struct vring_desc *d = &r->desc[i];
+		struct vring_desc *d = &r->shadow[i];
 
 		good_desc(r, d, i + round);
 		switch (c) {
@@ -156,9 +212,11 @@ static void scribble(struct ring *r, enum scribble_class c, u32 round)
 			d->len = cpu_to_le32(0xfffffff0u - i);
 			break;
 		case CLASS_LOOP:
-			/* i -> i (odd) or i -> i+1 -> i (even pairs) */
+			/* odd descriptors chain to themselves, even ones to the next (odd) one; empty
+			 * buffers, so no packet fills the chain before VM1's walk must notice the loop */
 			d->flags |= cpu_to_le16(VRING_DESC_F_NEXT);
 			d->next = cpu_to_le16((i & 1) ? i : (i + 1) % r->num);
+			d->len = 0;
 			break;
 		case CLASS_BAD_INDIRECT: {
 			/* a table in scratch: a length that is no whole number of entries, one longer
@@ -178,7 +236,9 @@ static void scribble(struct ring *r, enum scribble_class c, u32 round)
 			break;	/* the avail ring below names heads past the table */
 		case CLASS_WRONG_DIRECTION:
 			/* receive buffers VM1 may not write (pointing at the canary), transmit buffers
-			 * that say the device writes them */
+			 * that say the device writes them (VM1 only reads transmit buffers and must refuse
+			 * these: the one place a writable descriptor points outside the scratch span, at
+			 * the canary, so a VM1 that wrote there would be caught) */
 			if (r->writable) {
 				d->addr = cpu_to_le64(canary_addr(i * 64));
 				d->len = cpu_to_le32(2048);
@@ -205,7 +265,8 @@ static void scribble(struct ring *r, enum scribble_class c, u32 round)
 		}
 	}
 	if (c == CLASS_RANDOM)
-		keep_writes_in_scratch(r, r->desc, r->num);
+		keep_writes_in_scratch(r->shadow, r->num);
+	publish_table(r);
 
 	for (i = 0; i < count; i++) {
 		u16 head = (c == CLASS_BAD_HEAD) ? r->num + i * 7 : (used + i + round) % r->num;
@@ -237,7 +298,8 @@ static int ring_of(struct virtqueue *vq, bool writable, struct ring *r)
 	r->desc = phys_to_virt(virtqueue_get_desc_addr(vq));
 	r->avail = phys_to_virt(virtqueue_get_avail_addr(vq));
 	r->used = phys_to_virt(virtqueue_get_used_addr(vq));
-	return 0;
+	r->shadow = kcalloc(num, sizeof(*r->shadow), GFP_KERNEL);
+	return r->shadow ? 0 : -ENOMEM;
 }
 
 static int __init ring_scribbler_init(void)
@@ -264,6 +326,12 @@ static int __init ring_scribbler_init(void)
 		return -ENODEV;
 	}
 	vdev = dev_to_virtio(parent);
+	if (virtio_has_feature(vdev, VIRTIO_F_ACCESS_PLATFORM) || virtio_has_feature(vdev, VIRTIO_F_RING_PACKED)) {
+		pr_err("ring_scribbler: %s's device uses an IOMMU or packed rings; only split rings at guest-physical addresses are handled\n",
+		       ifname);
+		dev_put(ndev);
+		return -EOPNOTSUPP;
+	}
 	list_for_each_entry(vq, &vdev->vqs, list) {
 		if (!rxq && strcmp(vq->name, "input.0") == 0)
 			rxq = vq;
@@ -272,8 +340,8 @@ static int __init ring_scribbler_init(void)
 	}
 	if (!rxq || !txq || ring_of(rxq, true, &rx) || ring_of(txq, false, &tx)) {
 		pr_err("ring_scribbler: %s has no usable input.0/output.0 split rings\n", ifname);
-		dev_put(ndev);
-		return -ENODEV;
+		err = -ENODEV;
+		goto out;
 	}
 	scratch = kzalloc(SCRATCH_SIZE, GFP_KERNEL);
 	canary = kmalloc(CANARY_SIZE, GFP_KERNEL);
@@ -287,14 +355,20 @@ static int __init ring_scribbler_init(void)
 	rtnl_lock();
 	dev_close(ndev);
 	rtnl_unlock();
-	pr_info("ring_scribbler: %s closed; rx ring %u entries at %llx, tx ring %u entries at %llx\n",
+	rx.offered = le16_to_cpu(READ_ONCE(rx.avail->idx));
+	tx.offered = le16_to_cpu(READ_ONCE(tx.avail->idx));
+	pr_info("ring_scribbler: %s closed; rx ring %u entries at %llx, tx ring %u entries at %llx, indirect %s\n",
 		ifname, rx.num, (u64)virtqueue_get_desc_addr(rxq), tx.num,
-		(u64)virtqueue_get_desc_addr(txq));
+		(u64)virtqueue_get_desc_addr(txq),
+		virtio_has_feature(vdev, VIRTIO_RING_F_INDIRECT_DESC) ? "negotiated" : "not negotiated");
 
 	end = jiffies + msecs_to_jiffies(seconds * 1000);
 	while (time_before(jiffies, end) || round < CLASS_NORMAL_COUNT) {
 		enum scribble_class c = round % CLASS_NORMAL_COUNT;
 
+		park(&rx);
+		park(&tx);
+		msleep(settle_ms);
 		scribble(&rx, c, round);
 		scribble(&tx, c, round);
 		if (round < CLASS_NORMAL_COUNT)
@@ -304,12 +378,14 @@ static int __init ring_scribbler_init(void)
 		msleep(round_ms);
 		round++;
 	}
+	park(&rx);
+	park(&tx);
+	msleep(settle_ms);
 	scribble(&rx, CLASS_RUNAWAY, round);
 	scribble(&tx, CLASS_RUNAWAY, round);
 	msleep(round_ms);
 	round++;
 
-	bad = CANARY_SIZE;
 	for (bad = 0; bad < CANARY_SIZE && canary[bad] == CANARY_BYTE; bad++)
 		;
 	if (bad == CANARY_SIZE)
@@ -324,6 +400,8 @@ static int __init ring_scribbler_init(void)
 out:
 	kfree(scratch);
 	kfree(canary);
+	kfree(rx.shadow);
+	kfree(tx.shadow);
 	dev_put(ndev);
 	return err;
 }
