@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "base/fd_kind.h"
 #include "base/hex.h"
 
 namespace tandem::vhost_user {
@@ -28,14 +29,6 @@ bool inside(uint64_t addr, uint64_t len, uint64_t base, uint64_t size) {
   if (addr < base) return false;
   uint64_t off = addr - base;
   return off < size && len <= size - off;
-}
-
-bool is_eventfd(int fd) {
-  char link[64];
-  std::string path = "/proc/self/fd/" + std::to_string(fd);
-  ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
-  if (n < 0) return false;
-  return std::string(link, static_cast<size_t>(n)) == "anon_inode:[eventfd]";
 }
 
 // Ring part sizes of a split virtqueue (with the event-index fields).
