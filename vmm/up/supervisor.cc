@@ -186,14 +186,7 @@ class Supervisor {
         });
         return;
       }
-      std::string missing;
-      bool owner_ended = false;
-      for (const auto& n : c.vm->config.nets) {
-        auto owner = listener_owner_.find(n.socket);
-        if (n.kind != NetSpec::Kind::kVhostUser || owner == listener_owner_.end() || is_socket(n.socket)) continue;
-        missing = n.socket;
-        owner_ended = owner_ended || owner->second->state == State::kEnded;
-      }
+      auto [missing, owner_ended] = peer_socket(c);
       if (!missing.empty()) {
         if (owner_ended) {
           say("vm \"" + c.vm->name + "\" not started: the VM whose vhost-pci-net it connects to (" + missing + ") has ended");
@@ -427,12 +420,47 @@ class Supervisor {
     maybe_finish();
   }
 
-  // Starts `c` again after `delay`, once the old instance's output has drained.
-  void restart_after(Child& c, std::chrono::milliseconds delay) {
+  // A peer vhost-pci-net socket `c` connects to that cannot serve it yet (empty: none), and whether
+  // that is for good: the VM that owns it has ended (its socket, even a stale file left by a killed
+  // tandem, will not serve again). An ended owner is reported before a socket still to appear.
+  struct PeerSocket {
+    std::string missing;
+    bool owner_ended = false;
+  };
+  PeerSocket peer_socket(const Child& c) const {
+    PeerSocket r;
+    for (const auto& n : c.vm->config.nets) {
+      auto owner = listener_owner_.find(n.socket);
+      if (n.kind != NetSpec::Kind::kVhostUser || owner == listener_owner_.end()) continue;
+      if (owner->second->state == State::kEnded) return PeerSocket{n.socket, true};
+      if (r.missing.empty() && !is_socket(n.socket)) r.missing = n.socket;
+    }
+    return r;
+  }
+
+  // Starts `c` again after `delay`, once the old instance's output has drained and, as at the first
+  // start, its peers' vhost-pci-net sockets exist again (their VMs may be restarting too; at most
+  // kSocketWait). A VM whose peer has ended for good is not started again: it could only fail.
+  void restart_after(Child& c, std::chrono::milliseconds delay, Clock::time_point waiting_since = {}) {
     c.restart_timer.expires_after(delay);
-    c.restart_timer.async_wait([this, &c](const asio::error_code& e) {
+    c.restart_timer.async_wait([this, &c, waiting_since](const asio::error_code& e) {
       if (e || stopping_ || c.state != State::kRestartPending) return;
-      if (c.out_open) return restart_after(c, std::chrono::milliseconds(100));
+      if (c.out_open) return restart_after(c, std::chrono::milliseconds(100), waiting_since);
+      auto [missing, owner_ended] = peer_socket(c);
+      if (!missing.empty()) {
+        auto since = waiting_since == Clock::time_point{} ? Clock::now() : waiting_since;
+        if (!owner_ended && Clock::now() - since < kSocketWait) {
+          return restart_after(c, std::chrono::milliseconds(100), since);
+        }
+        say("vm \"" + c.vm->name + "\" not restarted: " +
+            (owner_ended ? "the VM whose vhost-pci-net it connects to (" + missing + ") has ended"
+                         : "its peer's socket " + missing + " did not come back within " +
+                               std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kSocketWait).count()) +
+                               " s"));
+        c.state = State::kEnded;
+        --c.restarts;  // announced, never made
+        return maybe_finish();
+      }
       spawn(c);
     });
   }
