@@ -168,3 +168,34 @@ TEST_CASE("--vhost-pci takes socket=PATH[,bar=SIZE]; bad specs exit 2") {
   auto longpath = cli({"vm", "--kernel", "k", "--vhost-pci", "socket=/" + std::string(120, 'a')});
   CHECK(longpath.exit_code == 2);
 }
+
+TEST_CASE("--vhost-pci mode=symmetric takes listen= and section=; asymmetric-only keys are refused") {
+  auto r = cli({"vm", "--kernel", "k", "--vhost-pci", "socket=/run/s.sock,mode=symmetric", "--vhost-pci",
+                "socket=/run/t.sock,mode=symmetric,listen=off,section=16M"});
+  REQUIRE(r.action == CliResult::Action::kRunVm);
+  REQUIRE(r.vm.vhost_pcis.size() == 2);
+  CHECK(r.vm.vhost_pcis[0].mode == VhostPciSpec::Mode::kSymmetric);
+  CHECK(r.vm.vhost_pcis[0].listen);
+  CHECK(r.vm.vhost_pcis[0].section_size == (4ULL << 20));
+  CHECK_FALSE(r.vm.vhost_pcis[1].listen);
+  CHECK(r.vm.vhost_pcis[1].section_size == (16ULL << 20));
+  // The text form parses back to the same device (how tandem up passes a manifest's devices on).
+  auto again = parse_vhost_pci(vhost_pci_spec_text(r.vm.vhost_pcis[1]));
+  REQUIRE(again);
+  CHECK(again->mode == VhostPciSpec::Mode::kSymmetric);
+  CHECK_FALSE(again->listen);
+  CHECK(again->section_size == (16ULL << 20));
+  for (auto [spec, says] : {std::pair{"socket=/x,mode=both", "expected asymmetric or symmetric"},
+                            std::pair{"socket=/x,mode=symmetric,section=3M", "power of two"},
+                            std::pair{"socket=/x,mode=symmetric,section=128M", "power of two"},
+                            std::pair{"socket=/x,mode=symmetric,section=512K", "power of two"},
+                            std::pair{"socket=/x,mode=symmetric,listen=maybe", "expected on or off"},
+                            std::pair{"socket=/x,mode=symmetric,bar=8G", "no peer-memory BAR"},
+                            std::pair{"socket=/x,mode=symmetric,hotplug_on_connect=on", "for mode=asymmetric"},
+                            std::pair{"socket=/x,listen=off", "for mode=symmetric"},
+                            std::pair{"socket=/x,section=4M", "for mode=symmetric"}}) {
+    auto bad = cli({"vm", "--kernel", "k", "--vhost-pci", spec});
+    CHECK(bad.exit_code == 2);
+    CHECK_MESSAGE(bad.error.find(says) != std::string::npos, spec, " -> ", bad.error);
+  }
+}

@@ -124,6 +124,7 @@ Status DeviceManager::add_cold(const NetSpec& spec) {
 }
 
 Status DeviceManager::add_cold(const VhostPciSpec& spec) {
+  if (spec.mode == VhostPciSpec::Mode::kSymmetric) return Error{"--vhost-pci socket=" + spec.socket + ": mode=symmetric is not built yet"};
   Built b = build("vpci" + std::to_string(cold_vpcis_), spec);
   if (!b.record.device) return Error{"--vhost-pci socket=" + spec.socket + ": " + b.error};
   b.record.on_connect = spec.hotplug_on_connect;

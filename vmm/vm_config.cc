@@ -116,24 +116,61 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
   VhostPciSpec spec;
   auto items = split_options(text);
   if (!items) return items.error();
+  bool have_bar = false, have_hotplug = false, have_listen = false, have_section = false;
   for (const auto& [key, value] : *items) {
     if (key == "socket") {
       spec.socket = value;
+    } else if (key == "mode") {
+      if (value == "symmetric") spec.mode = VhostPciSpec::Mode::kSymmetric;
+      else if (value == "asymmetric") spec.mode = VhostPciSpec::Mode::kAsymmetric;
+      else return Error{"mode=" + value + ": expected asymmetric or symmetric"};
     } else if (key == "bar") {
       auto size = parse_size(value);
       if (!size) return Error{"bar=" + value + ": " + size.message()};
       if (auto ok = check_peer_bar_size(*size); !ok) return Error{"bar=" + value + ": " + ok.message()};
       spec.bar_size = *size;
+      have_bar = true;
     } else if (key == "hotplug_on_connect") {
       if (value != "on" && value != "off") return Error{"hotplug_on_connect=" + value + ": expected on or off"};
       spec.hotplug_on_connect = value == "on";
+      have_hotplug = true;
+    } else if (key == "listen") {
+      if (value != "on" && value != "off") return Error{"listen=" + value + ": expected on or off"};
+      spec.listen = value == "on";
+      have_listen = true;
+    } else if (key == "section") {
+      auto size = parse_size(value);
+      if (!size) return Error{"section=" + value + ": " + size.message()};
+      if (auto ok = check_section_size(*size); !ok) return Error{"section=" + value + ": " + ok.message()};
+      spec.section_size = *size;
+      have_section = true;
     } else {
-      return Error{"unknown key '" + key + "' in '" + text + "' (expected socket, bar, hotplug_on_connect)"};
+      return Error{"unknown key '" + key + "' in '" + text + "' (expected socket, mode, bar, hotplug_on_connect, listen, section)"};
     }
   }
   if (spec.socket.empty()) return Error{"'" + text + "' names no socket: give socket=PATH"};
   if (spec.socket.size() >= 108) return Error{"socket path " + spec.socket + " is longer than a Unix socket allows (107)"};
+  bool symmetric = spec.mode == VhostPciSpec::Mode::kSymmetric;
+  if (symmetric && have_bar) return Error{"bar= is for mode=asymmetric: a symmetric device has no peer-memory BAR (see section=)"};
+  if (symmetric && have_hotplug) return Error{"hotplug_on_connect= is for mode=asymmetric"};
+  if (!symmetric && have_listen) return Error{"listen= is for mode=symmetric (an asymmetric device always listens)"};
+  if (!symmetric && have_section) return Error{"section= is for mode=symmetric"};
   return spec;
+}
+
+Status check_section_size(uint64_t size) {
+  if (size < (1ULL << 20) || size > (64ULL << 20) || (size & (size - 1))) {
+    return Error{"a section must be a power of two from 1M to 64M"};
+  }
+  return {};
+}
+
+std::string vhost_pci_spec_text(const VhostPciSpec& spec) {
+  if (spec.mode == VhostPciSpec::Mode::kSymmetric) {
+    return "socket=" + spec.socket + ",mode=symmetric,listen=" + (spec.listen ? "on" : "off") +
+           ",section=" + std::to_string(spec.section_size);
+  }
+  return "socket=" + spec.socket + ",bar=" + std::to_string(spec.bar_size) + (spec.hotplug_on_connect ? ",hotplug_on_connect=on" : "");
 }
 
 std::string net_spec_text(const NetSpec& spec) {

@@ -28,13 +28,20 @@ struct NetSpec {
   std::string mac;     // empty: derived from the backend, stable across restarts
 };
 
-// One --vhost-pci device: tandem listens on `socket` for a peer's vhost-user front-end.
+// One --vhost-pci device. Asymmetric (2.0, the default): tandem listens on `socket` for a peer's
+// vhost-user front-end and maps the peer's memory into a BAR. Symmetric (2.1,
+// docs/vhost-pci-net.md §9): both VMs have this device; the two tandems meet on `socket` (one
+// listens, the other connects) and share only two output sections of `section_size` bytes.
 struct VhostPciSpec {
+  enum class Mode { kAsymmetric, kSymmetric } mode = Mode::kAsymmetric;
   std::string socket;
-  uint64_t bar_size = 16ULL << 30;  // the peer-memory BAR: the largest peer it can take
-  // The device is on the PCI bus only while a peer is connected: hot-added when a peer's front-end
-  // connects, hot-removed when it goes (the 2017 design's "device created on connect").
+  uint64_t bar_size = 16ULL << 30;  // asymmetric: the peer-memory BAR, the largest peer it can take
+  // Asymmetric: the device is on the PCI bus only while a peer is connected: hot-added when a
+  // peer's front-end connects, hot-removed when it goes (the 2017 design's "device created on
+  // connect").
   bool hotplug_on_connect = false;
+  bool listen = true;                   // symmetric: listen on `socket` (off: connect to it)
+  uint64_t section_size = 4ULL << 20;   // symmetric: bytes per output section, a power of two 1M-64M
 };
 
 struct VmConfig {
@@ -68,13 +75,18 @@ Result<SerialSpec> parse_serial(const std::string& text);
 Result<NetSpec> parse_net(const std::string& text);
 // The peer-memory BAR size rule: a power of two from 4G to 32G.
 Status check_peer_bar_size(uint64_t size);
-// "socket=PATH[,bar=SIZE]". Errors name the bad part.
+// The symmetric output-section size rule: a power of two from 1M to 64M.
+Status check_section_size(uint64_t size);
+// "socket=PATH[,bar=SIZE][,hotplug_on_connect=on]" or
+// "socket=PATH,mode=symmetric[,listen=on|off][,section=SIZE]". Errors name the bad part.
 Result<VhostPciSpec> parse_vhost_pci(const std::string& text);
 // The MAC a --net device gets when none is given: derived from what identifies the device on this
 // host (the tap name or the socket path), so two VMs never clash and a restarted VM keeps its MAC.
 std::string default_mac_seed(const NetSpec& spec);
 // The --net value that parses back to `spec` ("tap=tp0,vhost=on,mac=...").
 std::string net_spec_text(const NetSpec& spec);
+// The --vhost-pci value that parses back to `spec`.
+std::string vhost_pci_spec_text(const VhostPciSpec& spec);
 
 // The kernel and initrd as read from disk, checked.
 struct BootFiles {

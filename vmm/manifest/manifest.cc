@@ -515,7 +515,7 @@ std::vector<std::string> vm_arguments(const VmConfig& cfg) {
   if (!cfg.api_socket.empty()) a.insert(a.end(), {"--api-socket", cfg.api_socket});
   for (const auto& n : cfg.nets) a.insert(a.end(), {"--net", net_spec_text(n)});
   for (const auto& v : cfg.vhost_pcis) {
-    a.insert(a.end(), {"--vhost-pci", "socket=" + v.socket + ",bar=" + std::to_string(v.bar_size) + (v.hotplug_on_connect ? ",hotplug_on_connect=on" : "")});
+    a.insert(a.end(), {"--vhost-pci", vhost_pci_spec_text(v)});
   }
   a.insert(a.end(), {"--shutdown-timeout", std::to_string(cfg.shutdown_timeout_s)});
   if (cfg.seccomp != seccomp::Mode::kOn) a.insert(a.end(), {"--seccomp", cfg.seccomp == seccomp::Mode::kLog ? "log" : "off"});
