@@ -3,7 +3,7 @@
 // RAM starts at 0. Below 4 GiB it stops at kLowRamEnd (2 GiB), leaving the 32-bit PCI hole: the
 // 32-bit MMIO window for BARs, the PCI ECAM, then the IOAPIC and LAPIC. RAM beyond 2 GiB continues
 // at 4 GiB. The 64-bit MMIO window starts above the end of RAM (aligned), for 64-bit BARs such as
-// vhost-pci's peer-memory BAR.
+// vhost-pci's peer-memory BAR; after it, the window for vhost-pci 2.1's shared sections.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +39,9 @@ constexpr uint64_t kIoapicAddr = 0xfec00000;
 constexpr uint64_t kLapicAddr = 0xfee00000;
 constexpr uint64_t kHighRamStart = 4 * GiB;
 constexpr uint64_t kMmio64Size = 64 * GiB;        // above RAM, for 64-bit BARs
+// Right after the 64-bit window: vhost-pci 2.1 shared sections at fixed addresses (outside every
+// window the guest's PCI core allocates from, so nothing else is ever placed there).
+constexpr uint64_t kSectionWindowSize = 16 * GiB;
 
 // Port I/O used by tandem's platform devices.
 constexpr uint16_t kPciConfigPort = 0xcf8;       // 0xCF8 address, 0xCFC data

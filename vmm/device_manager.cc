@@ -57,6 +57,7 @@ DeviceManager::Built DeviceManager::build(const std::string& id, const NetSpec& 
 }
 
 DeviceManager::Built DeviceManager::build(const std::string& id, const VhostPciSpec& spec) {
+  if (spec.mode == VhostPciSpec::Mode::kSymmetric) return build_symmetric(id, spec);
   auto bar0 = mmio64_.allocate(vhost_pci::kBar0Size, vhost_pci::kBar0Size);
   if (!bar0) return Built{{}, "no room for its BARs in the 64-bit window", api::code::kNoRoom};
   auto bar2 = mmio64_.allocate(spec.bar_size, spec.bar_size);
@@ -87,6 +88,40 @@ DeviceManager::Built DeviceManager::build(const std::string& id, const VhostPciS
   return b;
 }
 
+DeviceManager::Built DeviceManager::build_symmetric(const std::string& id, const VhostPciSpec& spec) {
+  if (!sections_) return Built{{}, "this VM has no window for shared sections", api::code::kUnavailable};
+  const uint64_t window = vhost_pci::SymmetricDevice::window_size(spec.section_size);
+  auto shm = sections_->allocate(window, window);
+  if (!shm) return Built{{}, "no room for its sections in the section window", api::code::kNoRoom};
+  auto bar0 = mmio64_.allocate(vhost_pci::kBar0Size, vhost_pci::kBar0Size);
+  if (!bar0) {
+    (void)sections_->release(*shm);
+    return Built{{}, "no room for its BAR in the 64-bit window", api::code::kNoRoom};
+  }
+  vhost_pci::SymmetricConfig sc;
+  sc.socket = spec.socket;
+  sc.listen = spec.listen;
+  sc.section_size = spec.section_size;
+  sc.on_peer = [this, id](bool up, const std::string& detail) {  // the device's thread
+    notify_(up ? "peer.connected" : "peer.disconnected", api::Json{{"device", id}, {"detail", detail}});
+  };
+  auto dev = vhost_pci::SymmetricDevice::create(sc, services_, *bar0, *shm);
+  if (!dev) {
+    (void)sections_->release(*shm);
+    (void)mmio64_.release(*bar0);
+    return Built{{}, dev.message(), api::code::kBackendFailed};
+  }
+  Built b;
+  b.record.id = id;
+  b.record.type = "vhost-pci-net";
+  b.record.backend = api::Json{{"socket", spec.socket}, {"mode", "symmetric"}, {"listen", spec.listen}, {"section", spec.section_size}, {"shm_base", *shm}};
+  b.record.device = *dev;
+  b.record.vhost_pci = *dev;
+  b.record.bars = {*bar0};
+  b.record.sections = *shm;
+  return b;
+}
+
 Result<uint8_t> DeviceManager::plug(Record& r) {
   auto slot = pci_->free_slot();
   if (!slot) return slot.error();
@@ -102,6 +137,8 @@ void DeviceManager::release(Record& r) {
   r.device->unplug();
   for (uint64_t bar : r.bars) (void)mmio64_.release(bar);
   r.bars.clear();
+  if (r.sections && sections_) (void)sections_->release(*r.sections);
+  r.sections.reset();
 }
 
 Status DeviceManager::keep(Record r, const std::string& option, bool on_bus) {
@@ -124,7 +161,6 @@ Status DeviceManager::add_cold(const NetSpec& spec) {
 }
 
 Status DeviceManager::add_cold(const VhostPciSpec& spec) {
-  if (spec.mode == VhostPciSpec::Mode::kSymmetric) return Error{"--vhost-pci socket=" + spec.socket + ": mode=symmetric is not built yet"};
   Built b = build("vpci" + std::to_string(cold_vpcis_), spec);
   if (!b.record.device) return Error{"--vhost-pci socket=" + spec.socket + ": " + b.error};
   b.record.on_connect = spec.hotplug_on_connect;

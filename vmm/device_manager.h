@@ -14,6 +14,7 @@
 #include <asio.hpp>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "devices/pci/hotplug.h"
 #include "devices/pci/pci_root.h"
 #include "devices/vhost_pci/net_device.h"
+#include "devices/vhost_pci/symmetric_device.h"
 #include "devices/vm_services.h"
 #include "memory/address_allocator.h"
 #include "memory/guest_memory.h"
@@ -48,6 +50,9 @@ class DeviceManager {
       : DeviceManager(io, std::move(pci), std::move(services), mem, std::move(mmio64), std::move(notify), Options{}) {}
   ~DeviceManager();
 
+  // Where symmetric vhost-pci-net devices place their sections (fixed guest-physical addresses
+  // outside the PCI windows); without it they are refused.
+  void set_section_window(uint64_t base, uint64_t size) { sections_.emplace(base, size); }
   // The register block the DSDT's hotplug AML talks to; set before the vCPUs start.
   void set_hotplug(std::shared_ptr<PciHotplug> hotplug) { hotplug_ = std::move(hotplug); }
 
@@ -74,8 +79,9 @@ class DeviceManager {
     api::Json backend;
     std::string mac;
     std::shared_ptr<PciDevice> device;
-    std::shared_ptr<vhost_pci::NetDevice> vhost_pci;  // for link state, start and stop
-    std::vector<uint64_t> bars;                       // allocations in the 64-bit window
+    std::shared_ptr<vhost_pci::LinkDevice> vhost_pci;  // for link state, start and stop
+    std::vector<uint64_t> bars;                        // allocations in the 64-bit window
+    std::optional<uint64_t> sections;                  // a symmetric device's, in the section window
     bool plugged = false;
     bool removing = false;
     bool on_connect = false;  // hotplug_on_connect: on the bus only while a peer is connected
@@ -92,6 +98,7 @@ class DeviceManager {
   static api::Json device_json(const Record& d);
   Built build(const std::string& id, const NetSpec& spec, int connect_ms);
   Built build(const std::string& id, const VhostPciSpec& spec);
+  Built build_symmetric(const std::string& id, const VhostPciSpec& spec);
   Result<uint8_t> plug(Record& r);
   // Keeps a command-line device, on the bus or (hotplug_on_connect) off it; errors name `option`.
   Status keep(Record r, const std::string& option, bool on_bus);
@@ -110,6 +117,7 @@ class DeviceManager {
   std::shared_ptr<VmServices> services_;
   const GuestMemory& mem_;
   AddressAllocator mmio64_;
+  std::optional<AddressAllocator> sections_;
   Notify notify_;
   Options options_;
   std::shared_ptr<PciHotplug> hotplug_;

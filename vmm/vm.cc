@@ -315,6 +315,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   // PCI devices: BARs come from the 64-bit window above RAM (the guest may move them). The hotplug
   // registers share the GED's interrupt with the power button.
   DeviceManager device_manager(io, pci, services, *mem, AddressAllocator(mmio64_start(*ram), layout::kMmio64Size), notify);
+  device_manager.set_section_window(mmio64_start(*ram) + layout::kMmio64Size, layout::kSectionWindowSize);
   int ged_fd = ged_irq.get();
   auto hotplug = std::make_shared<PciHotplug>(
       [ged_fd] {

@@ -22,6 +22,7 @@ struct RecordingVmServices : VmServices {
   uint32_t next_gsi = 24;
   uint32_t next_slot = 64;
   std::map<uint64_t, uint64_t> mmio;  // base -> len
+  std::map<uint64_t, std::shared_ptr<BusDevice>> mmio_devices;  // base -> what serves it
   std::set<std::pair<int, uint64_t>> doorbells;
   std::map<uint32_t, MsiMessage> routes;
   std::set<std::pair<int, uint32_t>> irqfds;
@@ -52,14 +53,16 @@ struct RecordingVmServices : VmServices {
     if (assign) doorbells.insert({fd, addr}); else doorbells.erase({fd, addr});
     return {};
   }
-  Status map_mmio(std::shared_ptr<BusDevice>, uint64_t addr, uint64_t len) override {
+  Status map_mmio(std::shared_ptr<BusDevice> device, uint64_t addr, uint64_t len) override {
     std::lock_guard l(mu);
     mmio[addr] = len;
+    mmio_devices[addr] = std::move(device);
     return {};
   }
   Status unmap_mmio(uint64_t addr) override {
     std::lock_guard l(mu);
     mmio.erase(addr);
+    mmio_devices.erase(addr);
     return {};
   }
   Result<uint32_t> add_memslot(uint64_t gpa, uint64_t size, void* host, bool read_only) override {

@@ -18,10 +18,6 @@ namespace tandem::vhost_pci {
 
 namespace {
 
-// Registers (BAR 0).
-constexpr uint64_t kRegMagic = 0x00, kRegVersion = 0x04, kRegMaxQueues = 0x08, kRegNumVectors = 0x0c,
-                   kRegDriverStatus = 0x10, kRegLinkState = 0x14, kRegStopLo = 0x18, kRegStopHi = 0x1c,
-                   kRegStopAck = 0x20, kRegStopTimeout = 0x24;
 // Metadata page fields.
 constexpr size_t kMetaGeneration = 0x08, kMetaLink = 0x0c, kMetaSession = 0x10, kMetaNregions = 0x14,
                  kMetaNqueues = 0x18, kMetaFeatures = 0x20, kMetaStop = 0x30, kMetaBarSize = 0x38,

@@ -25,6 +25,7 @@
 #include "devices/pci/msix.h"
 #include "devices/pci/pci_config.h"
 #include "devices/pci/pci_device.h"
+#include "devices/vhost_pci/link_device.h"
 #include "devices/vhost_user/backend.h"
 #include "devices/vm_services.h"
 #include "memory/mapping.h"
@@ -32,18 +33,12 @@
 namespace tandem::vhost_pci {
 
 // Register and layout constants of the spec (§2–§4).
-constexpr uint32_t kMagic = 0x4e505654;          // "TVPN"
 constexpr uint32_t kMetaMagic = 0x4d505654;      // "TVPM"
 constexpr uint32_t kVersion = 0x00020000;
-constexpr uint64_t kBar0Size = 0x4000;
-constexpr uint64_t kDoorbellOffset = 0x1000;
-constexpr uint64_t kMsixTableOffset = 0x2000;
-constexpr uint64_t kMsixPbaOffset = 0x3000;
 constexpr uint64_t kMetaSize = 0x1000;
 constexpr uint64_t kFirstRegionOffset = 0x200000;
 constexpr uint64_t kRegionAlign = 0x200000;
 constexpr uint32_t kMaxQueues = 64;
-enum LinkState : uint32_t { kDown = 0, kNegotiating = 1, kUp = 2, kStopping = 3 };
 
 struct Config {
   std::string socket;                      // where tandem listens for the peer's front-end
@@ -58,7 +53,7 @@ struct Config {
   std::function<void(bool connected, const std::string& detail)> on_peer;
 };
 
-class NetDevice : public PciDevice, public BusDevice, public vhost_user::BackendObserver,
+class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public vhost_user::BackendObserver,
                   public std::enable_shared_from_this<NetDevice> {
  public:
   // Binds the socket (an existing socket file is an error: another tandem may own it).
@@ -66,15 +61,15 @@ class NetDevice : public PciDevice, public BusDevice, public vhost_user::Backend
                                                    uint64_t bar2);
   ~NetDevice() override;
   // Starts serving the socket (one front-end at a time).
-  void start();
+  void start() override;
   // Closes the session (unwinding everything it wired) and stops serving. Also done on destruction.
-  void stop();
+  void stop() override;
   // stop(), then unmaps both BARs: the device holds nothing of the VM's any more. Idempotent; also
   // done on destruction.
   void unplug() override;
   // Unmaps both BARs (the device left the bus) but keeps serving the socket: a hotplug_on_connect
   // device between peers. The guest's next config writes map them again.
-  void park();
+  void park() override;
 
   // PciDevice.
   void config_read(uint32_t offset, std::span<uint8_t> data) override;
@@ -91,7 +86,7 @@ class NetDevice : public PciDevice, public BusDevice, public vhost_user::Backend
   uint16_t on_vring_stop(uint32_t index) override;
   void on_disconnect() override;
 
-  uint32_t link_state() const;
+  uint32_t link_state() const override;
 
  private:
   struct Placed {

@@ -161,14 +161,19 @@ Result<RawMessage> Connection::receive(Timeout timeout) {
   Deadline deadline(timeout);
   RawMessage raw;
   std::array<uint8_t, kHeaderSize> header;
-  TANDEM_TRY(read_exact(fd_.get(), header, raw.fds, deadline, true));
+  TANDEM_TRY(vhost_user::read_exact(fd_.get(), header, raw.fds, deadline, true));
   raw.header = decode_header(header);
   if (raw.header.size > kMaxPayloadSize)  // refused before reading: a flood cannot grow our buffer
     return Error{"a message (" + request_name(raw.header.request) + ") announces " + std::to_string(raw.header.size) +
                  " payload bytes, more than " + std::to_string(kMaxPayloadSize)};
   raw.payload.resize(raw.header.size);
-  TANDEM_TRY(read_exact(fd_.get(), raw.payload, raw.fds, deadline, false));
+  TANDEM_TRY(vhost_user::read_exact(fd_.get(), raw.payload, raw.fds, deadline, false));
   return raw;
+}
+
+Status Connection::read_exact(std::span<uint8_t> bytes, std::vector<UniqueFd>& fds, Timeout timeout) {
+  Deadline deadline(timeout);
+  return vhost_user::read_exact(fd_.get(), bytes, fds, deadline, true);
 }
 
 Listener::~Listener() {

@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
@@ -38,6 +39,9 @@ class Connection {
   Status send(std::span<const uint8_t> bytes, std::span<const int> fds = {}, Timeout timeout = std::nullopt);
   // Receives one whole message.
   Result<RawMessage> receive(Timeout timeout = std::nullopt);
+  // Reads exactly bytes.size() bytes of another framing (the symmetric vhost-pci link), adding the
+  // fds that come with them to `fds` (at most kMaxFds in all).
+  Status read_exact(std::span<uint8_t> bytes, std::vector<UniqueFd>& fds, Timeout timeout = std::nullopt);
 
   int fd() const { return fd_.get(); }
 

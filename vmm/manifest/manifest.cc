@@ -166,22 +166,39 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
   return base_dir + "/" + p;
 }
 
-// A vhost-pci-net device while references are resolved.
-struct Listener {
+// A vhost-pci-net device while references are resolved. It listens (an asymmetric device, or a
+// symmetric one without `peer`) or, symmetric with `peer`, connects to another VM's listener.
+struct VpciDev {
   size_t vm;
   std::string name;
   std::string socket;
   toml::source_region at;
-  std::string taken_by;  // "vm "x" virtio-net[0] (file:l:c)" once a peer names it
+  bool symmetric = false;
+  bool connects = false;       // symmetric with `peer`: uses its peer's socket
+  uint64_t section = 0;        // symmetric: the section size
+  bool section_given = false;  // `section` was in the manifest (else the 4M default)
+  toml::source_region section_at{};
+  std::string taken_by;  // "vm "x": virtio-net[0] at file:l:c" once a peer names it
 };
 
-// A virtio-net whose `peer` still has to be resolved.
+// A `peer` still to be resolved: a virtio-net's (to an asymmetric vhost-pci-net) or a connecting
+// symmetric vhost-pci-net's (to a symmetric one that listens).
 struct PeerRef {
   size_t vm;
-  size_t net;
+  size_t index;  // in the VM's nets, or in its vhost_pcis when `symmetric`
   std::string text;
   toml::source_region at;
+  bool symmetric = false;
+  size_t dev = 0;  // symmetric: the connecting device in the list of VpciDevs
 };
+
+// "4M", "1G": a size as a manifest would write it (bytes when no unit divides it).
+std::string size_text(uint64_t bytes) {
+  for (auto [shift, unit] : {std::pair{30, 'G'}, std::pair{20, 'M'}, std::pair{10, 'K'}}) {
+    if (bytes && bytes % (1ULL << shift) == 0) return std::to_string(bytes >> shift) + unit;
+  }
+  return std::to_string(bytes);
+}
 
 // A bound path or name that must be unique across the manifest.
 struct Unique {
@@ -224,7 +241,7 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
   }
 
   Unique names, macs, sockets, taps;
-  std::vector<Listener> listeners;
+  std::vector<VpciDev> vpci_devs;
   std::vector<PeerRef> peers;
   std::vector<toml::source_region> vm_at;
   for (size_t vi = 0; vi < vm_tables.size(); ++vi) {
@@ -309,24 +326,73 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
     for (size_t di = 0; di < vpcis.size(); ++di) {
       const toml::table& d = *vpcis[di];
       std::string dev = what + ": vhost-pci-net[" + std::to_string(di) + "]";
-      c.only_keys(d, {"name", "socket", "bar", "hotplug_on_connect"}, dev);
+      c.only_keys(d, {"name", "mode", "socket", "bar", "hotplug_on_connect", "section", "peer"}, dev);
       VhostPciSpec spec;
       std::string name = "vpci" + std::to_string(di);
       if (auto v = c.string(d, "name", dev)) {
         if (valid_name(*v)) name = *v;
         else c.error(d.get("name")->source(), dev + ": name " + quoted(*v) + " must be 1-32 letters, digits, '-' or '_'");
       }
-      for (const auto& l : listeners) {
+      for (const auto& l : vpci_devs) {
         if (l.vm == vi && l.name == name) c.error(d.source(), dev + ": a second vhost-pci-net named " + quoted(name) + " (first at " + c.where(l.at) + ")");
       }
-      spec.socket = path_key(d, "socket", m.run_dir + "/" + (vm.name.empty() ? "vm" + std::to_string(vi) : vm.name) + "-" + name + ".sock");
-      if (auto v = c.size(d, "bar", dev)) {
-        if (auto ok = check_peer_bar_size(*v); !ok) c.error(d.get("bar")->source(), dev + ": bar=" + std::to_string(*v) + ": " + ok.message());
-        else spec.bar_size = *v;
+      bool mode_known = !d.get("mode");
+      if (auto v = c.string(d, "mode", dev)) {
+        if (*v == "symmetric" || *v == "asymmetric") {
+          mode_known = true;
+          spec.mode = *v == "symmetric" ? VhostPciSpec::Mode::kSymmetric : VhostPciSpec::Mode::kAsymmetric;
+        } else {
+          c.error(d.get("mode")->source(), dev + ": mode " + quoted(*v) + " is not \"asymmetric\" (2.0, the default) or \"symmetric\"");
+        }
       }
-      if (auto b = c.boolean(d, "hotplug_on_connect", dev)) spec.hotplug_on_connect = *b;
-      check_socket(spec.socket, d.get("socket") ? d.get("socket")->source() : d.source(), dev);
-      listeners.push_back({vi, name, spec.socket, d.source(), ""});
+      const bool symmetric = spec.mode == VhostPciSpec::Mode::kSymmetric;
+      // A key of the other mode: an error (once the mode is known), and not read.
+      auto applies = [&](const char* key, bool for_symmetric, const std::string& why) {
+        const toml::node* n = d.get(key);
+        if (!n) return false;
+        if (!mode_known) return false;
+        if (symmetric == for_symmetric) return true;
+        c.error(n->source(), dev + ": '" + key + "' is for mode = " + (for_symmetric ? "\"symmetric\"" : "\"asymmetric\"") +
+                                 "; this device is " + (symmetric ? "symmetric" : d.get("mode") ? "asymmetric" : "asymmetric (the default)") + why);
+        return false;
+      };
+      if (applies("bar", false, ": it has no peer-memory BAR (its shared memory is 'section')")) {
+        if (auto v = c.size(d, "bar", dev)) {
+          if (auto ok = check_peer_bar_size(*v); !ok) c.error(d.get("bar")->source(), dev + ": bar=" + std::to_string(*v) + ": " + ok.message());
+          else spec.bar_size = *v;
+        }
+      }
+      if (applies("hotplug_on_connect", false, "")) {
+        if (auto b = c.boolean(d, "hotplug_on_connect", dev)) spec.hotplug_on_connect = *b;
+      }
+      bool section_given = false;
+      if (applies("section", true, "")) {
+        if (auto v = c.size(d, "section", dev)) {
+          if (auto ok = check_section_size(*v); !ok) c.error(d.get("section")->source(), dev + ": section=" + std::to_string(*v) + ": " + ok.message());
+          else {
+            spec.section_size = *v;
+            section_given = true;
+          }
+        }
+      }
+      std::optional<std::string> peer;
+      if (applies("peer", true, ": it listens, and another VM's virtio-net connects to it with peer = \"" +
+                                    (vm.name.empty() ? std::string("VM") : vm.name) + "\"")) {
+        peer = c.string(d, "peer", dev);
+      }
+      const bool connects = symmetric && peer.has_value();
+      if (connects) {
+        spec.listen = false;  // and the socket of the device it names, once resolved
+        if (const toml::node* s = d.get("socket")) {
+          c.error(s->source(), dev + ": 'socket' is for a device that listens; with 'peer' it connects to its peer's socket");
+        }
+        peers.push_back({vi, di, *peer, d.get("peer")->source(), true, vpci_devs.size()});
+      } else {
+        spec.socket = path_key(d, "socket", m.run_dir + "/" + (vm.name.empty() ? "vm" + std::to_string(vi) : vm.name) + "-" + name + ".sock");
+        check_socket(spec.socket, d.get("socket") ? d.get("socket")->source() : d.source(), dev);
+      }
+      vpci_devs.push_back({vi, name, spec.socket, d.source(), symmetric, connects, spec.section_size, section_given,
+                           section_given ? d.get("section")->source() : d.source(), ""});
       cfg.vhost_pcis.push_back(spec);
     }
 
@@ -399,10 +465,15 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
     m.vms.push_back(std::move(vm));
   }
 
-  // peer = "VM" or "VM:DEVICE": the vhost-pci-net device of another VM in this manifest.
+  // peer = "VM" or "VM:DEVICE": the vhost-pci-net device of another VM in this manifest. A
+  // virtio-net connects to an asymmetric (2.0) one; a symmetric vhost-pci-net with `peer` connects
+  // to a symmetric one that listens (has no `peer`), takes its socket and must share its section
+  // size. Without ":DEVICE", only the devices of the right kind are candidates.
   std::vector<std::set<size_t>> needs(m.vms.size());
+  std::set<std::pair<size_t, size_t>> symmetric_links;  // (connecting VM, listening VM)
   for (const auto& p : peers) {
-    std::string dev = "vm " + quoted(m.vms[p.vm].name) + ": virtio-net[" + std::to_string(p.net) + "]";
+    std::string dev = "vm " + quoted(m.vms[p.vm].name) + (p.symmetric ? ": vhost-pci-net[" : ": virtio-net[") +
+                      std::to_string(p.index) + "]";
     std::string vm_name = p.text.substr(0, p.text.find(':'));
     std::string dev_name = p.text.find(':') == std::string::npos ? "" : p.text.substr(p.text.find(':') + 1);
     auto target = std::find_if(m.vms.begin(), m.vms.end(), [&](const Vm& v) { return v.name == vm_name; });
@@ -419,34 +490,83 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
       c.error(p.at, dev + ": peer " + quoted(p.text) + " names its own VM; a VM cannot be its own vhost-pci peer");
       continue;
     }
-    std::vector<Listener*> cands;
-    for (auto& l : listeners) {
-      if (l.vm == ti && (dev_name.empty() || l.name == dev_name)) cands.push_back(&l);
+    // What `p` can connect to: an asymmetric device for a virtio-net, a listening symmetric one
+    // for a symmetric device.
+    auto fits = [&](const VpciDev& l) { return p.symmetric ? l.symmetric && !l.connects : !l.symmetric; };
+    std::vector<VpciDev*> all, cands;
+    for (auto& l : vpci_devs) {
+      if (l.vm != ti) continue;
+      all.push_back(&l);
+      if (dev_name.empty() ? fits(l) : l.name == dev_name) cands.push_back(&l);
+    }
+    const std::string peer_is = dev + ": peer " + quoted(p.text) + ": ";
+    if (cands.empty() && (all.empty() || !dev_name.empty())) {
+      c.error(p.at, peer_is + "vm " + quoted(vm_name) + " has no vhost-pci-net" +
+                        (dev_name.empty() ? " device" : " named " + quoted(dev_name)) + " to connect to");
+      continue;
     }
     if (cands.empty()) {
-      c.error(p.at, dev + ": peer " + quoted(p.text) + ": vm " + quoted(vm_name) + " has no vhost-pci-net" +
-                        (dev_name.empty() ? " device" : " named " + quoted(dev_name)) + " to connect to");
+      // The VM has vhost-pci-net devices, none of the kind `p` connects to: say what each is.
+      std::vector<std::string> what_they_are;
+      for (auto* l : all) {
+        std::string id = quoted(vm_name + ":" + l->name);
+        what_they_are.push_back(!l->symmetric ? id + " is asymmetric (a virtio-net's peer)"
+                                : l->connects ? id + " connects to a peer itself"
+                                              : id + " is symmetric (a symmetric vhost-pci-net's peer)");
+      }
+      c.error(p.at, peer_is + "vm " + quoted(vm_name) + " has no " +
+                        (p.symmetric ? "symmetric vhost-pci-net that listens (mode = \"symmetric\", no 'peer')"
+                                     : "asymmetric vhost-pci-net") +
+                        " to connect to: " + join(what_they_are, ", "));
       continue;
     }
     if (cands.size() > 1) {
       std::vector<std::string> n;
       for (auto* l : cands) n.push_back(quoted(vm_name + ":" + l->name));
-      c.error(p.at, dev + ": peer " + quoted(p.text) + " is ambiguous: vm " + quoted(vm_name) + " has " + std::to_string(cands.size()) + " vhost-pci-net devices (" + join(n, ", ") + ")");
+      bool mixed = std::any_of(all.begin(), all.end(), [](const VpciDev* l) { return l->symmetric; });
+      std::string kind = p.symmetric ? "symmetric vhost-pci-net devices that listen" : mixed ? "asymmetric vhost-pci-net devices" : "vhost-pci-net devices";
+      c.error(p.at, dev + ": peer " + quoted(p.text) + " is ambiguous: vm " + quoted(vm_name) + " has " + std::to_string(cands.size()) + " " + kind + " (" + join(n, ", ") + ")");
       continue;
     }
-    Listener& l = *cands[0];
-    if (!l.taken_by.empty()) {
-      c.error(p.at, dev + ": vm " + quoted(vm_name) + "'s vhost-pci-net " + quoted(l.name) + " already has a peer (" + l.taken_by + "); it takes one");
+    VpciDev& l = *cands[0];
+    const std::string its = "vm " + quoted(vm_name) + "'s vhost-pci-net " + quoted(l.name);
+    if (!fits(l)) {  // named explicitly, of the other kind
+      if (!p.symmetric) {
+        c.error(p.at, peer_is + its + " is symmetric: a virtio-net cannot connect to it (a [[vm.vhost-pci-net]] with mode = \"symmetric\" and peer = " + quoted(p.text) + " can)");
+      } else if (!l.symmetric) {
+        c.error(p.at, peer_is + its + " is asymmetric (2.0): a virtio-net with peer = " + quoted(p.text) + " connects to it, not a symmetric vhost-pci-net");
+      } else {
+        c.error(p.at, peer_is + its + " connects to a peer itself; of the two symmetric ends, one listens (has no 'peer')");
+      }
       continue;
+    }
+    if (!l.taken_by.empty()) {
+      c.error(p.at, dev + ": " + its + " already has a peer (" + l.taken_by + "); it takes one");
+      continue;
+    }
+    if (p.symmetric) {
+      VpciDev& me = vpci_devs[p.dev];
+      if (me.section_given && me.section != l.section) {
+        c.error(me.section_at, dev + ": section " + size_text(me.section) + " differs from that of " + its + " (" + size_text(l.section) +
+                                   (l.section_given ? " at " + c.where(l.section_at) : ", the default") +
+                                   "); both ends of a symmetric pair have one section size");
+        continue;
+      }
+      VhostPciSpec& spec = m.vms[p.vm].config.vhost_pcis[p.index];
+      spec.socket = me.socket = l.socket;
+      spec.section_size = me.section = l.section;
+      symmetric_links.insert({p.vm, ti});
+    } else {
+      m.vms[p.vm].config.nets[p.index].socket = l.socket;
     }
     l.taken_by = dev + " at " + c.where(p.at);
-    m.vms[p.vm].config.nets[p.net].socket = l.socket;
     needs[p.vm].insert(ti);
   }
 
   if (c.failed()) return c.result();
 
-  // Start order: a VM after every VM whose vhost-pci-net it connects to; manifest order otherwise.
+  // Start order: a VM after every VM whose vhost-pci-net it connects to (from a virtio-net or a
+  // symmetric vhost-pci-net); manifest order otherwise.
   std::vector<size_t> order;
   std::vector<bool> placed(m.vms.size(), false);
   while (order.size() < m.vms.size()) {
@@ -471,8 +591,14 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
           std::vector<std::string> cyc;
           for (auto it = seen; it != path.end(); ++it) cyc.push_back(m.vms[*it].name);
           cyc.push_back(m.vms[next].name);
-          c.error(vm_at[*seen], "vm " + quoted(m.vms[*seen].name) + ": the peers form a cycle (" + join(cyc, " -> ") +
-                                    "): each VM's virtio-net needs the next one's vhost-pci-net listening first, so no start order exists");
+          bool symmetric = false;
+          for (auto it = seen; it != path.end(); ++it) {
+            symmetric = symmetric || symmetric_links.count({*it, it + 1 == path.end() ? next : *(it + 1)});
+          }
+          c.error(vm_at[*seen], "vm " + quoted(m.vms[*seen].name) + ": the peers form a cycle (" + join(cyc, " -> ") + "): each VM" +
+                                    (symmetric ? " connects to the next one's vhost-pci-net, which must listen first"
+                                               : "'s virtio-net needs the next one's vhost-pci-net listening first") +
+                                    ", so no start order exists");
           return c.result();
         }
         path.push_back(next);

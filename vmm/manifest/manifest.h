@@ -3,7 +3,9 @@
 //
 // parse_manifest() turns the text into one VmConfig per VM (the same structure `tandem vm`'s
 // command line fills), resolving defaults (kernel, initrd, sockets in the run directory, MACs
-// derived from names) and every cross-VM reference (`peer = "vm1"` becomes a vhost-user socket).
+// derived from names) and every cross-VM reference (a virtio-net's `peer = "vm1"` becomes a
+// vhost-user socket; a symmetric vhost-pci-net's `peer` becomes listen=off on the listener's
+// socket, with its section size).
 // Errors are values: each says `file:line:column: what is wrong and what is expected`; all found
 // are reported, one per line. The result lists the VMs in an order in which every vhost-pci-net
 // listener starts before the VMs that connect to it.
@@ -42,6 +44,7 @@ struct Vm {
   bool console = true;  // the serial console goes to `tandem up`'s output (serial = "console")
   std::vector<BridgePort> bridges;
   std::vector<std::string> after;  // VMs whose vhost-pci-net sockets must exist before this starts
+                                   // (from virtio-net and symmetric vhost-pci-net peers)
 };
 
 struct Manifest {

@@ -159,6 +159,209 @@ name = "tail"
 }
 
 namespace {
+// The `tandem vm` arguments of `vm`, parsed back by tandem vm's own command line.
+CliResult cli_of(const Vm& vm) {
+  std::vector<std::string> argv{"tandem", "vm"};
+  for (auto& s : vm_arguments(vm.config)) argv.push_back(s);
+  return parse_cli(argv);
+}
+
+// The value of the `n`th --vhost-pci argument of `vm`.
+std::string vhost_pci_arg(const Vm& vm, size_t n) {
+  auto a = vm_arguments(vm.config);
+  for (size_t i = 0; i + 1 < a.size(); ++i) {
+    if (a[i] == "--vhost-pci" && n-- == 0) return a[i + 1];
+  }
+  return "";
+}
+
+const char* kSymmetric = R"(
+[[vm]]
+name = "vm2"
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+  peer = "vm1"
+
+[[vm]]
+name = "vm1"
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+  section = "16M"
+)";
+}  // namespace
+
+TEST_CASE("manifest: a symmetric pair: the end with peer connects to the other's socket, after it, with its section") {
+  auto m = parse_manifest(kSymmetric, "ex/sym.toml", defaults());
+  REQUIRE_MESSAGE(m.ok(), m.message());
+  REQUIRE(m->vms.size() == 2);
+  const Vm& listener = m->vms[0];
+  const Vm& connector = m->vms[1];
+  CHECK(listener.name == "vm1");  // listed second, started first: vm2 connects to it
+  CHECK(connector.name == "vm2");
+  CHECK(listener.after.empty());
+  CHECK(connector.after == std::vector<std::string>{"vm1"});
+  REQUIRE(listener.config.vhost_pcis.size() == 1);
+  REQUIRE(connector.config.vhost_pcis.size() == 1);
+  const VhostPciSpec& l = listener.config.vhost_pcis[0];
+  const VhostPciSpec& c = connector.config.vhost_pcis[0];
+  CHECK(l.mode == VhostPciSpec::Mode::kSymmetric);
+  CHECK(l.listen);
+  CHECK(l.socket == "/run/t/vm1-vpci0.sock");
+  CHECK(l.section_size == 16ULL << 20);
+  CHECK(c.mode == VhostPciSpec::Mode::kSymmetric);
+  CHECK_FALSE(c.listen);
+  CHECK(c.socket == "/run/t/vm1-vpci0.sock");  // the listener's
+  CHECK(c.section_size == 16ULL << 20);         // inherited
+  CHECK(connector.config.nets.empty());
+
+  CHECK(vhost_pci_arg(listener, 0) == "socket=/run/t/vm1-vpci0.sock,mode=symmetric,listen=on,section=16777216");
+  CHECK(vhost_pci_arg(connector, 0) == "socket=/run/t/vm1-vpci0.sock,mode=symmetric,listen=off,section=16777216");
+  for (const Vm* vm : {&listener, &connector}) {
+    CliResult cli = cli_of(*vm);
+    REQUIRE_MESSAGE(cli.action == CliResult::Action::kRunVm, cli.error);
+    REQUIRE(cli.vm.vhost_pcis.size() == 1);
+    CHECK(cli.vm.vhost_pcis[0].mode == VhostPciSpec::Mode::kSymmetric);
+    CHECK(cli.vm.vhost_pcis[0].listen == vm->config.vhost_pcis[0].listen);
+    CHECK(cli.vm.vhost_pcis[0].socket == "/run/t/vm1-vpci0.sock");
+    CHECK(cli.vm.vhost_pcis[0].section_size == 16ULL << 20);
+  }
+}
+
+TEST_CASE("manifest: symmetric defaults: 4M sections, an equal explicit section, a listener nobody connects to") {
+  const char* text = R"(
+[[vm]]
+name = "a"
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+  name = "left"
+  socket = "a-left.sock"
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+[[vm]]
+name = "b"
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+  peer = "a:left"
+  section = 4194304
+)";
+  auto m = parse_manifest(text, "dir/m.toml", defaults());
+  REQUIRE_MESSAGE(m.ok(), m.message());
+  REQUIRE(m->vms.size() == 2);
+  const Vm& a = m->vms[0];
+  const Vm& b = m->vms[1];
+  CHECK(b.after == std::vector<std::string>{"a"});
+  CHECK(a.config.vhost_pcis[0].socket == "dir/a-left.sock");
+  CHECK(a.config.vhost_pcis[0].section_size == 4ULL << 20);
+  CHECK(a.config.vhost_pcis[1].listen);  // no peer: it listens, and waits (like a 2.0 device without one)
+  CHECK(a.config.vhost_pcis[1].socket == "/run/t/a-vpci1.sock");
+  CHECK(vhost_pci_arg(a, 1) == "socket=/run/t/a-vpci1.sock,mode=symmetric,listen=on,section=4194304");
+  CHECK(vhost_pci_arg(b, 0) == "socket=dir/a-left.sock,mode=symmetric,listen=off,section=4194304");
+  CHECK(cli_of(b).action == CliResult::Action::kRunVm);
+}
+
+TEST_CASE("manifest: 2.0 and symmetric side by side: each peer picks the device of its kind") {
+  const char* text = R"(
+[[vm]]
+name = "hub"
+  [[vm.vhost-pci-net]]
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+  name = "sym"
+  section = "1M"
+  [[vm.vhost-pci-net]]
+  mode = "asymmetric"
+  name = "out"
+  bar = "4G"
+  hotplug_on_connect = true
+[[vm]]
+name = "front"
+  [[vm.virtio-net]]
+  peer = "hub:vpci0"
+[[vm]]
+name = "twin"
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+  peer = "hub"
+[[vm]]
+name = "tail"
+  [[vm.virtio-net]]
+  peer = "hub:out"
+)";
+  auto m = parse_manifest(text, "m.toml", defaults());
+  REQUIRE_MESSAGE(m.ok(), m.message());
+  REQUIRE(m->vms.size() == 4);
+  CHECK(m->vms[0].name == "hub");
+  const Vm& hub = m->vms[0];
+  CHECK(vhost_pci_arg(hub, 0) == "socket=/run/t/hub-vpci0.sock,bar=17179869184");
+  CHECK(vhost_pci_arg(hub, 1) == "socket=/run/t/hub-sym.sock,mode=symmetric,listen=on,section=1048576");
+  CHECK(vhost_pci_arg(hub, 2) == "socket=/run/t/hub-out.sock,bar=4294967296,hotplug_on_connect=on");
+  CHECK(m->vms[1].config.nets[0].socket == "/run/t/hub-vpci0.sock");
+  CHECK(vhost_pci_arg(m->vms[2], 0) == "socket=/run/t/hub-sym.sock,mode=symmetric,listen=off,section=1048576");
+  CHECK(m->vms[3].config.nets[0].socket == "/run/t/hub-out.sock");
+  for (size_t i = 1; i < 4; ++i) CHECK(m->vms[i].after == std::vector<std::string>{"hub"});
+
+  // Without ":DEVICE", a virtio-net picks the only asymmetric device, a symmetric one the only listener.
+  const char* unnamed = R"(
+[[vm]]
+name = "x"
+  [[vm.virtio-net]]
+  peer = "hub"
+[[vm]]
+name = "y"
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+  peer = "hub"
+[[vm]]
+name = "hub"
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+  [[vm.vhost-pci-net]]
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+  peer = "z"
+[[vm]]
+name = "z"
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+)";
+  auto u = parse_manifest(unnamed, "m.toml", defaults());
+  REQUIRE_MESSAGE(u.ok(), u.message());
+  std::vector<std::string> order;
+  for (const auto& vm : u->vms) order.push_back(vm.name);
+  CHECK(order == std::vector<std::string>{"z", "hub", "x", "y"});
+  CHECK(u->vms[2].config.nets[0].socket == "/run/t/hub-vpci1.sock");
+  CHECK(u->vms[3].config.vhost_pcis[0].socket == "/run/t/hub-vpci0.sock");
+  CHECK(u->vms[1].config.vhost_pcis[2].socket == "/run/t/z-vpci0.sock");
+  CHECK_FALSE(u->vms[1].config.vhost_pcis[2].listen);
+  CHECK(u->vms[1].after == std::vector<std::string>{"z"});
+}
+
+TEST_CASE("manifest: a chain of symmetric links starts from its tail") {
+  const char* text = R"(
+[[vm]]
+name = "head"
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+  peer = "middle"
+[[vm]]
+name = "middle"
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+  [[vm.virtio-net]]
+  peer = "tail"
+[[vm]]
+name = "tail"
+  [[vm.vhost-pci-net]]
+)";
+  auto m = parse_manifest(text, "c.toml", defaults());
+  REQUIRE_MESSAGE(m.ok(), m.message());
+  CHECK(m->vms[0].name == "tail");
+  CHECK(m->vms[1].name == "middle");
+  CHECK(m->vms[2].name == "head");
+  CHECK(m->vms[2].after == std::vector<std::string>{"middle"});
+}
+
+namespace {
 struct Bad {
   const char* what;
   const char* text;
@@ -232,6 +435,76 @@ const Bad kBad[] = {
      "m.toml:3:11: vm \"a\": seccomp \"strict\" is not \"on\", \"log\" or \"off\""},
     {"shutdown_timeout zero", "shutdown_timeout = 0\n[[vm]]\nname = \"a\"\n",
      "m.toml:1:20: manifest: 'shutdown_timeout' is 0; expected 1 to 3600"},
+    // Symmetric vhost-pci-net (docs/vhost-pci-net.md §9.7).
+    {"unknown vhost-pci-net key", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nqueues = 2\n",
+     "m.toml:4:1: vm \"a\": vhost-pci-net[0]: unknown key 'queues' (expected name, mode, socket, bar, hotplug_on_connect, section, peer)"},
+    {"unknown mode", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"mirrored\"\nsection = \"3M\"\n",
+     "m.toml:4:8: vm \"a\": vhost-pci-net[0]: mode \"mirrored\" is not \"asymmetric\" (2.0, the default) or \"symmetric\""},
+    {"bar on a symmetric device", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\nbar = \"8G\"\n",
+     "m.toml:5:7: vm \"a\": vhost-pci-net[0]: 'bar' is for mode = \"asymmetric\"; this device is symmetric: it has no peer-memory BAR (its shared memory is 'section')"},
+    {"hotplug_on_connect on a symmetric device", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\nhotplug_on_connect = true\n",
+     "m.toml:5:22: vm \"a\": vhost-pci-net[0]: 'hotplug_on_connect' is for mode = \"asymmetric\"; this device is symmetric"},
+    {"section on a default device", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nsection = \"4M\"\n",
+     "m.toml:4:11: vm \"a\": vhost-pci-net[0]: 'section' is for mode = \"symmetric\"; this device is asymmetric (the default)"},
+    {"section on an asymmetric device", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"asymmetric\"\nsection = \"4M\"\n",
+     "m.toml:5:11: vm \"a\": vhost-pci-net[0]: 'section' is for mode = \"symmetric\"; this device is asymmetric"},
+    {"peer on an asymmetric device", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\npeer = \"b\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\n",
+     "m.toml:4:8: vm \"a\": vhost-pci-net[0]: 'peer' is for mode = \"symmetric\"; this device is asymmetric (the default): it listens, and another VM's virtio-net connects to it with peer = \"a\""},
+    {"section not a power of two", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\nsection = \"3M\"\n",
+     "m.toml:5:11: vm \"a\": vhost-pci-net[0]: section=3145728: a section must be a power of two from 1M to 64M"},
+    {"section too large", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\nsection = \"128M\"\n",
+     "m.toml:5:11: vm \"a\": vhost-pci-net[0]: section=134217728: a section must be a power of two from 1M to 64M"},
+    {"section too small", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\nsection = \"512K\"\n",
+     "m.toml:5:11: vm \"a\": vhost-pci-net[0]: section=524288: a section must be a power of two from 1M to 64M"},
+    {"socket on a connecting device",
+     "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"b\"\nsocket = \"/s\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\n",
+     "m.toml:6:10: vm \"a\": vhost-pci-net[0]: 'socket' is for a device that listens; with 'peer' it connects to its peer's socket"},
+    {"symmetric peer names no VM", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"c\"\n[[vm]]\nname = \"b\"\n",
+     "m.toml:5:8: vm \"a\": vhost-pci-net[0]: peer \"c\" names no VM in this manifest (VMs: a, b)"},
+    {"symmetric peer is itself", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"a\"\n",
+     "m.toml:7:8: vm \"a\": vhost-pci-net[1]: peer \"a\" names its own VM; a VM cannot be its own vhost-pci peer"},
+    {"symmetric peer without vhost-pci-net", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"b\"\n[[vm]]\nname = \"b\"\n",
+     "m.toml:5:8: vm \"a\": vhost-pci-net[0]: peer \"b\": vm \"b\" has no vhost-pci-net device to connect to"},
+    {"symmetric peer without a symmetric listener",
+     "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"b\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\n[[vm.vhost-pci-net]]\nname = \"s\"\nmode = \"symmetric\"\npeer = \"c\"\n[[vm]]\nname = \"c\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\n",
+     "m.toml:5:8: vm \"a\": vhost-pci-net[0]: peer \"b\": vm \"b\" has no symmetric vhost-pci-net that listens (mode = \"symmetric\", no 'peer') to connect to: \"b:vpci0\" is asymmetric (a virtio-net's peer), \"b:s\" connects to a peer itself"},
+    {"symmetric peer names a missing device",
+     "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"b:x\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\n",
+     "m.toml:5:8: vm \"a\": vhost-pci-net[0]: peer \"b:x\": vm \"b\" has no vhost-pci-net named \"x\" to connect to"},
+    {"symmetric peer names an asymmetric device",
+     "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"b:vpci0\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\n",
+     "m.toml:5:8: vm \"a\": vhost-pci-net[0]: peer \"b:vpci0\": vm \"b\"'s vhost-pci-net \"vpci0\" is asymmetric (2.0): a virtio-net with peer = \"b:vpci0\" connects to it, not a symmetric vhost-pci-net"},
+    {"symmetric peers name each other",
+     "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"b:vpci0\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"a:vpci0\"\n",
+     "m.toml:5:8: vm \"a\": vhost-pci-net[0]: peer \"b:vpci0\": vm \"b\"'s vhost-pci-net \"vpci0\" connects to a peer itself; of the two symmetric ends, one listens (has no 'peer')\n"
+     "m.toml:10:8: vm \"b\": vhost-pci-net[0]: peer \"a:vpci0\": vm \"a\"'s vhost-pci-net \"vpci0\" connects to a peer itself; of the two symmetric ends, one listens (has no 'peer')"},
+    {"ambiguous symmetric peer",
+     "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"b\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\nname = \"x\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\nname = \"y\"\n",
+     "m.toml:5:8: vm \"a\": vhost-pci-net[0]: peer \"b\" is ambiguous: vm \"b\" has 2 symmetric vhost-pci-net devices that listen (\"b:x\", \"b:y\")"},
+    {"two symmetric peers on one listener",
+     "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"c\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"c\"\n[[vm]]\nname = \"c\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\n",
+     "m.toml:10:8: vm \"b\": vhost-pci-net[0]: vm \"c\"'s vhost-pci-net \"vpci0\" already has a peer (vm \"a\": vhost-pci-net[0] at m.toml:5:8); it takes one"},
+    {"section sizes differ",
+     "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"b\"\nsection = \"8M\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\nsection = \"16M\"\n",
+     "m.toml:6:11: vm \"a\": vhost-pci-net[0]: section 8M differs from that of vm \"b\"'s vhost-pci-net \"vpci0\" (16M at m.toml:11:11); both ends of a symmetric pair have one section size"},
+    {"section differs from the default",
+     "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"b\"\nsection = \"8M\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\n",
+     "m.toml:6:11: vm \"a\": vhost-pci-net[0]: section 8M differs from that of vm \"b\"'s vhost-pci-net \"vpci0\" (4M, the default); both ends of a symmetric pair have one section size"},
+    {"virtio-net peer names a symmetric device",
+     "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\npeer = \"b:s\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\nname = \"s\"\nmode = \"symmetric\"\n",
+     "m.toml:4:8: vm \"a\": virtio-net[0]: peer \"b:s\": vm \"b\"'s vhost-pci-net \"s\" is symmetric: a virtio-net cannot connect to it (a [[vm.vhost-pci-net]] with mode = \"symmetric\" and peer = \"b:s\" can)"},
+    {"virtio-net peer finds only symmetric devices",
+     "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\npeer = \"b\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\n",
+     "m.toml:4:8: vm \"a\": virtio-net[0]: peer \"b\": vm \"b\" has no asymmetric vhost-pci-net to connect to: \"b:vpci0\" is symmetric (a symmetric vhost-pci-net's peer)"},
+    {"ambiguous virtio-net peer beside a symmetric device",
+     "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\npeer = \"b\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\n[[vm.vhost-pci-net]]\nname = \"x\"\n",
+     "m.toml:4:8: vm \"a\": virtio-net[0]: peer \"b\" is ambiguous: vm \"b\" has 2 asymmetric vhost-pci-net devices (\"b:vpci0\", \"b:x\")"},
+    {"symmetric cycle",
+     "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"b\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"a\"\n",
+     "m.toml:1:1: vm \"a\": the peers form a cycle (a -> b -> a): each VM connects to the next one's vhost-pci-net, which must listen first, so no start order exists"},
+    {"cycle of a virtio-net and a symmetric link",
+     "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\npeer = \"b\"\n[[vm]]\nname = \"b\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\n[[vm.virtio-net]]\npeer = \"a\"\n",
+     "m.toml:1:1: vm \"a\": the peers form a cycle (a -> b -> a): each VM connects to the next one's vhost-pci-net, which must listen first, so no start order exists"},
 };
 }  // namespace
 

@@ -84,7 +84,7 @@ class Supervisor {
       children_.push_back(std::make_unique<Child>(io_));
       children_.back()->vm = &vm;
       width_ = std::max(width_, vm.name.size());
-      for (const auto& v : vm.config.vhost_pcis) listener_owner_[v.socket] = children_.back().get();
+      for (const auto& s : listening_sockets(vm)) listener_owner_[s] = children_.back().get();
     }
   }
 
@@ -143,8 +143,8 @@ class Supervisor {
       }
     }
     for (const Vm& vm : m_.vms) {
-      for (const auto& v : vm.config.vhost_pcis) {
-        if (is_socket(v.socket)) ::unlink(v.socket.c_str());  // left by a VMM that was killed
+      for (const auto& s : listening_sockets(vm)) {
+        if (is_socket(s)) ::unlink(s.c_str());  // left by a VMM that was killed
       }
       for (const auto& port : vm.bridges) {
         if (!bridges_.count(port.bridge) && !shared_bridges_.count(port.bridge)) {
@@ -420,20 +420,21 @@ class Supervisor {
     maybe_finish();
   }
 
-  // A peer vhost-pci-net socket `c` connects to that cannot serve it yet (empty: none), and whether
-  // that is for good: the VM that owns it has ended (its socket, even a stale file left by a killed
-  // tandem, will not serve again). An ended owner is reported before a socket still to appear.
+  // A peer vhost-pci-net socket `c` connects to (from a virtio-net or a symmetric vhost-pci-net)
+  // that cannot serve it yet (empty: none), and whether that is for good: the VM that owns it has
+  // ended (its socket, even a stale file left by a killed tandem, will not serve again). An ended
+  // owner is reported before a socket still to appear.
   struct PeerSocket {
     std::string missing;
     bool owner_ended = false;
   };
   PeerSocket peer_socket(const Child& c) const {
     PeerSocket r;
-    for (const auto& n : c.vm->config.nets) {
-      auto owner = listener_owner_.find(n.socket);
-      if (n.kind != NetSpec::Kind::kVhostUser || owner == listener_owner_.end()) continue;
-      if (owner->second->state == State::kEnded) return PeerSocket{n.socket, true};
-      if (r.missing.empty() && !is_socket(n.socket)) r.missing = n.socket;
+    for (const auto& s : connecting_sockets(*c.vm)) {
+      auto owner = listener_owner_.find(s);
+      if (owner == listener_owner_.end()) continue;
+      if (owner->second->state == State::kEnded) return PeerSocket{s, true};
+      if (r.missing.empty() && !is_socket(s)) r.missing = s;
     }
     return r;
   }
@@ -527,8 +528,8 @@ class Supervisor {
       }
     }
     for (const Vm& vm : m_.vms) {
-      for (const auto& v : vm.config.vhost_pcis) {
-        if (is_socket(v.socket)) ::unlink(v.socket.c_str());
+      for (const auto& s : listening_sockets(vm)) {
+        if (is_socket(s)) ::unlink(s.c_str());
       }
       if (!vm.config.api_socket.empty() && is_socket(vm.config.api_socket)) ::unlink(vm.config.api_socket.c_str());
     }
@@ -603,6 +604,25 @@ std::string newest_guest_image(const std::string& release) {
 }
 
 }  // namespace
+
+std::vector<std::string> listening_sockets(const Vm& vm) {
+  std::vector<std::string> out;
+  for (const auto& v : vm.config.vhost_pcis) {
+    if (v.mode == VhostPciSpec::Mode::kAsymmetric || v.listen) out.push_back(v.socket);
+  }
+  return out;
+}
+
+std::vector<std::string> connecting_sockets(const Vm& vm) {
+  std::vector<std::string> out;
+  for (const auto& n : vm.config.nets) {
+    if (n.kind == NetSpec::Kind::kVhostUser) out.push_back(n.socket);
+  }
+  for (const auto& v : vm.config.vhost_pcis) {
+    if (v.mode == VhostPciSpec::Mode::kSymmetric && !v.listen) out.push_back(v.socket);
+  }
+  return out;
+}
 
 manifest::Defaults environment_defaults(const std::string& manifest_path) {
   manifest::Defaults d;

@@ -1,4 +1,5 @@
-// vmm/up/supervisor_test.cc: where `tandem up` takes its defaults from. (The supervisor itself runs
+// vmm/up/supervisor_test.cc: where `tandem up` takes its defaults from, and which sockets a VM
+// listens on or connects to (what the start and restart waits follow). (The supervisor itself runs
 // real VMs: tests/e2e/up-two-vms.sh and up-restart.sh.)
 #include "vmm/up/supervisor.h"
 
@@ -7,6 +8,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 using namespace tandem;
 
@@ -37,4 +40,43 @@ TEST_CASE("environment_defaults: guest image from the environment, run directory
   d = up::environment_defaults("/etc/x.toml");
   CHECK(d.run_dir == "/tmp/tandem-" + std::to_string(::getuid()) + "/x");
   CHECK(d.initrd.empty());
+}
+
+TEST_CASE("listening_sockets, connecting_sockets: a symmetric connecting end waits for its listener, as a virtio-net does") {
+  manifest::Defaults d;
+  d.kernel = "/boot/k";
+  d.run_dir = "/run/t";
+  d.check_files = false;
+  auto m = manifest::parse_manifest(R"(
+[[vm]]
+name = "vm1"
+  [[vm.vhost-pci-net]]
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+  name = "sym"
+[[vm]]
+name = "vm2"
+  [[vm.virtio-net]]
+  vhost-user = "/run/outside.sock"
+  [[vm.virtio-net]]
+  peer = "vm1:vpci0"
+  [[vm.virtio-net]]
+  tap = "tap9"
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+  peer = "vm1"
+  [[vm.vhost-pci-net]]
+  mode = "symmetric"
+  name = "back"
+)", "m.toml", d);
+  REQUIRE_MESSAGE(m.ok(), m.message());
+  REQUIRE(m->vms.size() == 2);
+  const manifest::Vm& vm1 = m->vms[0];
+  const manifest::Vm& vm2 = m->vms[1];
+  CHECK(up::listening_sockets(vm1) == std::vector<std::string>{"/run/t/vm1-vpci0.sock", "/run/t/vm1-sym.sock"});
+  CHECK(up::connecting_sockets(vm1).empty());
+  // vm2's connecting symmetric device uses vm1's socket: vm1 listens there, not vm2.
+  CHECK(up::listening_sockets(vm2) == std::vector<std::string>{"/run/t/vm2-back.sock"});
+  CHECK(up::connecting_sockets(vm2) ==
+        std::vector<std::string>{"/run/outside.sock", "/run/t/vm1-vpci0.sock", "/run/t/vm1-sym.sock"});
 }

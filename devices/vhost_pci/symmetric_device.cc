@@ -1,0 +1,435 @@
+// devices/vhost_pci/symmetric_device.cc: vhost-pci-net 2.1: the output sections, the link between
+// the two tandems, KVM-routed doorbells, refused writes into the peer's section
+// (docs/vhost-pci-net.md §9).
+#include "devices/vhost_pci/symmetric_device.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+
+#include "base/hex.h"
+#include "base/le.h"
+#include "vmm/seccomp/seccomp.h"
+
+namespace tandem::vhost_pci {
+
+namespace {
+
+constexpr uint8_t kCapKindSymmetric = 0x02;
+constexpr auto kSendTimeout = std::chrono::milliseconds(5000);
+constexpr auto kByeTimeout = std::chrono::milliseconds(200);
+constexpr uint32_t kRoWriteLogLimit = 4;  // the first few refused writes are logged, all are counted
+
+PciIds ids() {
+  PciIds i;
+  i.vendor = 0x1af4;
+  i.device = 0x10fa;
+  i.revision = kSymmetricRevision;
+  i.class_code = 0x02;
+  i.subclass = 0x80;
+  i.subsystem_vendor = 0x1af4;
+  i.subsystem = 0x10fa;
+  return i;
+}
+
+}  // namespace
+
+// Behind both sections. The guest's own section is a read-write memslot and never exits; the
+// peer's is a read-only memslot while a peer is installed. What reaches here: writes into the
+// peer's section (refused: counted, dropped) and any access while no peer is installed (reads see
+// all-ones).
+class SymmetricDevice::Window : public BusDevice {
+ public:
+  Window(SymmetricDevice& owner, uint64_t section_size) : owner_(owner), section_size_(section_size) {}
+  void read(uint64_t, std::span<uint8_t> data) override { std::memset(data.data(), 0xff, data.size()); }
+  void write(uint64_t offset, std::span<const uint8_t> data) override {
+    if (offset < section_size_) return;  // own section without its memslot: cannot happen; dropped
+    uint32_t n = owner_.ro_writes_.fetch_add(1) + 1;
+    if (n <= kRoWriteLogLimit) {
+      owner_.log("the guest wrote " + std::to_string(data.size()) + " bytes into the peer's read-only section at +" +
+                 hex(offset - section_size_) + "; refused" + (n == kRoWriteLogLimit ? " (further ones are only counted in RO_WRITES)" : ""));
+    }
+  }
+  std::string name() const override { return "vhost-pci-net shared sections"; }
+
+ private:
+  SymmetricDevice& owner_;
+  const uint64_t section_size_;
+};
+
+SymmetricDevice::SymmetricDevice(const SymmetricConfig& cfg, std::shared_ptr<VmServices> vm, uint64_t shm_base)
+    : cfg_(cfg), vm_(std::move(vm)), shm_base_(shm_base), pci_(ids()) {}
+
+Result<std::shared_ptr<SymmetricDevice>> SymmetricDevice::create(const SymmetricConfig& cfg, std::shared_ptr<VmServices> vm,
+                                                                 uint64_t bar0, uint64_t shm_base) {
+  if (auto ok = link::check_section_size(cfg.section_size); !ok) return Error{"vhost-pci-net (symmetric): " + ok.message()};
+  if (shm_base % cfg.section_size) return Error{"vhost-pci-net (symmetric): shm_base " + hex(shm_base) + " is not aligned to the section size"};
+  std::shared_ptr<SymmetricDevice> d(new SymmetricDevice(cfg, std::move(vm), shm_base));
+  const std::string who = d->name();
+  d->wake_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!d->wake_) return errno_error(who + ": eventfd");
+
+  // PCI identity, BAR 0, MSI-X, and the capability that says where the sections are (§9.2).
+  auto msix = MsixVectors::create(kSymmetricVectors, *d->vm_, who);
+  if (!msix) return msix.error();
+  d->msix_ = std::move(msix).value();
+  TANDEM_TRY(with_context(d->pci_.add_bar(0, BarKind::kMem64, kBar0Size), who));
+  d->pci_.set_bar_address(0, bar0);
+  auto cap = d->pci_.add_capability(pci::kCapMsix, d->msix_->table().capability_body(0, kMsixTableOffset, kMsixPbaOffset));
+  if (!cap) return Error{who + ": " + cap.message()};
+  d->msix_cap_ = *cap;
+  d->pci_.set_writable(d->msix_cap_ + 3, 1, 0xc0);
+  std::array<uint8_t, 30> layout{};  // the capability from its byte 2 on
+  layout[0] = 32;                    // cap_len
+  layout[1] = kCapKindSymmetric;
+  layout[2] = 0;                     // registers in BAR 0
+  layout[3] = cfg.listen ? 0 : 1;    // side
+  store_le<uint16_t>(layout, 4, 0x0201);
+  store_le<uint64_t>(layout, 6, shm_base);
+  store_le<uint32_t>(layout, 14, static_cast<uint32_t>(cfg.section_size));
+  store_le<uint32_t>(layout, 18, static_cast<uint32_t>(kDoorbellOffset));
+  store_le<uint32_t>(layout, 22, 4);
+  if (auto c = d->pci_.add_capability(pci::kCapVendor, layout); !c) return Error{who + ": " + c.message()};
+
+  // The output section: a memfd sealed so that neither side can shrink or grow it under the other
+  // (a shrunk file would fault the peer's KVM on its next access).
+  d->own_fd_.reset(::memfd_create("tandem-vhost-pci-section", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!d->own_fd_) return errno_error(who + ": memfd_create for the output section");
+  if (::ftruncate(d->own_fd_.get(), static_cast<off_t>(cfg.section_size)) != 0) return errno_error(who + ": sizing the output section");
+  if (::fcntl(d->own_fd_.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    return errno_error(who + ": sealing the output section");
+  }
+  auto own = Mapping::map(cfg.section_size, PROT_READ | PROT_WRITE, MAP_SHARED, d->own_fd_.get(), 0);
+  if (!own) return Error{who + ": output section: " + own.message()};
+  d->own_map_ = std::move(own).value();
+  d->window_ = std::make_shared<Window>(*d, cfg.section_size);
+  if (auto s = d->vm_->map_mmio(d->window_, shm_base, window_size(cfg.section_size)); !s) {
+    return Error{who + ": the section window at " + hex(shm_base) + ": " + s.message()};
+  }
+  d->window_mapped_ = true;
+  auto slot = d->vm_->add_memslot(shm_base, cfg.section_size, d->own_map_.data(), false);
+  if (!slot) {
+    d->unplug();
+    return Error{who + ": output section at " + hex(shm_base) + ": " + slot.message()};
+  }
+  d->own_slot_ = *slot;
+
+  if (cfg.listen) {
+    // A socket file from an earlier run is removed; one that still answers belongs to a live process.
+    if (vhost_user::Connection::connect(cfg.socket)) {
+      d->unplug();
+      return Error{who + ": " + cfg.socket + " is in use by another process"};
+    }
+    ::unlink(cfg.socket.c_str());
+    auto listener = vhost_user::Listener::bind(cfg.socket);
+    if (!listener) {
+      d->unplug();
+      return Error{who + ": " + listener.message()};
+    }
+    d->listener_.emplace(std::move(listener).value());
+  }
+  return d;
+}
+
+SymmetricDevice::~SymmetricDevice() { unplug(); }
+
+void SymmetricDevice::log(const std::string& what) const { std::fprintf(stderr, "tandem: %s: %s\n", name().c_str(), what.c_str()); }
+
+void SymmetricDevice::start() {
+  if (!thread_.joinable()) thread_ = std::thread([this] { serve(); });
+}
+
+void SymmetricDevice::stop() {
+  stopping_.store(true);
+  uint64_t one = 1;
+  if (wake_) [[maybe_unused]] ssize_t n = ::write(wake_.get(), &one, sizeof one);
+  if (thread_.joinable()) thread_.join();
+}
+
+void SymmetricDevice::unplug() {
+  stop();
+  withdraw_peer();
+  std::lock_guard lock(mu_);
+  if (bar0_) (void)vm_->unmap_mmio(*bar0_);
+  bar0_.reset();
+  if (own_slot_) (void)vm_->remove_memslot(*own_slot_);
+  own_slot_.reset();
+  if (window_mapped_) (void)vm_->unmap_mmio(shm_base_);
+  window_mapped_ = false;
+  listener_.reset();  // removes the socket path
+  pci_.space().set16(pci::kCommand, 0);
+}
+
+uint32_t SymmetricDevice::link_state() const {
+  std::lock_guard lock(mu_);
+  return link_;
+}
+
+uint32_t SymmetricDevice::peer_generation() const {
+  std::lock_guard lock(mu_);
+  return peer_generation_;
+}
+
+// ---- The link thread ---------------------------------------------------------------------------
+
+bool SymmetricDevice::wait_wake(int fd, int timeout_ms) {
+  for (;;) {
+    pollfd p[2] = {{wake_.get(), POLLIN, 0}, {fd, POLLIN, 0}};
+    int n = ::poll(p, fd >= 0 ? 2 : 1, timeout_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (stopping_.load() || p[0].revents) return false;
+    if (n < 0) {
+      log(errno_error("poll").message);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      return false;
+    }
+    return n > 0;
+  }
+}
+
+std::optional<vhost_user::Connection> SymmetricDevice::next_connection() {
+  if (listener_) {
+    while (!stopping_.load()) {
+      if (!wait_wake(listener_->fd(), -1)) continue;
+      auto conn = listener_->accept(std::chrono::milliseconds(0));
+      if (conn) return std::move(conn).value();
+    }
+    return std::nullopt;
+  }
+  bool said = false;
+  while (!stopping_.load()) {
+    auto conn = vhost_user::Connection::connect(cfg_.socket);
+    if (conn) return std::move(conn).value();
+    if (!said) log("waiting for the peer at " + cfg_.socket + " (" + conn.message() + "); trying every " + std::to_string(cfg_.retry.count()) + " ms");
+    said = true;
+    wait_wake(-1, static_cast<int>(cfg_.retry.count()));
+  }
+  return std::nullopt;
+}
+
+void SymmetricDevice::serve() {
+  pthread_setname_np(pthread_self(), "vhost-pci-sym");
+  seccomp::enter(seccomp::ThreadKind::kDevice);
+  while (!stopping_.load()) {
+    auto conn = next_connection();
+    if (!conn) break;
+    std::string why = session(*conn);
+    log("link down: " + why);
+    if (!cfg_.listen && !stopping_.load()) wait_wake(-1, static_cast<int>(cfg_.retry.count()));
+  }
+}
+
+Result<link::Message> SymmetricDevice::receive(vhost_user::Connection& conn, std::chrono::milliseconds timeout) {
+  std::vector<uint8_t> wire(link::kHeaderSize);
+  std::vector<UniqueFd> fds;
+  TANDEM_TRY(conn.read_exact(wire, fds, timeout));
+  auto size = link::decode_header(wire);
+  if (!size) return size.error();
+  wire.resize(link::kHeaderSize + *size);
+  if (*size) TANDEM_TRY(conn.read_exact(std::span<uint8_t>(wire).subspan(link::kHeaderSize), fds, timeout));
+  return link::decode(wire, std::move(fds));
+}
+
+std::string SymmetricDevice::session(vhost_user::Connection& conn) {
+  auto bye = [&] { (void)conn.send(link::encode_bye(), {}, kByeTimeout); };
+  UniqueFd data_in(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), space_in(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!data_in || !space_in) return errno_error("eventfd for the doorbells").message;
+  link::Hello ours;
+  ours.section_size = static_cast<uint32_t>(cfg_.section_size);
+  auto hello = link::encode_hello(ours);
+  if (!hello) return hello.message();
+  const int fds[] = {own_fd_.get(), data_in.get(), space_in.get()};
+  if (auto s = conn.send(*hello, fds, kSendTimeout); !s) return "sending HELLO: " + s.message();
+
+  auto theirs = receive(conn, cfg_.hello_timeout);
+  if (!theirs) {
+    bye();
+    return "the peer's HELLO: " + theirs.message();
+  }
+  if (theirs->type != link::Type::kHello) return "the peer said BYE instead of HELLO";
+  Status ok = link::check_hello_fds(*theirs);
+  if (ok) ok = link::check_compatible(ours, theirs->hello);
+  if (ok) {
+    int seals = ::fcntl(theirs->fds[0].get(), F_GET_SEALS);
+    if (seals < 0 || !(seals & F_SEAL_SHRINK)) ok = Error{"HELLO: the peer's section is not sealed against shrinking (F_SEAL_SHRINK)"};
+  }
+  if (ok) ok = install_peer(std::move(theirs).value(), std::move(data_in), std::move(space_in));
+  if (!ok) {
+    bye();
+    return "refused the peer: " + ok.message();
+  }
+  log("link up with the peer at " + cfg_.socket + " (generation " + std::to_string(peer_generation()) + ")");
+  if (cfg_.on_peer) cfg_.on_peer(true, "generation " + std::to_string(peer_generation()));
+
+  std::string why;
+  for (;;) {
+    if (!wait_wake(conn.fd(), -1)) {
+      if (!stopping_.load()) continue;
+      bye();
+      why = "tandem is stopping";
+      break;
+    }
+    auto m = receive(conn, std::chrono::milliseconds(1000));
+    if (!m) {
+      why = m.message();
+      break;
+    }
+    if (m->type == link::Type::kBye) {
+      why = "the peer said BYE";
+      break;
+    }
+    bye();
+    why = "protocol violation: a second HELLO from the peer";
+    break;
+  }
+  withdraw_peer();
+  if (cfg_.on_peer) cfg_.on_peer(false, why);
+  return why;
+}
+
+Status SymmetricDevice::install_peer(link::Message hello, UniqueFd data_in, UniqueFd space_in) {
+  auto map = Mapping::map(cfg_.section_size, PROT_READ, MAP_SHARED, hello.fds[0].get(), 0);
+  if (!map) return Error{"mapping the peer's section: " + map.message()};
+  std::lock_guard lock(mu_);
+  Peer p;
+  p.map = std::move(map).value();
+  p.data_out = std::move(hello.fds[1]);
+  p.space_out = std::move(hello.fds[2]);
+  auto slot = vm_->add_memslot(shm_base_ + cfg_.section_size, cfg_.section_size, p.map.data(), true);
+  if (!slot) return Error{"the peer's section at " + hex(shm_base_ + cfg_.section_size) + ": " + slot.message()};
+  p.slot = *slot;
+  {
+    std::lock_guard vlock(msix_->mutex());
+    Status s = msix_->set_source(2, data_in.get());
+    if (s) s = msix_->set_source(1, space_in.get());
+    if (!s) {
+      (void)msix_->set_source(2, -1);
+      (void)msix_->set_source(1, -1);
+      (void)vm_->remove_memslot(*p.slot);
+      return s;
+    }
+  }
+  p.data_in = std::move(data_in);
+  p.space_in = std::move(space_in);
+  peer_ = std::move(p);
+  wire_doorbells_locked();
+  link_ = kUp;
+  ++peer_generation_;
+  msix_->signal(0);
+  return {};
+}
+
+void SymmetricDevice::withdraw_peer() {
+  std::lock_guard lock(mu_);
+  if (!peer_) return;
+  unwire_doorbells_locked();
+  {
+    std::lock_guard vlock(msix_->mutex());
+    (void)msix_->set_source(2, -1);
+    (void)msix_->set_source(1, -1);
+  }
+  if (peer_->slot) (void)vm_->remove_memslot(*peer_->slot);
+  peer_.reset();
+  link_ = kDown;
+  msix_->signal(0);
+}
+
+void SymmetricDevice::wire_doorbells_locked() {
+  if (!peer_ || !bar0_ || peer_->doorbells_wired) return;
+  Status s = vm_->set_ioeventfd(peer_->data_out.get(), *bar0_ + kDataDoorbell, true);
+  if (!s) {
+    log("data doorbell: " + s.message());
+    return;
+  }
+  if (s = vm_->set_ioeventfd(peer_->space_out.get(), *bar0_ + kSpaceDoorbell, true); !s) {
+    (void)vm_->set_ioeventfd(peer_->data_out.get(), *bar0_ + kDataDoorbell, false);
+    log("space doorbell: " + s.message());
+    return;
+  }
+  peer_->doorbells_wired = true;
+}
+
+void SymmetricDevice::unwire_doorbells_locked() {
+  if (!peer_ || !bar0_ || !peer_->doorbells_wired) return;
+  (void)vm_->set_ioeventfd(peer_->data_out.get(), *bar0_ + kDataDoorbell, false);
+  (void)vm_->set_ioeventfd(peer_->space_out.get(), *bar0_ + kSpaceDoorbell, false);
+  peer_->doorbells_wired = false;
+}
+
+// ---- PCI configuration space and the BAR -------------------------------------------------------
+
+void SymmetricDevice::config_read(uint32_t offset, std::span<uint8_t> data) {
+  std::lock_guard lock(mu_);
+  pci_.read(offset, data);
+}
+
+void SymmetricDevice::config_write(uint32_t offset, std::span<const uint8_t> data) {
+  std::lock_guard lock(mu_);
+  pci_.write(offset, data);
+  if (auto s = msix_->config_written(pci_, msix_cap_, offset, data.size()); !s) log(s.message());
+  update_bar_locked();
+}
+
+void SymmetricDevice::update_bar_locked() {
+  auto b0 = pci_.active_bar(0);
+  if (b0 == bar0_) return;
+  unwire_doorbells_locked();
+  if (bar0_) (void)vm_->unmap_mmio(*bar0_);
+  bar0_.reset();
+  if (!b0) return;
+  if (auto s = vm_->map_mmio(shared_from_this(), *b0, kBar0Size); !s) {
+    log("BAR 0 at " + hex(*b0) + " stays unmapped: " + s.message());
+    return;
+  }
+  bar0_ = b0;
+  wire_doorbells_locked();
+}
+
+// ---- Registers ---------------------------------------------------------------------------------
+
+void SymmetricDevice::read(uint64_t offset, std::span<uint8_t> data) {
+  if (offset >= kMsixTableOffset) return msix_->bar_read(kMsixTableOffset, kMsixPbaOffset, offset, data);
+  if (data.size() != 4 || offset % 4) {
+    std::memset(data.data(), 0xff, data.size());
+    return;
+  }
+  std::lock_guard lock(mu_);
+  uint32_t v = 0;
+  switch (offset) {
+    case kRegMagic: v = kMagic; break;
+    case kRegVersion: v = kSymmetricVersion; break;
+    case kRegMaxQueues: v = 2; break;
+    case kRegNumVectors: v = kSymmetricVectors; break;
+    case kRegDriverStatus: v = driver_ok_ ? 1 : 0; break;
+    case kRegLinkState: v = link_; break;
+    case kRegRoWrites: v = ro_writes_.load(); break;
+    case kRegPeerGeneration: v = peer_generation_; break;
+    default: break;  // STOP_* and the rest read 0 (§9.2)
+  }
+  store_le<uint32_t>(data, 0, v);
+}
+
+void SymmetricDevice::write(uint64_t offset, std::span<const uint8_t> data) {
+  if (offset >= kMsixTableOffset) {
+    if (auto s = msix_->bar_write(kMsixTableOffset, kMsixPbaOffset, offset, data); !s) log(s.message());
+    return;
+  }
+  // Doorbells reach here only while no peer is wired (otherwise KVM takes them): ignored, as are
+  // odd widths and every register but DRIVER_STATUS.
+  if (data.size() != 4 || offset != kRegDriverStatus) return;
+  bool ok = *load_le<uint32_t>(data, 0) & 1;
+  std::lock_guard lock(mu_);
+  if (ok == driver_ok_) return;
+  driver_ok_ = ok;
+  // A reset driver has let go of its ring (§9.6): its section says so even if the driver could
+  // not, so the peer stops reading it.
+  if (!ok) store_le<uint32_t>(own_section(), kSectionReadyOffset, 0);
+}
+
+}  // namespace tandem::vhost_pci
