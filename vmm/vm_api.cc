@@ -65,22 +65,33 @@ std::variant<DeviceRequest, api::RpcError> parse_device_add(const api::Json& par
     if (!spec) return invalid(spec.message());
     req.spec = *spec;
   } else if (type == "vhost-pci-net") {
-    if (auto e = api::expect_keys(params, {"type", "id", "socket", "bar"}); std::holds_alternative<api::RpcError>(e)) {
+    if (auto e = api::expect_keys(params, {"type", "id", "socket", "bar", "mode", "listen", "section"}); std::holds_alternative<api::RpcError>(e)) {
       return std::get<api::RpcError>(e);
     }
     if (!params.contains("socket")) return invalid("a vhost-pci-net needs \"socket\"");
     auto s = string_param(params, "socket");
     if (auto* e = std::get_if<api::RpcError>(&s)) return *e;
     cli = "socket=" + std::get<std::string>(s);
-    if (auto b = params.find("bar"); b != params.end()) {
+    if (params.contains("mode")) {
+      auto v = string_param(params, "mode");
+      if (auto* e = std::get_if<api::RpcError>(&v)) return *e;
+      cli += ",mode=" + std::get<std::string>(v);
+    }
+    if (auto v = params.find("listen"); v != params.end()) {
+      if (!v->is_boolean()) return invalid("\"listen\" must be true or false");
+      cli += std::string(",listen=") + (v->get<bool>() ? "on" : "off");
+    }
+    for (const char* key : {"bar", "section"}) {
+      auto b = params.find(key);
+      if (b == params.end()) continue;
       if (b->is_string()) {
-        auto v = string_param(params, "bar");
+        auto v = string_param(params, key);
         if (auto* e = std::get_if<api::RpcError>(&v)) return *e;
-        cli += ",bar=" + std::get<std::string>(v);
+        cli += std::string(",") + key + "=" + std::get<std::string>(v);
       } else if (b->is_number_unsigned() || (b->is_number_integer() && b->get<int64_t>() > 0)) {
-        cli += ",bar=" + std::to_string(b->get<uint64_t>());
+        cli += std::string(",") + key + "=" + std::to_string(b->get<uint64_t>());
       } else {
-        return invalid("\"bar\" must be a size (\"16G\") or a number of bytes");
+        return invalid(std::string("\"") + key + "\" must be a size (\"" + (key[0] == 'b' ? "16G" : "4M") + "\") or a number of bytes");
       }
     }
     auto spec = parse_vhost_pci(cli);

@@ -20,6 +20,12 @@ TEST_CASE("device.add takes the command line's words") {
   auto vp = parse_device_add(api::Json{{"type", "vhost-pci-net"}, {"socket", "/run/p.sock"}, {"bar", "8G"}});
   REQUIRE(std::holds_alternative<DeviceRequest>(vp));
   CHECK(std::get<VhostPciSpec>(std::get<DeviceRequest>(vp).spec).bar_size == (8ULL << 30));
+  auto sym = parse_device_add(api::Json{{"type", "vhost-pci-net"}, {"socket", "/run/q.sock"}, {"mode", "symmetric"}, {"listen", false}, {"section", 8388608}});
+  REQUIRE(std::holds_alternative<DeviceRequest>(sym));
+  const auto& ss = std::get<VhostPciSpec>(std::get<DeviceRequest>(sym).spec);
+  CHECK(ss.mode == VhostPciSpec::Mode::kSymmetric);
+  CHECK_FALSE(ss.listen);
+  CHECK(ss.section_size == (8ULL << 20));
 }
 
 TEST_CASE("bad device.add params name the parameter") {
@@ -46,7 +52,11 @@ TEST_CASE("bad device.add params name the parameter") {
       {J{{"type", "vhost-pci-net"}}, "invalid params: a vhost-pci-net needs \"socket\""},
       {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"bar", "3G"}}, nullptr},
       {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"bar", -1}}, "invalid params: \"bar\" must be a size (\"16G\") or a number of bytes"},
-      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"tap", "t"}}, "invalid params: unknown parameter \"tap\" (expected type, id, socket, bar)"},
+      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"tap", "t"}}, "invalid params: unknown parameter \"tap\" (expected type, id, socket, bar, mode, listen, section)"},
+      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"mode", "symmetric"}, {"listen", "yes"}}, "invalid params: \"listen\" must be true or false"},
+      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"mode", "symmetric"}, {"section", "3M"}}, nullptr},
+      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"section", "4M"}}, nullptr},
+      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"mode", 2}}, nullptr},
   };
   for (const auto& c : cases) {
     CAPTURE(c.params.dump());

@@ -225,6 +225,12 @@ backend_up() {
       rm -f "$S/vpci.sock"
       TNET_A="vhost-user=$S/vpci.sock"; TNET_B="vpci:$S/vpci.sock"
       ;;
+    vsym)
+      # vhost-pci-net 2.1, symmetric, no switch: both VMs have the device and our driver; B's
+      # tandem listens, A's dials. tandem only.
+      rm -f "$S/vsym.sock"
+      TNET_A="vsym-dial:$S/vsym.sock"; TNET_B="vsym:$S/vsym.sock"
+      ;;
   esac
 }
 backend_down() {
@@ -233,6 +239,7 @@ backend_down() {
     testpmd) testpmd_down ;;
     ovs) ovs_down ;;
     vpci) rm -f "$S/vpci.sock" ;;
+    vsym) rm -f "$S/vsym.sock" ;;
   esac
 }
 
@@ -255,6 +262,8 @@ launch() {
     tandem)
       local -a dev=(--net "$net,mac=$mac")
       [[ $net == vpci:* ]] && dev=(--vhost-pci "socket=${net#vpci:}")
+      [[ $net == vsym:* ]] && dev=(--vhost-pci "socket=${net#vsym:},mode=symmetric,section=$VSYM_SECTION")
+      [[ $net == vsym-dial:* ]] && dev=(--vhost-pci "socket=${net#vsym-dial:},mode=symmetric,listen=off,section=$VSYM_SECTION")
       "$TANDEM" vm --kernel "$K" --initrd "$I" --cmdline "$cmdline" --memory "$MEM" --cpus 1 \
         --serial "file:$log" "${dev[@]}" </dev/null >"$log.stderr" 2>&1 &
       ;;
@@ -294,4 +303,4 @@ show_tail() {  # show_tail LOG WHAT
 median() { tr ' ' '\n' <<<"$1" | { grep . || true; } | sort -n | awk '{v[NR] = $1} END { if (NR == 0) print "NA"; else if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.2f", a / b }'; }
 kpps() { awk -v a="$1" 'BEGIN { if (a == "NA") print "NA"; else printf "%.1f", a / 1000 }'; }
-name() { case "$1" in tap) echo "tap+bridge" ;; vhost) echo "tap+vhost-net" ;; testpmd) echo "dpdk-testpmd" ;; ovs) echo "ovs-dpdk" ;; vpci) echo "vhost-pci" ;; *) echo "$1" ;; esac; }
+name() { case "$1" in tap) echo "tap+bridge" ;; vhost) echo "tap+vhost-net" ;; testpmd) echo "dpdk-testpmd" ;; ovs) echo "ovs-dpdk" ;; vpci) echo "vhost-pci" ;; vsym) echo "vhost-pci 2.1" ;; *) echo "$1" ;; esac; }

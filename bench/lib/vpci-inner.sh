@@ -3,7 +3,7 @@
 # tools/nested-kvm), as root, in its own network namespace (re-executes itself under unshare --net).
 #
 #   bench/lib/vpci-inner.sh --backends vpci,ovs,testpmd,vhost --runs N --seconds S
-#                           --sizes 60,1514 [--burst N] [--logs DIR]
+#                           --sizes 60,1514 [--burst N] [--section SIZE] [--logs DIR]
 #
 # Per backend one tandem VM pair: B runs net-sink, A runs duplex-bench, which floods B from A's
 # kernel (pktgen) and asks B to flood A, for every frame size, --runs times, each --seconds long,
@@ -23,6 +23,7 @@ secs=5
 sizes="60,1514"
 burst=1
 logs=""
+VSYM_SECTION=16M
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --backends) backends="$2"; shift 2 ;;
@@ -30,6 +31,7 @@ while [[ $# -gt 0 ]]; do
     --seconds) secs="$2"; shift 2 ;;
     --sizes) sizes="$2"; shift 2 ;;
     --burst) burst="$2"; shift 2 ;;
+    --section) VSYM_SECTION="$2"; shift 2 ;;
     --logs) logs="$2"; shift 2 ;;
     *) echo "vpci-inner: unknown option '$1'" >&2; exit 2 ;;
   esac
@@ -46,7 +48,8 @@ run_duplex() {
   local base="console=ttyS0 quiet panic=-1"
   local cb="$base tandem.ip=$IP_B/24 tandem.script=net-sink tandem.serve_seconds=1500"
   local ca="$base tandem.ip=$IP_A/24 tandem.peer=$IP_B tandem.script=duplex-bench"
-  [[ $be == vpci ]] && cb="$base tandem.net=vpn0:$IP_B/24 tandem.rx_if=vpn0 tandem.script=net-sink tandem.serve_seconds=1500"
+  [[ $be == vpci || $be == vsym ]] && cb="$base tandem.net=vpn0:$IP_B/24 tandem.rx_if=vpn0 tandem.script=net-sink tandem.serve_seconds=1500"
+  [[ $be == vsym ]] && ca="$base tandem.net=vpn0:$IP_A/24 tandem.pktgen_if=vpn0 tandem.peer=$IP_B tandem.script=duplex-bench"
   ca+=" tandem.sizes=$sizes tandem.runs=$runs tandem.pktgen_seconds=$secs tandem.pktgen_burst=$burst"
   local t0=$SECONDS
   launch tandem b "$lb" "$cb"; pb=$VM_PID
@@ -120,6 +123,17 @@ if [[ " ${BE_LIST[*]} " == *" vpci "* ]]; then
     [[ $be == vpci ]] && continue
     row=("vpci / $be")
     for size in "${SIZE_LIST[@]}"; do row+=("$(ratio "${MED[vpci,ab,$size]}" "${MED[$be,ab,$size]}")" "$(ratio "${MED[vpci,ba,$size]}" "${MED[$be,ba,$size]}")"); done
+    printf "$hdr\n" "${row[@]}"
+  done
+fi
+if [[ " ${BE_LIST[*]} " == *" vsym "* ]]; then
+  echo
+  echo "vhost-pci 2.1 (symmetric) / other path (received packets per second, same size and direction):"
+  printf "$hdr\n" "${args[@]}"
+  for be in "${BE_LIST[@]}"; do
+    [[ $be == vsym ]] && continue
+    row=("vsym / $be")
+    for size in "${SIZE_LIST[@]}"; do row+=("$(ratio "${MED[vsym,ab,$size]}" "${MED[$be,ab,$size]}")" "$(ratio "${MED[vsym,ba,$size]}" "${MED[$be,ba,$size]}")"); done
     printf "$hdr\n" "${row[@]}"
   done
 fi
