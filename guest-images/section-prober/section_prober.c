@@ -21,6 +21,8 @@
 #include <linux/pci.h>
 #include <linux/string.h>
 
+#include "section_find.h"
+
 static char *marker = "tandem-vm2-private-marker";
 module_param(marker, charp, 0444);
 MODULE_PARM_DESC(marker, "a string the peer keeps in its RAM; it must not be visible here");
@@ -55,33 +57,17 @@ static int __init section_prober_init(void)
 	void __iomem *regs = NULL, *beyond = NULL;
 	u8 *own = NULL, *peer;
 	u64 shm = 0;
-	u32 section = 0, lo, hi;
+	u32 section = 0;
 	u32 magic0, magic1, prod0, prod1, last0, last1, ro0, ro1, beyond_v, bar0_tail;
 	unsigned int hits;
-	int cap = 0, err = -ENODEV;
-	u8 kind = 0;
+	int err = -ENODEV;
 	bool ok;
 
-	while ((pdev = pci_get_device(SP_VENDOR, SP_DEVICE, pdev))) {
-		if (pdev->revision != SP_REVISION)
-			continue;
-		for (cap = pci_find_capability(pdev, PCI_CAP_ID_VNDR); cap;
-		     cap = pci_find_next_capability(pdev, cap, PCI_CAP_ID_VNDR)) {
-			pci_read_config_byte(pdev, cap + 3, &kind);
-			if (kind == 0x02)
-				break;
-		}
-		if (cap)
-			break;
-	}
+	pdev = section_find(&shm, &section);
 	if (!pdev) {
 		pr_err("section_prober: no symmetric vhost-pci-net function\n");
 		return -ENODEV;
 	}
-	pci_read_config_dword(pdev, cap + 8, &lo);
-	pci_read_config_dword(pdev, cap + 12, &hi);
-	pci_read_config_dword(pdev, cap + 16, &section);
-	shm = (u64)hi << 32 | lo;
 	if (section < 4096 || (section & (section - 1))) {
 		pr_err("section_prober: section size %#x unusable\n", section);
 		goto out;
