@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * vhost_pci_net: guest driver for tandem's vhost-pci-net 2.0 device (PCI 1af4:10fa).
+ * vhost_pci_net: guest driver for tandem's vhost-pci-net device (PCI 1af4:10fa). This file holds
+ * the module entry and the 2.0 (asymmetric) mode; a device whose vendor capability is of kind 0x02
+ * is handed to the 2.1 symmetric mode in vpn_sym.c (see vpn.h).
  *
+ * 2.0 mode:
  * The device (docs/vhost-pci-net.md in tandem) maps all of a peer VM's memory (VM2) into BAR2 and
  * publishes VM2's virtio-net split rings in a read-only metadata page at BAR2 offset 0. This
  * driver plays the role of VM2's virtio-net *device* on queue pair 0:
@@ -38,35 +41,20 @@
 #include <linux/virtio_ring.h>
 #include <linux/workqueue.h>
 
-#define DRV_NAME	"vhost_pci_net"
+#include "vpn.h"
+
 #define DRV_VERSION	"2.0"
 
-#define VPN_VENDOR	0x1af4
-#define VPN_DEVICE	0x10fa
-
-/* BAR0 registers (spec §3). */
-#define VPN_REG_MAGIC		0x00
-#define VPN_REG_VERSION		0x04
-#define VPN_REG_MAX_QUEUES	0x08
-#define VPN_REG_NUM_VECTORS	0x0c
-#define VPN_REG_DRIVER_STATUS	0x10
-#define VPN_REG_LINK_STATE	0x14
+/* BAR0 registers of 2.0 only (spec §3; the shared ones are in vpn.h). */
 #define VPN_REG_STOP_REQ_LO	0x18
 #define VPN_REG_STOP_REQ_HI	0x1c
 #define VPN_REG_STOP_ACK	0x20
 #define VPN_REG_STOP_TIMEOUT	0x24
-#define VPN_DOORBELL_BASE	0x1000
-#define VPN_DOORBELL_STRIDE	4
 
-#define VPN_MAGIC		0x4e505654u	/* "TVPN" */
 #define VPN_META_MAGIC		0x4d505654u	/* "TVPM" */
-#define VPN_VERSION_MAJOR	2
-#define VPN_DRIVER_OK		1u
 
-/* Link states (§5). */
-#define VPN_LINK_DOWN		0
+/* Link states (§5) besides DOWN and UP (vpn.h). */
 #define VPN_LINK_NEGOTIATING	1
-#define VPN_LINK_UP		2
 #define VPN_LINK_STOPPING	3
 
 /* Queue entry flags (§4.4). */
@@ -252,11 +240,6 @@ static const char vpn_stat_names[][ETH_GSTRING_LEN] = {
 
 static_assert(ARRAY_SIZE(vpn_stat_names) == VPN_RX_NSTATS + VPN_TX_NSTATS + VPN_MISC_NSTATS);
 
-struct vpn_ctx_stats {
-	struct u64_stats_sync syncp;
-	u64_stats_t c[8];
-};
-
 static_assert(VPN_RX_NSTATS <= 8 && VPN_TX_NSTATS <= 8);
 
 /* A piece of a peer buffer, mapped. */
@@ -271,6 +254,7 @@ struct vpn_tx_head {
 };
 
 struct vpn_priv {
+	struct vpn_common common;	/* first: the PCI driver data points here */
 	struct pci_dev *pdev;
 	struct net_device *dev;
 	void __iomem *regs;
@@ -301,29 +285,6 @@ struct vpn_priv {
 	struct vpn_ctx_stats tx_stats;
 	atomic64_t misc[VPN_MISC_NSTATS];
 };
-
-static void vpn_stat_add(struct vpn_ctx_stats *s, unsigned int i, u64 v)
-{
-	u64_stats_update_begin(&s->syncp);
-	u64_stats_add(&s->c[i], v);
-	u64_stats_update_end(&s->syncp);
-}
-
-static void vpn_stat_inc(struct vpn_ctx_stats *s, unsigned int i)
-{
-	vpn_stat_add(s, i, 1);
-}
-
-static void vpn_stats_read(struct vpn_ctx_stats *s, u64 *out, unsigned int n)
-{
-	unsigned int start, i;
-
-	do {
-		start = u64_stats_fetch_begin(&s->syncp);
-		for (i = 0; i < n; i++)
-			out[i] = u64_stats_read(&s->c[i]);
-	} while (u64_stats_fetch_retry(&s->syncp, start));
-}
 
 /* ---- address translation ---- */
 
@@ -1361,6 +1322,29 @@ static void vpn_free_irqs(struct vpn_priv *p)
 	}
 }
 
+/*
+ * The layout capability: the first vendor-specific capability of a kind this driver knows. 0 if
+ * there is none (a 2.0 device without it is still driven as 2.0); *kind is then 0.
+ */
+static u8 vpn_find_layout_cap(struct pci_dev *pdev, u8 *kind)
+{
+	u8 pos = pci_find_capability(pdev, PCI_CAP_ID_VNDR);
+	u8 first = 0, first_kind = 0;
+
+	while (pos) {
+		pci_read_config_byte(pdev, pos + VPN_CAP_KIND, kind);
+		if (*kind == VPN_CAP_KIND_ASYM || *kind == VPN_CAP_KIND_SYM)
+			return pos;
+		if (!first) {
+			first = pos;
+			first_kind = *kind;
+		}
+		pos = pci_find_next_capability(pdev, pos, PCI_CAP_ID_VNDR);
+	}
+	*kind = first_kind;
+	return first;
+}
+
 static int vpn_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct net_device *dev;
@@ -1368,12 +1352,23 @@ static int vpn_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	u32 magic, version, maxq, nvec;
 	resource_size_t bar2_start;
 	int err, i;
+	u8 cap, kind = 0;
+
+	/* The mode follows the layout the device offers: kind 0x02 is the 2.1 symmetric mode. */
+	cap = vpn_find_layout_cap(pdev, &kind);
+	if (cap && kind == VPN_CAP_KIND_SYM)
+		return vpn_sym_probe(pdev, cap);
+	if (cap && kind != VPN_CAP_KIND_ASYM) {
+		dev_err(&pdev->dev, "unknown layout kind %#x in the vendor capability\n", kind);
+		return -ENODEV;
+	}
 
 	dev = alloc_netdev(sizeof(*p), "vpn%d", NET_NAME_ENUM, ether_setup);
 	if (!dev)
 		return -ENOMEM;
 	SET_NETDEV_DEV(dev, &pdev->dev);
 	p = netdev_priv(dev);
+	p->common.mode = VPN_MODE_ASYM;
 	p->pdev = pdev;
 	p->dev = dev;
 	pci_set_drvdata(pdev, p);
@@ -1509,8 +1504,16 @@ err_free:
 
 static void vpn_remove(struct pci_dev *pdev)
 {
-	struct vpn_priv *p = pci_get_drvdata(pdev);
-	struct net_device *dev = p->dev;
+	struct vpn_common *c = pci_get_drvdata(pdev);
+	struct vpn_priv *p;
+	struct net_device *dev;
+
+	if (c->mode == VPN_MODE_SYM) {
+		vpn_sym_remove(pdev);
+		return;
+	}
+	p = container_of(c, struct vpn_priv, common);
+	dev = p->dev;
 
 	rtnl_lock();
 	WRITE_ONCE(p->removing, true);	/* the config work does nothing from now on */
@@ -1534,10 +1537,16 @@ static void vpn_remove(struct pci_dev *pdev)
 
 static void vpn_shutdown(struct pci_dev *pdev)
 {
-	struct vpn_priv *p = pci_get_drvdata(pdev);
+	struct vpn_common *c = pci_get_drvdata(pdev);
+	struct vpn_priv *p;
 
-	if (!p)
+	if (!c)
 		return;
+	if (c->mode == VPN_MODE_SYM) {
+		vpn_sym_shutdown(pdev);
+		return;
+	}
+	p = container_of(c, struct vpn_priv, common);
 	/* Quiesce, then tell the device we are gone so it does not wait for our stop acks. */
 	rtnl_lock();
 	WRITE_ONCE(p->removing, true);
@@ -1563,7 +1572,7 @@ static struct pci_driver vpn_pci_driver = {
 };
 module_pci_driver(vpn_pci_driver);
 
-MODULE_DESCRIPTION("tandem vhost-pci-net 2.0 driver (VM-to-VM networking through peer memory)");
+MODULE_DESCRIPTION("tandem vhost-pci-net 2.0/2.1 driver (VM-to-VM networking through peer memory or shared sections)");
 MODULE_AUTHOR("tandem");
 MODULE_LICENSE("GPL");
-MODULE_VERSION(DRV_VERSION);
+MODULE_VERSION("2.1");
