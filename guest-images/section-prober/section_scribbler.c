@@ -199,18 +199,19 @@ static int __init section_scribbler_init(void)
 	s.prod = READ_ONCE(*(u32 *)(s.sec + 0x40));
 	pr_info("section_scribbler: section at %#llx, %#x bytes; scribbling for %u s\n", shm, s.size, seconds);
 	end = jiffies + seconds * HZ;
-	while (time_before(jiffies, end) || round < SS_NCLASSES) {
-		class = round % SS_NCLASSES;
-		/* The runaway index only once, at the very end: it stops the reader's ring. */
-		if (class == SS_NCLASSES - 1 && time_before(jiffies, end))
-			class = round % (SS_NCLASSES - 1);
+	for (;;) {
+		/* Every class but the last in turn; the runaway index once, at the very end: it stops
+		 * the reader's ring until the next peer. */
+		bool last = !time_before(jiffies, end) && round >= SS_NCLASSES - 1;
+
+		class = last ? SS_NCLASSES - 1 : round % (SS_NCLASSES - 1);
 		scribble(&s, class);
 		iowrite32(1, regs + SS_DATA_DOORBELL);
 		iowrite32(1, regs + SS_SPACE_DOORBELL);
-		if (round < SS_NCLASSES || class == SS_NCLASSES - 1)
+		if (round < SS_NCLASSES - 1 || last)
 			pr_info("section_scribbler: round %u class %s tx_prod %u\n", round, ss_class[class], s.prod);
 		round++;
-		if (!time_before(jiffies, end) && class == SS_NCLASSES - 1)
+		if (last)
 			break;
 		msleep(round_ms);
 	}
