@@ -71,7 +71,6 @@
 #define VPN_VEC_CONFIG		0
 #define VPN_VEC_TX		1	/* VM2 kicked vring 0 (its RX): new buffers for us to fill */
 #define VPN_VEC_RX		2	/* VM2 kicked vring 1 (its TX): packets for us */
-#define VPN_NUM_VEC		3
 #define VPN_TX			0	/* peer vring 0 */
 #define VPN_RX			1	/* peer vring 1 */
 
@@ -81,8 +80,6 @@
 #define VPN_MAX_RX_SEGS		128	/* buffers of one VM2 TX chain */
 #define VPN_MAX_TX_HEADS	64	/* chains (mergeable buffers) for one packet */
 #define VPN_MAX_RX_FRAME	(65535 + ETH_HLEN + VLAN_HLEN)	/* largest frame (GSO) from VM2 */
-#define VPN_RX_COPY_LINEAR	1536	/* frames up to this go into one linear skb */
-#define VPN_RX_LINEAR_HEAD	128	/* linear part of larger frames; the rest goes into pages */
 #define VPN_MAX_MTU		9000
 
 /* Feature bits we care about (virtio_net.h / virtio_config.h / virtio_ring.h numbering). */
@@ -241,6 +238,8 @@ static const char vpn_stat_names[][ETH_GSTRING_LEN] = {
 static_assert(ARRAY_SIZE(vpn_stat_names) == VPN_RX_NSTATS + VPN_TX_NSTATS + VPN_MISC_NSTATS);
 
 static_assert(VPN_RX_NSTATS <= 8 && VPN_TX_NSTATS <= 8);
+static_assert(VPN_RX_PACKETS == VPN_STAT_PACKETS && VPN_RX_BYTES == VPN_STAT_BYTES);
+static_assert(VPN_TX_PACKETS == VPN_STAT_PACKETS && VPN_TX_BYTES == VPN_STAT_BYTES);
 
 /* A piece of a peer buffer, mapped. */
 struct vpn_seg {
@@ -254,8 +253,7 @@ struct vpn_tx_head {
 };
 
 struct vpn_priv {
-	struct vpn_common common;	/* first: the PCI driver data points here */
-	struct pci_dev *pdev;
+	struct vpn_common common;	/* first: see vpn.h (pdev, napi, removing, irq_ok) */
 	struct net_device *dev;
 	void __iomem *regs;
 	u8 *bar2;			/* memremap(WB) of all of BAR2 */
@@ -269,14 +267,11 @@ struct vpn_priv {
 	u32 hdr_len;
 	bool mrg, event_idx, indirect, host_offload;
 	u32 session;
-	bool removing;			/* under RTNL */
 	bool bad_meta_logged;
 
 	struct vpn_ring ring[2];
-	struct napi_struct napi;
 	struct delayed_work config_work;
 	struct timer_list poll_timer;	/* for directions without KICK_IRQ (peer passed NOFD) */
-	bool irq_ok[VPN_NUM_VEC];
 
 	struct vpn_tx_head tx_heads[VPN_MAX_TX_HEADS];	/* xmit scratch (tx lock) */
 	struct vpn_seg rx_segs[VPN_MAX_RX_SEGS];	/* poll scratch (NAPI) */
@@ -285,6 +280,8 @@ struct vpn_priv {
 	struct vpn_ctx_stats tx_stats;
 	atomic64_t misc[VPN_MISC_NSTATS];
 };
+
+static_assert(offsetof(struct vpn_priv, common) == 0);
 
 /* ---- address translation ---- */
 
@@ -605,24 +602,6 @@ static enum vpn_tx_result vpn_tx_fill(struct vpn_priv *p, struct vpn_ring *r, st
 	return VPN_TX_DONE;
 }
 
-/* Can VM2 take this GSO skb as it is (GUEST_TSO4/6, GUEST_ECN)? */
-static bool vpn_peer_takes_gso(const struct vpn_priv *p, const struct sk_buff *skb)
-{
-	unsigned int t = skb_shinfo(skb)->gso_type;
-
-	if (!(p->features & VPN_F(VIRTIO_NET_F_GUEST_CSUM)))
-		return false;
-	if (t & ~(SKB_GSO_TCPV4 | SKB_GSO_TCPV6 | SKB_GSO_TCP_ECN | SKB_GSO_DODGY))
-		return false;
-	if ((t & SKB_GSO_TCPV4) && !(p->features & VPN_F(VIRTIO_NET_F_GUEST_TSO4)))
-		return false;
-	if ((t & SKB_GSO_TCPV6) && !(p->features & VPN_F(VIRTIO_NET_F_GUEST_TSO6)))
-		return false;
-	if ((t & SKB_GSO_TCP_ECN) && !(p->features & VPN_F(VIRTIO_NET_F_GUEST_ECN)))
-		return false;
-	return true;
-}
-
 static netdev_tx_t vpn_start_xmit(struct sk_buff *skb, struct net_device *dev)
 {
 	struct vpn_priv *p = netdev_priv(dev);
@@ -642,7 +621,8 @@ static netdev_tx_t vpn_start_xmit(struct sk_buff *skb, struct net_device *dev)
 	 * line; this also covers skbs built before a feature change).
 	 */
 	if (skb->ip_summed == CHECKSUM_PARTIAL || skb_is_gso(skb)) {
-		if (skb_is_gso(skb) && !vpn_peer_takes_gso(p, skb)) {
+		if (skb_is_gso(skb) &&
+		    !vpn_offload_gso_ok(skb, p->features, VPN_F(VIRTIO_NET_F_GUEST_CSUM))) {
 			vpn_stat_inc(&p->tx_stats, VPN_TX_OFFLOAD);
 			dev_kfree_skb_any(skb);
 			return NETDEV_TX_OK;
@@ -685,10 +665,7 @@ static netdev_tx_t vpn_start_xmit(struct sk_buff *skb, struct net_device *dev)
 
 	switch (res) {
 	case VPN_TX_DONE:
-		u64_stats_update_begin(&p->tx_stats.syncp);
-		u64_stats_inc(&p->tx_stats.c[VPN_TX_PACKETS]);
-		u64_stats_add(&p->tx_stats.c[VPN_TX_BYTES], len);
-		u64_stats_update_end(&p->tx_stats.syncp);
+		vpn_stat_packet(&p->tx_stats, len);
 		dev_consume_skb_any(skb);
 		break;
 	case VPN_TX_BAD:
@@ -765,22 +742,7 @@ static void vpn_rx_one(struct vpn_priv *p, struct vpn_ring *r, u16 head)
 	}
 	len = total - p->hdr_len;
 
-	if (len <= VPN_RX_COPY_LINEAR) {
-		skb = napi_alloc_skb(&p->napi, len);
-		if (skb)
-			skb_put(skb, len);
-	} else {
-		u32 head_len = VPN_RX_LINEAR_HEAD;
-
-		skb = alloc_skb_with_frags(NET_SKB_PAD + NET_IP_ALIGN + head_len, len - head_len,
-					   PAGE_ALLOC_COSTLY_ORDER, &err, GFP_ATOMIC);
-		if (skb) {
-			skb_reserve(skb, NET_SKB_PAD + NET_IP_ALIGN);
-			skb_put(skb, head_len);
-			skb->data_len = len - head_len;
-			skb->len += len - head_len;
-		}
-	}
+	skb = vpn_rx_alloc_skb(&p->common.napi, len);
 	if (!skb) {
 		vpn_stat_inc(&p->rx_stats, VPN_RX_NOMEM);
 		return;
@@ -813,26 +775,13 @@ static void vpn_rx_one(struct vpn_priv *p, struct vpn_ring *r, u16 head)
 	}
 
 	/* Checksum/GSO offload from VM2 only if it negotiated it; otherwise the header is ignored. */
-	if (p->host_offload && virtio_net_hdr_to_skb(skb, &vhdr.hdr, true)) {
-		net_warn_ratelimited("%s: bad virtio_net_hdr from peer; packet dropped\n",
-				     p->dev->name);
-		dev_kfree_skb_any(skb);
-		vpn_stat_inc(&p->rx_stats, VPN_RX_BAD_HDR);
-		return;
-	}
-	skb_record_rx_queue(skb, 0);
-	skb->protocol = eth_type_trans(skb, p->dev);
-
-	u64_stats_update_begin(&p->rx_stats.syncp);
-	u64_stats_inc(&p->rx_stats.c[VPN_RX_PACKETS]);
-	u64_stats_add(&p->rx_stats.c[VPN_RX_BYTES], len);
-	u64_stats_update_end(&p->rx_stats.syncp);
-	napi_gro_receive(&p->napi, skb);
+	vpn_rx_deliver(&p->common.napi, &p->rx_stats, VPN_RX_BAD_HDR, skb,
+		       p->host_offload ? &vhdr.hdr : NULL, len);
 }
 
 static int vpn_poll(struct napi_struct *napi, int budget)
 {
-	struct vpn_priv *p = container_of(napi, struct vpn_priv, napi);
+	struct vpn_priv *p = container_of(napi, struct vpn_priv, common.napi);
 	struct vpn_ring *r = &p->ring[VPN_RX];
 	int done = 0, err;
 	u16 head;
@@ -877,7 +826,7 @@ static irqreturn_t vpn_irq_tx(int irq, void *data)
 	struct vpn_priv *p = data;
 
 	atomic64_inc(&p->misc[VPN_TX_IRQS]);
-	if (READ_ONCE(p->removing))
+	if (READ_ONCE(p->common.removing))
 		return IRQ_HANDLED;
 	/* xmit re-checks the ring under the tx lock; a spurious wake only costs one retry. */
 	if (READ_ONCE(p->ring[VPN_TX].running) && netif_queue_stopped(p->dev))
@@ -890,7 +839,7 @@ static irqreturn_t vpn_irq_rx(int irq, void *data)
 	struct vpn_priv *p = data;
 
 	atomic64_inc(&p->misc[VPN_RX_IRQS]);
-	napi_schedule(&p->napi);
+	napi_schedule(&p->common.napi);
 	return IRQ_HANDLED;
 }
 
@@ -900,11 +849,11 @@ static void vpn_poll_timer(struct timer_list *t)
 	struct vpn_priv *p = from_timer(p, t, poll_timer);
 	bool again = false;
 
-	if (READ_ONCE(p->removing))
+	if (READ_ONCE(p->common.removing))
 		return;
 	if (READ_ONCE(p->ring[VPN_RX].running) &&
 	    !(READ_ONCE(p->ring[VPN_RX].qflags) & VPN_Q_KICK_IRQ)) {
-		napi_schedule(&p->napi);
+		napi_schedule(&p->common.napi);
 		again = true;
 	}
 	if (READ_ONCE(p->ring[VPN_TX].running) &&
@@ -1149,10 +1098,10 @@ static void vpn_config_work(struct work_struct *work)
 	}
 
 	rtnl_lock();
-	if (p->removing)
+	if (p->common.removing)
 		goto out;
 	if (netif_running(dev))
-		napi_disable(&p->napi);
+		napi_disable(&p->common.napi);
 	netif_tx_lock_bh(dev);
 	old_features = p->features;
 	nacks = vpn_apply(p, err ? NULL : m, acks);
@@ -1175,9 +1124,9 @@ static void vpn_config_work(struct work_struct *work)
 		netif_carrier_off(dev);
 
 	if (netif_running(dev)) {
-		napi_enable(&p->napi);
+		napi_enable(&p->common.napi);
 		if (p->ring[VPN_RX].running)
-			napi_schedule(&p->napi);
+			napi_schedule(&p->common.napi);
 		if (p->ring[VPN_TX].running)
 			netif_wake_queue(dev);
 		else
@@ -1199,22 +1148,7 @@ static int vpn_open(struct net_device *dev)
 {
 	struct vpn_priv *p = netdev_priv(dev);
 
-	napi_enable(&p->napi);
-	if (p->ring[VPN_TX].running)
-		netif_start_queue(dev);
-	else
-		netif_stop_queue(dev);
-	napi_schedule(&p->napi);
-	return 0;
-}
-
-static int vpn_stop(struct net_device *dev)
-{
-	struct vpn_priv *p = netdev_priv(dev);
-
-	napi_disable(&p->napi);
-	netif_tx_disable(dev);
-	return 0;
+	return vpn_common_open(dev, p->ring[VPN_TX].running);
 }
 
 static void vpn_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *s)
@@ -1240,87 +1174,39 @@ static void vpn_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *s)
 static netdev_features_t vpn_fix_features(struct net_device *dev, netdev_features_t f)
 {
 	struct vpn_priv *p = netdev_priv(dev);
-	u64 pf = p->features;
 
-	if (!(pf & VPN_F(VIRTIO_NET_F_GUEST_CSUM)))
-		f &= ~(NETIF_F_HW_CSUM | NETIF_F_TSO | NETIF_F_TSO6 | NETIF_F_TSO_ECN);
-	if (!(pf & VPN_F(VIRTIO_NET_F_GUEST_TSO4)))
-		f &= ~NETIF_F_TSO;
-	if (!(pf & VPN_F(VIRTIO_NET_F_GUEST_TSO6)))
-		f &= ~NETIF_F_TSO6;
-	if (!(pf & VPN_F(VIRTIO_NET_F_GUEST_ECN)))
-		f &= ~NETIF_F_TSO_ECN;
-	return f;
+	return vpn_offload_features(f, p->features, VPN_F(VIRTIO_NET_F_GUEST_CSUM));
 }
 
 static const struct net_device_ops vpn_netdev_ops = {
 	.ndo_fix_features	= vpn_fix_features,
 	.ndo_open		= vpn_open,
-	.ndo_stop		= vpn_stop,
+	.ndo_stop		= vpn_common_stop,
 	.ndo_start_xmit		= vpn_start_xmit,
 	.ndo_get_stats64	= vpn_get_stats64,
 	.ndo_set_mac_address	= eth_mac_addr,
 	.ndo_validate_addr	= eth_validate_addr,
 };
 
-static void vpn_get_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info)
+/* ethtool -S (vpn_ethtool_ops in vpn_common.c): the order of vpn_stat_names. */
+static void vpn_get_ethtool_stats(struct net_device *dev, u64 *data)
 {
 	struct vpn_priv *p = netdev_priv(dev);
 
-	strscpy(info->driver, DRV_NAME, sizeof(info->driver));
-	strscpy(info->version, DRV_VERSION, sizeof(info->version));
-	strscpy(info->bus_info, pci_name(p->pdev), sizeof(info->bus_info));
+	vpn_read_counters(data, &p->rx_stats, VPN_RX_NSTATS, &p->tx_stats, VPN_TX_NSTATS, p->misc,
+			  VPN_MISC_NSTATS);
 }
 
-static int vpn_get_sset_count(struct net_device *dev, int sset)
-{
-	return sset == ETH_SS_STATS ? ARRAY_SIZE(vpn_stat_names) : -EOPNOTSUPP;
-}
-
-static void vpn_get_strings(struct net_device *dev, u32 sset, u8 *data)
-{
-	if (sset == ETH_SS_STATS)
-		memcpy(data, vpn_stat_names, sizeof(vpn_stat_names));
-}
-
-static void vpn_get_ethtool_stats(struct net_device *dev, struct ethtool_stats *stats, u64 *data)
-{
-	struct vpn_priv *p = netdev_priv(dev);
-	unsigned int i;
-
-	vpn_stats_read(&p->rx_stats, data, VPN_RX_NSTATS);
-	data += VPN_RX_NSTATS;
-	vpn_stats_read(&p->tx_stats, data, VPN_TX_NSTATS);
-	data += VPN_TX_NSTATS;
-	for (i = 0; i < VPN_MISC_NSTATS; i++)
-		data[i] = atomic64_read(&p->misc[i]);
-}
-
-static const struct ethtool_ops vpn_ethtool_ops = {
-	.get_drvinfo		= vpn_get_drvinfo,
-	.get_link		= ethtool_op_get_link,
-	.get_sset_count		= vpn_get_sset_count,
-	.get_strings		= vpn_get_strings,
-	.get_ethtool_stats	= vpn_get_ethtool_stats,
+static const struct vpn_mode_info vpn_info = {
+	.version	= DRV_VERSION,
+	.stat_names	= vpn_stat_names,
+	.nstats		= ARRAY_SIZE(vpn_stat_names),
+	.get_stats	= vpn_get_ethtool_stats,
 };
 
 /* ---- PCI ---- */
 
 static const irq_handler_t vpn_handlers[VPN_NUM_VEC] = { vpn_irq_config, vpn_irq_tx, vpn_irq_rx };
-static const char * const vpn_irq_names[VPN_NUM_VEC] = {
-	DRV_NAME "-config", DRV_NAME "-tx", DRV_NAME "-rx"
-};
-
-static void vpn_free_irqs(struct vpn_priv *p)
-{
-	int i;
-
-	for (i = 0; i < VPN_NUM_VEC; i++) {
-		if (p->irq_ok[i])
-			free_irq(pci_irq_vector(p->pdev, i), p);
-		p->irq_ok[i] = false;
-	}
-}
 
 /*
  * The layout capability: the first vendor-specific capability of a kind this driver knows. 0 if
@@ -1363,15 +1249,11 @@ static int vpn_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return -ENODEV;
 	}
 
-	dev = alloc_netdev(sizeof(*p), "vpn%d", NET_NAME_ENUM, ether_setup);
+	dev = vpn_alloc_netdev(pdev, sizeof(*p), VPN_MODE_ASYM, &vpn_info);
 	if (!dev)
 		return -ENOMEM;
-	SET_NETDEV_DEV(dev, &pdev->dev);
 	p = netdev_priv(dev);
-	p->common.mode = VPN_MODE_ASYM;
-	p->pdev = pdev;
 	p->dev = dev;
-	pci_set_drvdata(pdev, p);
 
 	err = pci_enable_device(pdev);
 	if (err)
@@ -1391,15 +1273,11 @@ static int vpn_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		dev_err(&pdev->dev, "unexpected BAR layout\n");
 		goto err_release2;
 	}
-	p->regs = pci_iomap(pdev, 0, 0);
+	p->regs = vpn_map_regs(pdev, &magic, &version, &maxq, &nvec);
 	if (!p->regs) {
 		err = -ENOMEM;
 		goto err_release2;
 	}
-	magic = ioread32(p->regs + VPN_REG_MAGIC);
-	version = ioread32(p->regs + VPN_REG_VERSION);
-	maxq = ioread32(p->regs + VPN_REG_MAX_QUEUES);
-	nvec = ioread32(p->regs + VPN_REG_NUM_VECTORS);
 	if (magic != VPN_MAGIC || version >> 16 != VPN_VERSION_MAJOR) {
 		dev_err(&pdev->dev, "not a vhost-pci-net 2.x device (magic %#x version %#x)\n",
 			magic, version);
@@ -1433,40 +1311,24 @@ static int vpn_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	u64_stats_init(&p->tx_stats.syncp);
 	INIT_DELAYED_WORK(&p->config_work, vpn_config_work);
 	timer_setup(&p->poll_timer, vpn_poll_timer, 0);
-	netif_napi_add(dev, &p->napi, vpn_poll);
+	netif_napi_add(dev, &p->common.napi, vpn_poll);
 
-	pci_set_master(pdev);	/* MSI-X messages are bus-master writes */
-	err = pci_alloc_irq_vectors(pdev, VPN_NUM_VEC, VPN_NUM_VEC, PCI_IRQ_MSIX);
-	if (err < 0) {
-		dev_err(&pdev->dev, "cannot allocate %d MSI-X vectors: %d\n", VPN_NUM_VEC, err);
+	err = vpn_alloc_vectors(pdev);
+	if (err < 0)
 		goto err_napi;
-	}
 
-	dev->netdev_ops = &vpn_netdev_ops;
-	dev->ethtool_ops = &vpn_ethtool_ops;
 	/* Trimmed to what VM2 negotiated by vpn_fix_features (without a checksum offload the core
 	 * also drops SG). */
-	dev->hw_features = NETIF_F_SG | NETIF_F_FRAGLIST | NETIF_F_HW_CSUM | NETIF_F_TSO |
-			   NETIF_F_TSO6 | NETIF_F_TSO_ECN;
-	dev->features = dev->hw_features | NETIF_F_HIGHDMA;
-	dev->priv_flags |= IFF_LIVE_ADDR_CHANGE;
-	dev->min_mtu = ETH_MIN_MTU;
-	dev->max_mtu = VPN_MAX_MTU;
-	eth_hw_addr_random(dev);
-	netif_carrier_off(dev);
+	vpn_setup_netdev(dev, &vpn_netdev_ops, NETIF_F_SG | NETIF_F_FRAGLIST | NETIF_F_HW_CSUM |
+			 NETIF_F_TSO | NETIF_F_TSO6 | NETIF_F_TSO_ECN, VPN_MAX_MTU);
 
 	err = register_netdev(dev);
 	if (err)
 		goto err_vectors;
 
-	for (i = 0; i < VPN_NUM_VEC; i++) {
-		err = request_irq(pci_irq_vector(pdev, i), vpn_handlers[i], 0, vpn_irq_names[i], p);
-		if (err) {
-			dev_err(&pdev->dev, "cannot request vector %d: %d\n", i, err);
-			goto err_irqs;
-		}
-		p->irq_ok[i] = true;
-	}
+	err = vpn_request_irqs(&p->common, vpn_handlers);
+	if (err)
+		goto err_irqs;
 
 	iowrite32(VPN_DRIVER_OK, p->regs + VPN_REG_DRIVER_STATUS);
 	/* The device raises a config interrupt on DRIVER_OK; read the page now anyway. */
@@ -1478,16 +1340,14 @@ static int vpn_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	return 0;
 
 err_irqs:
-	rtnl_lock();
-	WRITE_ONCE(p->removing, true);
-	rtnl_unlock();
-	vpn_free_irqs(p);
+	vpn_mark_removing(&p->common);
+	vpn_free_irqs(&p->common);
 	cancel_delayed_work_sync(&p->config_work);
 	unregister_netdev(dev);
 err_vectors:
 	pci_free_irq_vectors(pdev);
 err_napi:
-	netif_napi_del(&p->napi);
+	netif_napi_del(&p->common.napi);
 	memunmap(p->bar2);
 err_unmap0:
 	pci_iounmap(pdev, p->regs);
@@ -1515,18 +1375,16 @@ static void vpn_remove(struct pci_dev *pdev)
 	p = container_of(c, struct vpn_priv, common);
 	dev = p->dev;
 
-	rtnl_lock();
-	WRITE_ONCE(p->removing, true);	/* the config work does nothing from now on */
-	rtnl_unlock();
+	vpn_mark_removing(&p->common);	/* the config work does nothing from now on */
 	del_timer_sync(&p->poll_timer);
 	unregister_netdev(dev);	/* ndo_stop: NAPI and xmit quiesced, used entries published */
 	/* DRIVER_OK off: tandem answers stop requests itself from used.idx (§7.7). */
 	iowrite32(0, p->regs + VPN_REG_DRIVER_STATUS);
-	vpn_free_irqs(p);
+	vpn_free_irqs(&p->common);
 	cancel_delayed_work_sync(&p->config_work);
 	del_timer_sync(&p->poll_timer);
 	pci_free_irq_vectors(pdev);
-	netif_napi_del(&p->napi);
+	netif_napi_del(&p->common.napi);
 	memunmap(p->bar2);
 	pci_iounmap(pdev, p->regs);
 	pci_release_region(pdev, 2);
@@ -1548,12 +1406,7 @@ static void vpn_shutdown(struct pci_dev *pdev)
 	}
 	p = container_of(c, struct vpn_priv, common);
 	/* Quiesce, then tell the device we are gone so it does not wait for our stop acks. */
-	rtnl_lock();
-	WRITE_ONCE(p->removing, true);
-	netif_device_detach(p->dev);
-	if (netif_running(p->dev))
-		dev_close(p->dev);
-	rtnl_unlock();
+	vpn_shutdown_quiesce(&p->common, p->dev);
 	iowrite32(0, p->regs + VPN_REG_DRIVER_STATUS);
 }
 

@@ -100,18 +100,15 @@
 #define VPN_SYM_SLOT_TSO	61440	/* a slot this large takes the stack's full-size TSO frames */
 #define VPN_SYM_TSO_MIN_SLOT	8192	/* below this, TSO is off */
 #define VPN_SYM_MAX_MTU		9000
-#define VPN_SYM_RX_COPY_LINEAR	1536	/* frames up to this go into one linear skb */
-#define VPN_SYM_RX_LINEAR_HEAD	128	/* linear part of larger frames; the rest goes into pages */
 #define VPN_SYM_RX_PUBLISH_MAX	64	/* publish rx_cons at least every this many entries */
 #define VPN_SYM_WAIT_POLL	(HZ / 5)	/* the peer's ready, while we wait for it */
 #define VPN_SYM_RUN_POLL	HZ		/* the peer's ready, while running (an idle link) */
 #define VPN_SYM_KICK_GAP	(HZ / 50)	/* at most one look per this on data kicks in WAIT */
 
-/* MSI-X vectors (§9.4). */
+/* MSI-X vectors (§9.4), VPN_NUM_VEC of them. */
 #define VPN_SYM_VEC_CONFIG	0
 #define VPN_SYM_VEC_SPACE	1	/* the peer consumed our entries */
 #define VPN_SYM_VEC_DATA	2	/* the peer published entries */
-#define VPN_SYM_NUM_VEC		3
 
 /*
  * The header `features` (§9.3): we write the offloads we accept in the peer's entries and set in
@@ -199,6 +196,8 @@ static const char vpn_sym_stat_names[][ETH_GSTRING_LEN] = {
 static_assert(ARRAY_SIZE(vpn_sym_stat_names) ==
 	      VPN_SYM_RX_NSTATS + VPN_SYM_TX_NSTATS + VPN_SYM_MISC_NSTATS + 1);
 static_assert(VPN_SYM_RX_NSTATS <= 8 && VPN_SYM_TX_NSTATS <= 8);
+static_assert(VPN_SYM_RX_PACKETS == VPN_STAT_PACKETS && VPN_SYM_RX_BYTES == VPN_STAT_BYTES);
+static_assert(VPN_SYM_TX_PACKETS == VPN_STAT_PACKETS && VPN_SYM_TX_BYTES == VPN_STAT_BYTES);
 
 /* The peer's geometry, as read from its header. */
 struct vpn_sym_geom {
@@ -206,8 +205,7 @@ struct vpn_sym_geom {
 };
 
 struct vpn_sym {
-	struct vpn_common common;	/* first: the PCI driver data points here */
-	struct pci_dev *pdev;
+	struct vpn_common common;	/* first: see vpn.h (pdev, napi, removing, irq_ok) */
 	struct net_device *dev;
 	void __iomem *regs;
 	void __iomem *db_data;		/* our data doorbell: raises the peer's vector 2 */
@@ -237,7 +235,6 @@ struct vpn_sym {
 	bool own_ready;			/* our header says ready */
 	u32 gen;			/* PEER_GENERATION of the current peer section */
 	u32 rx_batch;			/* publish rx_cons every this many entries */
-	bool removing;			/* under RTNL */
 	bool logged_header, logged_hold;
 	unsigned long wait_kick_at;	/* jiffies: the next data kick in WAIT that looks */
 
@@ -255,14 +252,14 @@ struct vpn_sym {
 	bool rx_kick_armed;		/* our rx_wants_kick is 1 */
 	u8 rx_err;
 
-	struct napi_struct napi;
 	struct delayed_work config_work;
-	bool irq_ok[VPN_SYM_NUM_VEC];
 
 	struct vpn_ctx_stats rx_stats;
 	struct vpn_ctx_stats tx_stats;
 	atomic64_t misc[VPN_SYM_MISC_NSTATS];
 };
+
+static_assert(offsetof(struct vpn_sym, common) == 0);
 
 static const __le32 vpn_sym_one = cpu_to_le32(1);
 
@@ -385,7 +382,7 @@ static void vpn_sym_reset(struct vpn_sym *p)
 static void vpn_sym_quiesce(struct vpn_sym *p)
 {
 	if (netif_running(p->dev))
-		napi_disable(&p->napi);
+		napi_disable(&p->common.napi);
 	netif_tx_lock_bh(p->dev);
 }
 
@@ -396,9 +393,9 @@ static void vpn_sym_resume(struct vpn_sym *p)
 	netif_tx_unlock_bh(dev);
 	if (!netif_running(dev))
 		return;
-	napi_enable(&p->napi);
+	napi_enable(&p->common.napi);
 	if (p->run) {
-		napi_schedule(&p->napi);
+		napi_schedule(&p->common.napi);
 		netif_wake_queue(dev);
 	} else {
 		netif_stop_queue(dev);
@@ -478,25 +475,6 @@ static void vpn_sym_tx_kick(struct vpn_sym *p)
 	}
 }
 
-/* Can the peer take this GSO skb as it is? */
-static bool vpn_sym_peer_takes_gso(const struct vpn_sym *p, const struct sk_buff *skb)
-{
-	unsigned int t = skb_shinfo(skb)->gso_type;
-	u32 pf = p->peer_features;
-
-	if (!(pf & VPN_SYM_F_CSUM))
-		return false;
-	if (t & ~(SKB_GSO_TCPV4 | SKB_GSO_TCPV6 | SKB_GSO_TCP_ECN | SKB_GSO_DODGY))
-		return false;
-	if ((t & SKB_GSO_TCPV4) && !(pf & VPN_SYM_F(VIRTIO_NET_F_GUEST_TSO4)))
-		return false;
-	if ((t & SKB_GSO_TCPV6) && !(pf & VPN_SYM_F(VIRTIO_NET_F_GUEST_TSO6)))
-		return false;
-	if ((t & SKB_GSO_TCP_ECN) && !(pf & VPN_SYM_F(VIRTIO_NET_F_GUEST_ECN)))
-		return false;
-	return true;
-}
-
 /* The entry's virtio_net_hdr (§9.3) from the skb, offloads as the peer accepts them. */
 static int vpn_sym_tx_hdr(const struct vpn_sym *p, struct sk_buff *skb,
 			  struct virtio_net_hdr_mrg_rxbuf *vh)
@@ -504,7 +482,7 @@ static int vpn_sym_tx_hdr(const struct vpn_sym *p, struct sk_buff *skb,
 	bool csum = p->peer_features & VPN_SYM_F_CSUM;
 
 	if (skb->ip_summed == CHECKSUM_PARTIAL || skb_is_gso(skb)) {
-		if (skb_is_gso(skb) && !vpn_sym_peer_takes_gso(p, skb))
+		if (skb_is_gso(skb) && !vpn_offload_gso_ok(skb, p->peer_features, VPN_SYM_F_CSUM))
 			return -EINVAL;
 		if (!csum)
 			return skb_checksum_help(skb);
@@ -568,10 +546,7 @@ static netdev_tx_t vpn_sym_start_xmit(struct sk_buff *skb, struct net_device *de
 	WRITE_ONCE(p->own->tx_prod, cpu_to_le32(p->tx_prod));
 	p->tx_unkicked = true;
 
-	u64_stats_update_begin(&p->tx_stats.syncp);
-	u64_stats_inc(&p->tx_stats.c[VPN_SYM_TX_PACKETS]);
-	u64_stats_add(&p->tx_stats.c[VPN_SYM_TX_BYTES], len);
-	u64_stats_update_end(&p->tx_stats.syncp);
+	vpn_stat_packet(&p->tx_stats, len);
 	skb_tx_timestamp(skb);
 	dev_consume_skb_any(skb);
 
@@ -638,7 +613,6 @@ static void vpn_sym_rx_one(struct vpn_sym *p, u32 idx)
 	struct sk_buff *skb;
 	u32 len;
 	u8 gso;
-	int err;
 
 	/* Read once; only the local copies are used from here on. */
 	len = le32_to_cpu(READ_ONCE(e->len));
@@ -660,56 +634,29 @@ static void vpn_sym_rx_one(struct vpn_sym *p, u32 idx)
 	src = p->peer_buf + (size_t)n * p->peer_slot_size;
 
 	/* One copy out of the peer's slot. */
-	if (len <= VPN_SYM_RX_COPY_LINEAR) {
-		skb = napi_alloc_skb(&p->napi, len);
-		if (skb)
-			memcpy(skb_put(skb, len), src, len);
-	} else {
-		u32 head = VPN_SYM_RX_LINEAR_HEAD;
-
-		skb = alloc_skb_with_frags(NET_SKB_PAD + NET_IP_ALIGN + head, len - head,
-					   PAGE_ALLOC_COSTLY_ORDER, &err, GFP_ATOMIC);
-		if (skb) {
-			skb_reserve(skb, NET_SKB_PAD + NET_IP_ALIGN);
-			skb_put(skb, head);
-			skb->data_len = len - head;
-			skb->len += len - head;
-			if (skb_store_bits(skb, 0, src, len)) {
-				/* cannot happen: the skb holds exactly len bytes */
-				dev_kfree_skb_any(skb);
-				vpn_stat_inc(&p->rx_stats, VPN_SYM_RX_BAD_LEN);
-				return;
-			}
-		}
-	}
+	skb = vpn_rx_alloc_skb(&p->common.napi, len);
 	if (!skb) {
 		vpn_stat_inc(&p->rx_stats, VPN_SYM_RX_NOMEM);
+		return;
+	}
+	if (!skb_is_nonlinear(skb)) {
+		memcpy(skb->data, src, len);
+	} else if (skb_store_bits(skb, 0, src, len)) {
+		/* cannot happen: the skb holds exactly len bytes */
+		dev_kfree_skb_any(skb);
+		vpn_stat_inc(&p->rx_stats, VPN_SYM_RX_BAD_LEN);
 		return;
 	}
 
 	/* Checksum and GSO offload from the header (we accept all of VPN_SYM_OWN_FEATURES). */
 	if (vh.h.hdr.flags & VIRTIO_NET_HDR_F_DATA_VALID)
 		skb->ip_summed = CHECKSUM_UNNECESSARY;
-	if (virtio_net_hdr_to_skb(skb, &vh.h.hdr, true)) {
-		net_warn_ratelimited("%s: bad virtio_net_hdr from peer; packet dropped\n",
-				     p->dev->name);
-		dev_kfree_skb_any(skb);
-		vpn_stat_inc(&p->rx_stats, VPN_SYM_RX_BAD_HDR);
-		return;
-	}
-	skb_record_rx_queue(skb, 0);
-	skb->protocol = eth_type_trans(skb, p->dev);
-
-	u64_stats_update_begin(&p->rx_stats.syncp);
-	u64_stats_inc(&p->rx_stats.c[VPN_SYM_RX_PACKETS]);
-	u64_stats_add(&p->rx_stats.c[VPN_SYM_RX_BYTES], len);
-	u64_stats_update_end(&p->rx_stats.syncp);
-	napi_gro_receive(&p->napi, skb);
+	vpn_rx_deliver(&p->common.napi, &p->rx_stats, VPN_SYM_RX_BAD_HDR, skb, &vh.h.hdr, len);
 }
 
 static int vpn_sym_poll(struct napi_struct *napi, int budget)
 {
-	struct vpn_sym *p = container_of(napi, struct vpn_sym, napi);
+	struct vpn_sym *p = container_of(napi, struct vpn_sym, common.napi);
 	int done = 0;
 
 	if (!p->run || p->rx_err) {
@@ -766,7 +713,7 @@ static irqreturn_t vpn_sym_irq_space(int irq, void *data)
 	struct vpn_sym *p = data;
 
 	atomic64_inc(&p->misc[VPN_SYM_TX_IRQS]);
-	if (READ_ONCE(p->removing))
+	if (READ_ONCE(p->common.removing))
 		return IRQ_HANDLED;
 	/* xmit re-checks the ring under the tx lock; a spurious wake only costs one retry. */
 	if (READ_ONCE(p->run) && !READ_ONCE(p->tx_err) && netif_queue_stopped(p->dev))
@@ -780,7 +727,7 @@ static irqreturn_t vpn_sym_irq_data(int irq, void *data)
 
 	atomic64_inc(&p->misc[VPN_SYM_RX_IRQS]);
 	if (READ_ONCE(p->run))
-		napi_schedule(&p->napi);
+		napi_schedule(&p->common.napi);
 	else if (READ_ONCE(p->state) == VPN_SYM_WAIT &&
 		 time_after_eq(jiffies, READ_ONCE(p->wait_kick_at))) {
 		/* The peer may be ready now. A peer that rings on and on gets a look per gap. */
@@ -884,7 +831,7 @@ static void vpn_sym_config_work(struct work_struct *work)
 	u32 link, gen;
 
 	rtnl_lock();
-	if (p->removing)
+	if (p->common.removing)
 		goto out;
 	old = p->state;
 	link = ioread32(p->regs + VPN_REG_LINK_STATE);
@@ -938,22 +885,7 @@ static int vpn_sym_open(struct net_device *dev)
 {
 	struct vpn_sym *p = netdev_priv(dev);
 
-	napi_enable(&p->napi);
-	if (p->run && !p->tx_err)
-		netif_start_queue(dev);
-	else
-		netif_stop_queue(dev);
-	napi_schedule(&p->napi);
-	return 0;
-}
-
-static int vpn_sym_stop(struct net_device *dev)
-{
-	struct vpn_sym *p = netdev_priv(dev);
-
-	napi_disable(&p->napi);
-	netif_tx_disable(dev);
-	return 0;
+	return vpn_common_open(dev, p->run && !p->tx_err);
 }
 
 static void vpn_sym_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *s)
@@ -978,19 +910,10 @@ static void vpn_sym_get_stats64(struct net_device *dev, struct rtnl_link_stats64
 static netdev_features_t vpn_sym_fix_features(struct net_device *dev, netdev_features_t f)
 {
 	struct vpn_sym *p = netdev_priv(dev);
-	u32 pf = p->peer_features;
 
 	if (!p->tso)
 		f &= ~(NETIF_F_TSO | NETIF_F_TSO6 | NETIF_F_TSO_ECN);
-	if (!(pf & VPN_SYM_F_CSUM))
-		f &= ~(NETIF_F_HW_CSUM | NETIF_F_TSO | NETIF_F_TSO6 | NETIF_F_TSO_ECN);
-	if (!(pf & VPN_SYM_F(VIRTIO_NET_F_GUEST_TSO4)))
-		f &= ~NETIF_F_TSO;
-	if (!(pf & VPN_SYM_F(VIRTIO_NET_F_GUEST_TSO6)))
-		f &= ~NETIF_F_TSO6;
-	if (!(pf & VPN_SYM_F(VIRTIO_NET_F_GUEST_ECN)))
-		f &= ~NETIF_F_TSO_ECN;
-	return f;
+	return vpn_offload_features(f, p->peer_features, VPN_SYM_F_CSUM);
 }
 
 /* A GSO skb larger than a slot (a forwarded GRO packet) is segmented by the stack. */
@@ -1008,80 +931,40 @@ static const struct net_device_ops vpn_sym_netdev_ops = {
 	.ndo_fix_features	= vpn_sym_fix_features,
 	.ndo_features_check	= vpn_sym_features_check,
 	.ndo_open		= vpn_sym_open,
-	.ndo_stop		= vpn_sym_stop,
+	.ndo_stop		= vpn_common_stop,
 	.ndo_start_xmit		= vpn_sym_start_xmit,
 	.ndo_get_stats64	= vpn_sym_get_stats64,
 	.ndo_set_mac_address	= eth_mac_addr,
 	.ndo_validate_addr	= eth_validate_addr,
 };
 
-static void vpn_sym_get_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info)
+/* ethtool -S (vpn_ethtool_ops in vpn_common.c): the order of vpn_sym_stat_names. */
+static void vpn_sym_get_ethtool_stats(struct net_device *dev, u64 *data)
 {
 	struct vpn_sym *p = netdev_priv(dev);
 
-	strscpy(info->driver, DRV_NAME, sizeof(info->driver));
-	strscpy(info->version, VPN_SYM_DRV_VERSION, sizeof(info->version));
-	strscpy(info->bus_info, pci_name(p->pdev), sizeof(info->bus_info));
+	data = vpn_read_counters(data, &p->rx_stats, VPN_SYM_RX_NSTATS, &p->tx_stats,
+				 VPN_SYM_TX_NSTATS, p->misc, VPN_SYM_MISC_NSTATS);
+	*data = ioread32(p->regs + VPN_REG_RO_WRITES);
 }
 
-static int vpn_sym_get_sset_count(struct net_device *dev, int sset)
-{
-	return sset == ETH_SS_STATS ? ARRAY_SIZE(vpn_sym_stat_names) : -EOPNOTSUPP;
-}
-
-static void vpn_sym_get_strings(struct net_device *dev, u32 sset, u8 *data)
-{
-	if (sset == ETH_SS_STATS)
-		memcpy(data, vpn_sym_stat_names, sizeof(vpn_sym_stat_names));
-}
-
-static void vpn_sym_get_ethtool_stats(struct net_device *dev, struct ethtool_stats *stats,
-				      u64 *data)
-{
-	struct vpn_sym *p = netdev_priv(dev);
-	unsigned int i;
-
-	vpn_stats_read(&p->rx_stats, data, VPN_SYM_RX_NSTATS);
-	data += VPN_SYM_RX_NSTATS;
-	vpn_stats_read(&p->tx_stats, data, VPN_SYM_TX_NSTATS);
-	data += VPN_SYM_TX_NSTATS;
-	for (i = 0; i < VPN_SYM_MISC_NSTATS; i++)
-		data[i] = atomic64_read(&p->misc[i]);
-	data[VPN_SYM_MISC_NSTATS] = ioread32(p->regs + VPN_REG_RO_WRITES);
-}
-
-static const struct ethtool_ops vpn_sym_ethtool_ops = {
-	.get_drvinfo		= vpn_sym_get_drvinfo,
-	.get_link		= ethtool_op_get_link,
-	.get_sset_count		= vpn_sym_get_sset_count,
-	.get_strings		= vpn_sym_get_strings,
-	.get_ethtool_stats	= vpn_sym_get_ethtool_stats,
+static const struct vpn_mode_info vpn_sym_info = {
+	.version	= VPN_SYM_DRV_VERSION,
+	.stat_names	= vpn_sym_stat_names,
+	.nstats		= ARRAY_SIZE(vpn_sym_stat_names),
+	.get_stats	= vpn_sym_get_ethtool_stats,
 };
 
 /* ---- PCI ---- */
 
-static const irq_handler_t vpn_sym_handlers[VPN_SYM_NUM_VEC] = {
+static const irq_handler_t vpn_sym_handlers[VPN_NUM_VEC] = {
 	vpn_sym_irq_config, vpn_sym_irq_space, vpn_sym_irq_data
 };
-static const char * const vpn_sym_irq_names[VPN_SYM_NUM_VEC] = {
-	DRV_NAME "-config", DRV_NAME "-tx", DRV_NAME "-rx"
-};
-
-static void vpn_sym_free_irqs(struct vpn_sym *p)
-{
-	int i;
-
-	for (i = 0; i < VPN_SYM_NUM_VEC; i++) {
-		if (p->irq_ok[i])
-			free_irq(pci_irq_vector(p->pdev, i), p);
-		p->irq_ok[i] = false;
-	}
-}
 
 /* The kind-0x02 capability (§9.2). */
 static int vpn_sym_read_cap(struct vpn_sym *p, u8 cap, u32 *db_offset, u32 *db_stride)
 {
-	struct pci_dev *pdev = p->pdev;
+	struct pci_dev *pdev = p->common.pdev;
 	u8 len, bar;
 	u16 version;
 	u32 lo, hi;
@@ -1123,17 +1006,14 @@ int vpn_sym_probe(struct pci_dev *pdev, u8 cap)
 	struct net_device *dev;
 	struct vpn_sym *p;
 	u32 magic, version, maxq, nvec, db_offset, db_stride;
-	int err, i;
+	netdev_features_t hw;
+	int err;
 
-	dev = alloc_netdev(sizeof(*p), "vpn%d", NET_NAME_ENUM, ether_setup);
+	dev = vpn_alloc_netdev(pdev, sizeof(*p), VPN_MODE_SYM, &vpn_sym_info);
 	if (!dev)
 		return -ENOMEM;
-	SET_NETDEV_DEV(dev, &pdev->dev);
 	p = netdev_priv(dev);
-	p->common.mode = VPN_MODE_SYM;
-	p->pdev = pdev;
 	p->dev = dev;
-	pci_set_drvdata(pdev, p);
 
 	err = vpn_sym_read_cap(p, cap, &db_offset, &db_stride);
 	if (err)
@@ -1152,17 +1032,13 @@ int vpn_sym_probe(struct pci_dev *pdev, u8 cap)
 			(u64)pci_resource_len(pdev, 0), db_offset);
 		goto err_release0;
 	}
-	p->regs = pci_iomap(pdev, 0, 0);
+	p->regs = vpn_map_regs(pdev, &magic, &version, &maxq, &nvec);
 	if (!p->regs) {
 		err = -ENOMEM;
 		goto err_release0;
 	}
-	magic = ioread32(p->regs + VPN_REG_MAGIC);
-	version = ioread32(p->regs + VPN_REG_VERSION);
-	maxq = ioread32(p->regs + VPN_REG_MAX_QUEUES);
-	nvec = ioread32(p->regs + VPN_REG_NUM_VECTORS);
 	if (magic != VPN_MAGIC || version >> 16 != VPN_VERSION_MAJOR ||
-	    (version & 0xffff) < VPN_SYM_MINOR || maxq < 2 || nvec < VPN_SYM_NUM_VEC) {
+	    (version & 0xffff) < VPN_SYM_MINOR || maxq < 2 || nvec < VPN_NUM_VEC) {
 		dev_err(&pdev->dev, "not a vhost-pci-net 2.1 device (magic %#x version %#x MAX_QUEUES %u NUM_VECTORS %u)\n",
 			magic, version, maxq, nvec);
 		err = -ENODEV;
@@ -1204,43 +1080,28 @@ int vpn_sym_probe(struct pci_dev *pdev, u8 cap)
 	u64_stats_init(&p->rx_stats.syncp);
 	u64_stats_init(&p->tx_stats.syncp);
 	INIT_DELAYED_WORK(&p->config_work, vpn_sym_config_work);
-	netif_napi_add(dev, &p->napi, vpn_sym_poll);
+	netif_napi_add(dev, &p->common.napi, vpn_sym_poll);
 
-	pci_set_master(pdev);	/* MSI-X messages are bus-master writes */
-	err = pci_alloc_irq_vectors(pdev, VPN_SYM_NUM_VEC, VPN_SYM_NUM_VEC, PCI_IRQ_MSIX);
-	if (err < 0) {
-		dev_err(&pdev->dev, "cannot allocate %d MSI-X vectors: %d\n", VPN_SYM_NUM_VEC, err);
+	err = vpn_alloc_vectors(pdev);
+	if (err < 0)
 		goto err_napi;
-	}
 
-	dev->netdev_ops = &vpn_sym_netdev_ops;
-	dev->ethtool_ops = &vpn_sym_ethtool_ops;
 	/* Trimmed by vpn_sym_fix_features to what the slots hold and the peer accepts. */
-	dev->hw_features = NETIF_F_SG | NETIF_F_FRAGLIST | NETIF_F_HW_CSUM;
+	hw = NETIF_F_SG | NETIF_F_FRAGLIST | NETIF_F_HW_CSUM;
 	if (p->tso) {
-		dev->hw_features |= NETIF_F_TSO | NETIF_F_TSO6 | NETIF_F_TSO_ECN;
+		hw |= NETIF_F_TSO | NETIF_F_TSO6 | NETIF_F_TSO_ECN;
 		netif_set_tso_max_size(dev, p->slot_size);	/* a frame never exceeds a slot */
 	}
-	dev->features = dev->hw_features | NETIF_F_HIGHDMA;
-	dev->priv_flags |= IFF_LIVE_ADDR_CHANGE;
-	dev->min_mtu = ETH_MIN_MTU;
-	dev->max_mtu = min_t(u32, VPN_SYM_MAX_MTU, p->slot_size - ETH_HLEN - VLAN_HLEN);
-	eth_hw_addr_random(dev);
-	netif_carrier_off(dev);
+	vpn_setup_netdev(dev, &vpn_sym_netdev_ops, hw,
+			 min_t(u32, VPN_SYM_MAX_MTU, p->slot_size - ETH_HLEN - VLAN_HLEN));
 
 	err = register_netdev(dev);
 	if (err)
 		goto err_vectors;
 
-	for (i = 0; i < VPN_SYM_NUM_VEC; i++) {
-		err = request_irq(pci_irq_vector(pdev, i), vpn_sym_handlers[i], 0,
-				  vpn_sym_irq_names[i], p);
-		if (err) {
-			dev_err(&pdev->dev, "cannot request vector %d: %d\n", i, err);
-			goto err_irqs;
-		}
-		p->irq_ok[i] = true;
-	}
+	err = vpn_request_irqs(&p->common, vpn_sym_handlers);
+	if (err)
+		goto err_irqs;
 
 	iowrite32(VPN_DRIVER_OK, p->regs + VPN_REG_DRIVER_STATUS);
 	/* No interrupt follows DRIVER_OK: look at the link now. */
@@ -1252,17 +1113,15 @@ int vpn_sym_probe(struct pci_dev *pdev, u8 cap)
 	return 0;
 
 err_irqs:
-	rtnl_lock();
-	WRITE_ONCE(p->removing, true);
-	rtnl_unlock();
-	vpn_sym_free_irqs(p);
+	vpn_mark_removing(&p->common);
+	vpn_free_irqs(&p->common);
 	cancel_delayed_work_sync(&p->config_work);
 	unregister_netdev(dev);
 	vpn_sym_reset(p);	/* the config work may have set our ready already */
 err_vectors:
 	pci_free_irq_vectors(pdev);
 err_napi:
-	netif_napi_del(&p->napi);
+	netif_napi_del(&p->common.napi);
 err_unmap_shm:
 	memunmap(p->shm);
 err_unmap0:
@@ -1290,16 +1149,14 @@ void vpn_sym_remove(struct pci_dev *pdev)
 	struct vpn_sym *p = container_of(c, struct vpn_sym, common);
 	struct net_device *dev = p->dev;
 
-	rtnl_lock();
-	WRITE_ONCE(p->removing, true);	/* the config work does nothing from now on */
-	rtnl_unlock();
+	vpn_mark_removing(&p->common);	/* the config work does nothing from now on */
 	unregister_netdev(dev);	/* ndo_stop: NAPI and xmit quiesced */
 	vpn_sym_leave(p);
 	iowrite32(0, p->regs + VPN_REG_DRIVER_STATUS);
-	vpn_sym_free_irqs(p);
+	vpn_free_irqs(&p->common);
 	cancel_delayed_work_sync(&p->config_work);
 	pci_free_irq_vectors(pdev);
-	netif_napi_del(&p->napi);
+	netif_napi_del(&p->common.napi);
 	memunmap(p->shm);
 	pci_iounmap(pdev, p->regs);
 	pci_release_region(pdev, 0);
@@ -1313,12 +1170,7 @@ void vpn_sym_shutdown(struct pci_dev *pdev)
 	struct vpn_sym *p = container_of(c, struct vpn_sym, common);
 
 	/* Quiesce, then clear our ready so the peer stops reading our section. */
-	rtnl_lock();
-	WRITE_ONCE(p->removing, true);
-	netif_device_detach(p->dev);
-	if (netif_running(p->dev))
-		dev_close(p->dev);
-	rtnl_unlock();
+	vpn_shutdown_quiesce(&p->common, p->dev);
 	vpn_sym_leave(p);
 	iowrite32(0, p->regs + VPN_REG_DRIVER_STATUS);
 }
