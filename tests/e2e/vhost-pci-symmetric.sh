@@ -52,7 +52,8 @@ check_line "$v1.txt" "^FLOOD sent=[1-9][0-9]* received=[1-9]" "the 64-byte flood
 grep -q "refused" "$v1.stderr" || fail "VM1's tandem did not log the refused writes"
 grep -q "link up with the peer" "$v2.stderr" || fail "VM2's tandem never linked"
 for v in "$v1.txt" "$v2.txt"; do
-  if grep -qE "(BUG:|WARNING:|Call Trace|Oops)" "$v"; then grep -E "(BUG:|WARNING:|Call Trace|Oops)" "$v" | head; fail "a guest's kernel log shows a BUG/WARNING/Oops ($v)"; fi
+  alarms="$(kernel_alarms "$v")"
+  [[ -z "$alarms" ]] || { echo "$alarms"; fail "a guest's kernel log shows a BUG/WARNING/Oops ($v)"; }
 done
 log "probe: $(sed -n 's/^PROBE .*section_prober: //p' "$v1.txt")"
 log "flood: $(grep '^FLOOD sent' "$v1.txt")"
