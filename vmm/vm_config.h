@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "devices/vhost_pci/link_protocol.h"
 #include "vmm/seccomp/seccomp.h"
 
 namespace tandem {
@@ -41,7 +42,7 @@ struct VhostPciSpec {
   // connect").
   bool hotplug_on_connect = false;
   bool listen = true;                   // symmetric: listen on `socket` (off: connect to it)
-  uint64_t section_size = 4ULL << 20;   // symmetric: bytes per output section, a power of two 1M-64M
+  uint64_t section_size = vhost_pci::link::kDefaultSectionSize;  // symmetric: bytes per output section, a power of two 1M-64M
 };
 
 struct VmConfig {
