@@ -16,6 +16,7 @@ namespace tandem {
 struct MsiMessage {
   uint64_t address = 0;
   uint32_t data = 0;
+  uint16_t requester_id = 0;  // bus << 8 | device << 3 | function of the sender (arm64's ITS needs it)
 };
 
 class VmServices {

@@ -42,7 +42,8 @@ DeviceManager::Built DeviceManager::build(const std::string& id, const NetSpec& 
   auto bar = mmio64_.allocate(virtio::kBar0Size, virtio::kBar0Size);
   if (!bar) return Built{{}, "no room for BAR 0 in the 64-bit window: " + bar.message(), api::code::kNoRoom};
   auto net = std::make_shared<virtio::Net>(*mac, std::move(backend).value());
-  auto dev = virtio::PciTransport::create(net, services_, mem_, *bar);
+  auto view = std::make_shared<RequesterVmServices>(services_);
+  auto dev = virtio::PciTransport::create(net, view, mem_, *bar);
   if (!dev) {
     (void)mmio64_.release(*bar);
     return Built{{}, dev.message(), api::code::kInternalError};
@@ -52,6 +53,7 @@ DeviceManager::Built DeviceManager::build(const std::string& id, const NetSpec& 
   b.record.backend = spec.kind == NetSpec::Kind::kTap ? api::Json{{"tap", spec.tap}, {"vhost", spec.vhost}} : api::Json{{"vhost-user", spec.socket}};
   b.record.mac = net::format_mac(*mac);
   b.record.device = *dev;
+  b.record.services = view;
   b.record.bars = {*bar};
   return b;
 }
@@ -72,7 +74,8 @@ DeviceManager::Built DeviceManager::build(const std::string& id, const VhostPciS
     notify_(connected ? "peer.connected" : "peer.disconnected", api::Json{{"device", id}, {"detail", detail}});
     asio::post(io_, [this, id, connected] { peer_changed(id, connected); });
   };
-  auto dev = vhost_pci::NetDevice::create(vc, services_, *bar0, *bar2);
+  auto view = std::make_shared<RequesterVmServices>(services_);
+  auto dev = vhost_pci::NetDevice::create(vc, view, *bar0, *bar2);
   if (!dev) {
     (void)mmio64_.release(*bar0);
     (void)mmio64_.release(*bar2);
@@ -83,6 +86,7 @@ DeviceManager::Built DeviceManager::build(const std::string& id, const VhostPciS
   b.record.type = "vhost-pci-net";
   b.record.backend = api::Json{{"socket", spec.socket}, {"bar", spec.bar_size}};
   b.record.device = *dev;
+  b.record.services = view;
   b.record.vhost_pci = *dev;
   b.record.bars = {*bar0, *bar2};
   return b;
@@ -105,7 +109,8 @@ DeviceManager::Built DeviceManager::build_symmetric(const std::string& id, const
   sc.on_peer = [this, id](bool up, const std::string& detail) {  // the device's thread
     notify_(up ? "peer.connected" : "peer.disconnected", api::Json{{"device", id}, {"detail", detail}});
   };
-  auto dev = vhost_pci::SymmetricDevice::create(sc, services_, *bar0, *shm);
+  auto view = std::make_shared<RequesterVmServices>(services_);
+  auto dev = vhost_pci::SymmetricDevice::create(sc, view, *bar0, *shm);
   if (!dev) {
     (void)sections_->release(*shm);
     (void)mmio64_.release(*bar0);
@@ -116,6 +121,7 @@ DeviceManager::Built DeviceManager::build_symmetric(const std::string& id, const
   b.record.type = "vhost-pci-net";
   b.record.backend = api::Json{{"socket", spec.socket}, {"mode", "symmetric"}, {"listen", spec.listen}, {"section", spec.section_size}, {"shm_base", *shm}};
   b.record.device = *dev;
+  b.record.services = view;
   b.record.vhost_pci = *dev;
   b.record.bars = {*bar0};
   b.record.sections = *shm;
@@ -125,6 +131,7 @@ DeviceManager::Built DeviceManager::build_symmetric(const std::string& id, const
 Result<uint8_t> DeviceManager::plug(Record& r) {
   auto slot = pci_->free_slot();
   if (!slot) return slot.error();
+  r.services->set_requester_id(static_cast<uint16_t>(*slot << 3));  // bus 0, function 0
   TANDEM_TRY(pci_->add(*slot, r.device));
   r.slot = *slot;
   r.plugged = true;

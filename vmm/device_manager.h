@@ -22,6 +22,7 @@
 #include "base/result.h"
 #include "devices/pci/hotplug.h"
 #include "devices/pci/pci_root.h"
+#include "devices/requester_vm_services.h"
 #include "devices/vhost_pci/net_device.h"
 #include "devices/vhost_pci/symmetric_device.h"
 #include "devices/vm_services.h"
@@ -79,6 +80,7 @@ class DeviceManager {
     api::Json backend;
     std::string mac;
     std::shared_ptr<PciDevice> device;
+    std::shared_ptr<RequesterVmServices> services;     // the device's view: its MSIs carry its slot
     std::shared_ptr<vhost_pci::LinkDevice> vhost_pci;  // for link state, start and stop
     std::vector<uint64_t> bars;                        // allocations in the 64-bit window
     std::optional<uint64_t> sections;                  // a symmetric device's, in the section window

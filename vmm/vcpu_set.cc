@@ -175,26 +175,6 @@ bool VcpuSet::handle_exit(const kvm::Vcpu& vcpu) {
   }
 }
 
-std::string VcpuSet::dump_registers(const kvm::Vcpu& vcpu) {
-  auto regs = vcpu.get_regs();
-  auto sregs = vcpu.get_sregs();
-  if (!regs || !sregs) return "  (registers unavailable)";
-  const kvm_regs& r = *regs;
-  const kvm_sregs& s = *sregs;
-  char buf[1024];
-  std::snprintf(buf, sizeof buf,
-                "  vCPU %u registers:\n"
-                "  rip=%016llx rsp=%016llx rflags=%016llx\n"
-                "  rax=%016llx rbx=%016llx rcx=%016llx rdx=%016llx\n"
-                "  rsi=%016llx rdi=%016llx rbp=%016llx\n"
-                "  r8 =%016llx r9 =%016llx r10=%016llx r11=%016llx\n"
-                "  r12=%016llx r13=%016llx r14=%016llx r15=%016llx\n"
-                "  cr0=%016llx cr2=%016llx cr3=%016llx cr4=%016llx efer=%016llx\n"
-                "  cs=%04x (base %016llx) ss=%04x gdt=%016llx/%x idt=%016llx/%x",
-                vcpu.id(), r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.r8, r.r9, r.r10,
-                r.r11, r.r12, r.r13, r.r14, r.r15, s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector, s.cs.base,
-                s.ss.selector, s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
-  return buf;
-}
+std::string VcpuSet::dump_registers(const kvm::Vcpu& vcpu) { return vcpu.describe_registers(); }
 
 }  // namespace tandem

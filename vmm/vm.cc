@@ -18,23 +18,18 @@
 
 #include "base/signal_name.h"
 #include "devices/bus.h"
-#include "devices/legacy/acpi_pm.h"
 #include "devices/legacy/boot_timer.h"
-#include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
 #include "devices/pci/hotplug.h"
 #include "devices/pci/pci_root.h"
 #include "memory/address_allocator.h"
 #include "memory/guest_memory.h"
-#include "memory/layout.h"
-#include "vmm/acpi/tables.h"
 #include "vmm/api/server.h"
-#include "vmm/arch/x86_64/boot_cpu.h"
+#include "vmm/arch/machine.h"
 #include "vmm/cli.h"
 #include "vmm/device_manager.h"
 #include "vmm/exit_controller.h"
 #include "vmm/kvm/kvm.h"
-#include "vmm/loader/linux_loader.h"
 #include "vmm/vcpu_set.h"
 #include "vmm/vm_api.h"
 #include "vmm/vm_services_kvm.h"
@@ -44,9 +39,6 @@ namespace tandem {
 
 namespace {
 
-constexpr uint64_t kTssAddr = 0xfffbd000;
-constexpr uint64_t kIdentityMapAddr = 0xfffbc000;
-
 void write_all(int fd, std::span<const uint8_t> bytes) {
   size_t done = 0;
   while (done < bytes.size()) {
@@ -55,29 +47,6 @@ void write_all(int fd, std::span<const uint8_t> bytes) {
     if (n <= 0) return;  // the sink went away: drop output, keep the guest running
     done += static_cast<size_t>(n);
   }
-}
-
-// The KVM GSI routing of a PC: ISA IRQs to the PICs and IOAPIC pins, IRQ0 (the PIT) to IOAPIC pin 2
-// as the MADT's interrupt source override says.
-std::vector<kvm_irq_routing_entry> pc_gsi_routes() {
-  std::vector<kvm_irq_routing_entry> routes;
-  auto add = [&](uint32_t gsi, uint32_t chip, uint32_t pin) {
-    kvm_irq_routing_entry e{};
-    e.gsi = gsi;
-    e.type = KVM_IRQ_ROUTING_IRQCHIP;
-    e.u.irqchip.irqchip = chip;
-    e.u.irqchip.pin = pin;
-    routes.push_back(e);
-  };
-  for (uint32_t i = 0; i < 16; ++i) {
-    if (i == 2) continue;
-    add(i, i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, i % 8);
-  }
-  for (uint32_t i = 0; i < 24; ++i) {
-    if (i == 2) continue;
-    add(i, KVM_IRQCHIP_IOAPIC, i == 0 ? 2 : i);
-  }
-  return routes;
 }
 
 // Puts a terminal on stdin into raw mode for the guest's console and restores it on destruction.
@@ -207,62 +176,30 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   }
   auto mmap_size = kvm->vcpu_mmap_size();
   if (!mmap_size) return fail(exit_status::kFailure, mmap_size.message());
-  auto supported = kvm->supported_cpuid();
-  if (!supported) return fail(exit_status::kFailure, supported.message());
-
-  auto vm = kvm->create_vm();
+  auto plan = arch::plan_memory(cfg.memory);
+  if (!plan) return fail(exit_status::kBadInput, "--memory: " + plan.message());
+  auto vm = arch::create_vm(*kvm, *plan);
   if (!vm) return fail(exit_status::kFailure, vm.message());
-  if (auto s = vm->set_tss_addr(kTssAddr); !s) return fail(exit_status::kFailure, s.message());
-  if (kvm->check_extension(KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
-    if (auto s = vm->set_identity_map_addr(kIdentityMapAddr); !s) return fail(exit_status::kFailure, s.message());
-  }
-  if (auto s = vm->create_irqchip(); !s) return fail(exit_status::kFailure, s.message());
-  if (auto s = vm->create_pit2(); !s) return fail(exit_status::kFailure, s.message());
 
   // Guest RAM.
-  auto ram = plan_ram(cfg.memory);
-  if (!ram) return fail(exit_status::kBadInput, "--memory: " + ram.message());
-  auto mem = GuestMemory::create(*ram);
+  auto mem = GuestMemory::create(plan->ram);
   if (!mem) return fail(exit_status::kFailure, mem.message());
   uint32_t slot = 0;
   for (const auto& r : mem->regions()) {
     if (auto s = vm->set_user_memory_region(slot++, r.gpa, r.size, r.host); !s) return fail(exit_status::kFailure, s.message());
   }
 
-  // Boot structures, ACPI, the kernel.
-  if (auto s = x86::write_boot_tables(*mem); !s) return fail(exit_status::kFailure, s.message());
-  acpi::Config acpi_cfg{};
-  acpi_cfg.num_cpus = cfg.cpus;
-  acpi_cfg.power_button_gsi = layout::kPowerButtonIrq;
-  acpi_cfg.ecam_base = layout::kEcamStart;
-  acpi_cfg.ecam_size = layout::kEcamSize;
-  acpi_cfg.mmio32_base = layout::kMmio32Start;
-  acpi_cfg.mmio32_size = layout::kMmio32Size;
-  acpi_cfg.mmio64_base = mmio64_start(*ram);
-  acpi_cfg.mmio64_size = layout::kMmio64Size;
-  acpi_cfg.pio_base = layout::kPioWindowStart;
-  acpi_cfg.pio_size = layout::kPioWindowSize;
-  acpi_cfg.hotplug_port = layout::kHotplugPort;
-  auto rsdp = acpi::write_tables(*mem, acpi_cfg);
-  if (!rsdp) return fail(exit_status::kFailure, "ACPI tables: " + rsdp.message());
-  loader::LoadRequest req{files.kernel, files.initrd, cfg.cmdline, *rsdp};
-  auto boot = loader::load_linux(*mem, *ram, req);
-  if (!boot) return fail(exit_status::kBadInput, boot.message());
-  files = BootFiles{};  // the kernel and initrd now live in guest memory only
+  // The vCPUs and the interrupt controller that needs them (aarch64), before any interrupt route.
+  auto vcpus = arch::create_vcpus(*kvm, *vm, cfg.cpus, *mmap_size);
+  if (!vcpus) return fail(exit_status::kFailure, vcpus.message());
 
   // Platform devices.
   ExitController exit;
   Bus pio("pio"), mmio("mmio");
-  auto services = std::make_shared<KvmVmServices>(*vm, mmio, pc_gsi_routes());
+  auto services = std::make_shared<KvmVmServices>(*vm, mmio, arch::base_gsi_routes(), arch::msi_carries_requester_id());
   if (auto s = services->init(); !s) return fail(exit_status::kFailure, s.message());
   UniqueFd serial_irq(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!serial_irq) return fail(exit_status::kFailure, "eventfd for the serial interrupt failed");
-  if (auto s = vm->irqfd(serial_irq.get(), layout::kCom1Irq); !s) return fail(exit_status::kFailure, s.message());
-  // The Generic Event Device's interrupt: one edge per power button press or hotplug request (the
-  // event selector in devices/pci/hotplug.h says which).
-  UniqueFd ged_irq(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!ged_irq) return fail(exit_status::kFailure, "eventfd for the GED interrupt failed");
-  if (auto s = vm->irqfd(ged_irq.get(), layout::kPowerButtonIrq); !s) return fail(exit_status::kFailure, s.message());
   UniqueFd serial_file;
   int out_fd = -1;
   if (cfg.serial.kind == SerialSpec::Kind::kStdio) {
@@ -285,9 +222,6 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
       [&console_in] {
         if (auto* c = console_in.load()) c->drained();
       });
-  auto i8042 = std::make_shared<I8042>([&exit] { exit.request(exit_status::kReboot, "guest reset (i8042)"); });
-  auto acpi_pm = std::make_shared<AcpiPm>([&exit] { exit.request(exit_status::kPowerOff, ""); },
-                                          [&exit] { exit.request(exit_status::kReboot, "guest reset (ACPI)"); });
   // --ready-fd: the first boot-timer mark (the guest's init started) is written there as one line,
   // then the fd is closed: how `tandem up` boots guests one at a time.
   auto ready_fd = std::make_shared<std::atomic<int>>(cfg.ready_fd);
@@ -300,31 +234,27 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
     }
   });
   auto pci = std::make_shared<PciRoot>();
-  if (auto s = mmio.insert(std::make_shared<PciEcam>(pci), layout::kEcamStart, layout::kEcamSize); !s) {
-    return fail(exit_status::kFailure, s.message());
-  }
-  for (auto [dev, base, len] : std::initializer_list<std::tuple<std::shared_ptr<BusDevice>, uint64_t, uint64_t>>{
-           {std::make_shared<PciConfigIo>(pci), layout::kPciConfigPort, 8},
-           {serial, layout::kCom1Port, Serial::kPorts},
-           {i8042, layout::kI8042Port, 5},
-           {acpi_pm, layout::kAcpiSleepPort, 2},
-           {boot_timer, layout::kBootTimerPort, 1}}) {
-    if (auto s = pio.insert(dev, base, len); !s) return fail(exit_status::kFailure, s.message());
-  }
+  DeviceManager* device_manager_ptr = nullptr;  // set below, before any vCPU can eject a slot
+  arch::PlatformParts parts;
+  parts.serial = serial;
+  parts.serial_irq = serial_irq.get();
+  parts.boot_mark = boot_timer;
+  parts.pci = pci;
+  parts.power_off = [&exit] { exit.request(exit_status::kPowerOff, ""); };
+  parts.reboot = [&exit](const std::string& how) { exit.request(exit_status::kReboot, "guest reset (" + how + ")"); };
+  parts.ejected = [&device_manager_ptr](uint8_t slot) {
+    if (device_manager_ptr) device_manager_ptr->ejected(slot);
+  };
+  auto platform = arch::add_platform_devices(*vm, pio, mmio, parts);
+  if (!platform) return fail(exit_status::kFailure, "platform devices: " + platform.message());
+  auto hotplug = platform->hotplug;
 
   // PCI devices: BARs come from the 64-bit window above RAM (the guest may move them). The hotplug
   // registers share the GED's interrupt with the power button.
-  DeviceManager device_manager(io, pci, services, *mem, AddressAllocator(mmio64_start(*ram), layout::kMmio64Size), notify);
-  device_manager.set_section_window(mmio64_start(*ram) + layout::kMmio64Size, layout::kSectionWindowSize);
-  int ged_fd = ged_irq.get();
-  auto hotplug = std::make_shared<PciHotplug>(
-      [ged_fd] {
-        uint64_t one = 1;
-        [[maybe_unused]] ssize_t n = ::write(ged_fd, &one, sizeof one);
-      },
-      [&device_manager](uint8_t slot) { device_manager.ejected(slot); });
-  if (auto s = pio.insert(hotplug, layout::kHotplugPort, PciHotplug::kPorts); !s) return fail(exit_status::kFailure, s.message());
-  device_manager.set_hotplug(hotplug);
+  DeviceManager device_manager(io, pci, services, *mem, AddressAllocator(plan->mmio64_base, plan->mmio64_size), notify);
+  device_manager.set_section_window(plan->section_base, plan->section_size);
+  device_manager_ptr = &device_manager;
+  if (hotplug) device_manager.set_hotplug(hotplug);
   for (const NetSpec& n : cfg.nets) {
     if (auto s = device_manager.add_cold(n); !s) return fail(exit_status::kBadInput, s.message());
   }
@@ -332,17 +262,12 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
     if (auto s = device_manager.add_cold(v); !s) return fail(exit_status::kBadInput, s.message());
   }
 
-  // vCPUs.
-  std::vector<kvm::Vcpu> vcpus;
-  for (uint32_t i = 0; i < cfg.cpus; ++i) {
-    auto v = vm->create_vcpu(i, *mmap_size);
-    if (!v) return fail(exit_status::kFailure, v.message());
-    if (auto s = x86::setup_vcpu(*v, *supported, cfg.cpus, i == 0, boot->entry, boot->boot_params); !s) {
-      return fail(exit_status::kFailure, s.message());
-    }
-    vcpus.push_back(std::move(v).value());
+  // The kernel and the platform's boot tables; the vCPUs' entry state.
+  if (auto s = arch::boot(*kvm, *plan, *mem, *vcpus, arch::BootSpec{files.kernel, files.initrd, cfg.cmdline}); !s) {
+    return fail(exit_status::kFailure, "boot: " + s.message());
   }
-  VcpuSet vcpu_set(std::move(vcpus), pio, mmio, exit);
+  files = BootFiles{};  // the kernel and initrd now live in guest memory only
+  VcpuSet vcpu_set(std::move(vcpus->vcpus), pio, mmio, exit);
 
   // The event loop: exit requests and signals. Console input has its own thread.
   RawTerminal terminal;
@@ -410,7 +335,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](const asio::error_code& ec, int sig) {
       if (ec) return;
-      if (sig == SIGTERM && !sigterm_seen && cfg.shutdown_timeout_s > 0) {
+      if (sig == SIGTERM && !sigterm_seen && cfg.shutdown_timeout_s > 0 && hotplug) {
         sigterm_seen = true;
         press_power_button("SIGTERM", 128 + SIGTERM);
         wait_signal();
@@ -467,6 +392,10 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
     });
     add_plain("vm.shutdown", [&, press_power_button]() -> Reply {
       if (exit.requested()) return api::error_reply(api::code::kBusy, "vm.shutdown: the VM is stopping");
+      if (!hotplug) {
+        return api::error_reply(api::code::kUnavailable, std::string("vm.shutdown: this ") + arch::name() +
+                                                             " machine has no power button; use vm.kill");
+      }
       if (vcpu_set.paused()) {
         return api::error_reply(api::code::kBusy, "vm.shutdown: the VM is paused and cannot react to the power button; vm.resume it first, or vm.kill");
       }

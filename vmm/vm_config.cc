@@ -10,8 +10,7 @@
 #include <cctype>
 
 #include "base/unique_fd.h"
-#include "memory/layout.h"
-#include "vmm/loader/linux_loader.h"
+#include "vmm/arch/machine.h"
 
 namespace tandem {
 
@@ -208,29 +207,31 @@ Result<std::vector<uint8_t>> read_file(const std::string& path, const std::strin
 
 Result<BootFiles> validate(const VmConfig& cfg) {
   if (cfg.kernel.empty()) return Error{"no kernel given (--kernel PATH)"};
-  auto ram = plan_ram(cfg.memory);
-  if (!ram) return Error{"--memory: " + ram.message()};
+  auto plan = arch::plan_memory(cfg.memory);
+  if (!plan) return Error{"--memory: " + plan.message()};
   if (cfg.cpus == 0) return Error{"--cpus: 0 vCPUs requested; at least 1 is needed"};
-  if (cfg.cpus > 255) return Error{"--cpus: " + std::to_string(cfg.cpus) + " vCPUs requested; tandem supports at most 255"};
+  if (cfg.cpus > arch::max_cpus()) {
+    return Error{"--cpus: " + std::to_string(cfg.cpus) + " vCPUs requested; tandem for " + arch::name() + " supports at most " +
+                 std::to_string(arch::max_cpus())};
+  }
   BootFiles files;
   auto kernel = read_file(cfg.kernel, "kernel", 256ULL << 20);
   if (!kernel) return kernel.error();
   files.kernel = std::move(kernel).value();
-  auto img = loader::parse_bzimage(files.kernel);
-  if (!img) return Error{"kernel " + cfg.kernel + ": " + img.message()};
-  uint64_t cmd_max = img->header.cmdline_size ? img->header.cmdline_size : 255;
-  if (cfg.cmdline.size() > cmd_max) {
-    return Error{"--cmdline is " + std::to_string(cfg.cmdline.size()) + " bytes; this kernel accepts at most " +
-                 std::to_string(cmd_max)};
+  // The kernel is checked first; the initrd's size (if it can be read at all) is checked with it.
+  struct stat st {};
+  size_t initrd_size = !cfg.initrd.empty() && ::stat(cfg.initrd.c_str(), &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
+  if (auto s = arch::check_boot_files(cfg.memory, cfg.cpus, cfg.cmdline, files.kernel, initrd_size); !s) {
+    const std::string& m = s.message();
+    if (m.rfind("--", 0) == 0) return s.error();
+    if (m.rfind("initrd: ", 0) == 0) return Error{"initrd " + cfg.initrd + ": " + m.substr(8)};
+    if (m.rfind("kernel: ", 0) == 0) return Error{"kernel " + cfg.kernel + ": " + m.substr(8)};
+    return Error{"kernel " + cfg.kernel + ": " + m};
   }
-  uint64_t kernel_end = layout::kKernelLoadAddr + std::max<uint64_t>(img->kernel().size(), img->header.init_size);
-  if (kernel_end > (*ram)[0].size) return Error{"--memory is too small for this kernel (it needs " + std::to_string(kernel_end >> 20) + " MiB)"};
   if (!cfg.initrd.empty()) {
     auto initrd = read_file(cfg.initrd, "initrd", cfg.memory);
     if (!initrd) return initrd.error();
     files.initrd = std::move(initrd).value();
-    auto at = loader::place_initrd(img->header, *ram, kernel_end, files.initrd.size());
-    if (!at) return Error{"initrd " + cfg.initrd + ": " + at.message()};
   }
   if (cfg.serial.kind == SerialSpec::Kind::kFile && cfg.serial.path.empty()) return Error{"--serial file: needs a path"};
   if (cfg.ready_fd >= 0 && ::fcntl(cfg.ready_fd, F_GETFD) < 0) {

@@ -11,8 +11,8 @@ constexpr uint32_t kFirstDeviceSlot = 64;
 constexpr uint32_t kMaxSlot = 500;  // KVM_USER_MEM_SLOTS is 509 on x86
 }
 
-KvmVmServices::KvmVmServices(const kvm::Vm& vm, Bus& mmio, std::vector<kvm_irq_routing_entry> base_routes)
-    : vm_(vm), mmio_(mmio), base_(std::move(base_routes)) {
+KvmVmServices::KvmVmServices(const kvm::Vm& vm, Bus& mmio, std::vector<kvm_irq_routing_entry> base_routes, bool msi_requester_id)
+    : vm_(vm), mmio_(mmio), base_(std::move(base_routes)), msi_requester_id_(msi_requester_id) {
   for (const auto& e : base_) next_gsi_ = std::max(next_gsi_, e.gsi + 1);
 }
 
@@ -46,6 +46,10 @@ Status KvmVmServices::commit_locked() {
     e.u.msi.address_lo = static_cast<uint32_t>(msg.address);
     e.u.msi.address_hi = static_cast<uint32_t>(msg.address >> 32);
     e.u.msi.data = msg.data;
+    if (msi_requester_id_) {
+      e.flags = KVM_MSI_VALID_DEVID;
+      e.u.msi.devid = msg.requester_id;
+    }
     all.push_back(e);
   }
   return vm_.set_gsi_routing(all);

@@ -1,4 +1,4 @@
-// vmm/vm_services_kvm.h: VmServices on KVM: GSI routing (the PC's fixed routes plus one MSI route
+// vmm/vm_services_kvm.h: VmServices on KVM: GSI routing (the platform's wired routes plus one MSI route
 // per device vector), irqfds, ioeventfds and the MMIO bus.
 #pragma once
 
@@ -17,8 +17,10 @@ namespace tandem {
 
 class KvmVmServices : public VmServices {
  public:
-  // `base_routes` (the PC's IRQ chip routes) stay in every routing table; MSI GSIs start above them.
-  KvmVmServices(const kvm::Vm& vm, Bus& mmio, std::vector<kvm_irq_routing_entry> base_routes);
+  // `base_routes` (the platform's wired interrupt routes) stay in every routing table; MSI GSIs
+  // start above them. `msi_requester_id`: MSI routes carry the sender's requester ID
+  // (KVM_MSI_VALID_DEVID, for arm64's ITS).
+  KvmVmServices(const kvm::Vm& vm, Bus& mmio, std::vector<kvm_irq_routing_entry> base_routes, bool msi_requester_id = false);
   // Installs the base routes.
   Status init();
   // The VM is going away: later MMIO (un)mappings are no-ops, so devices dropped while the buses
@@ -42,6 +44,7 @@ class KvmVmServices : public VmServices {
   const kvm::Vm& vm_;
   Bus& mmio_;
   std::vector<kvm_irq_routing_entry> base_;
+  bool msi_requester_id_;
   std::mutex mu_;
   std::map<uint32_t, MsiMessage> msi_;
   std::set<uint32_t> free_;

@@ -13,6 +13,8 @@ d="$E2E_TMP"
 # Kernels with a patched setup header.
 cp "$K" "$d/old-protocol"; printf '\x01\x02' | dd of="$d/old-protocol" bs=1 seek=$((0x206)) conv=notrunc 2>/dev/null
 cp "$K" "$d/not-64bit"; printf '\x00\x00' | dd of="$d/not-64bit" bs=1 seek=$((0x236)) conv=notrunc 2>/dev/null
+# An arm64 Image (the header's "ARM\x64" magic at 0x38) given to tandem for x86_64.
+head -c 65536 /dev/zero > "$d/arm64-image"; printf 'ARM\x64' | dd of="$d/arm64-image" bs=1 seek=$((0x38)) conv=notrunc 2>/dev/null
 truncate -s 300M "$d/huge-initrd"
 truncate -s 240M "$d/big-initrd"
 long="$(head -c 3000 /dev/zero | tr '\0' 'x')"
@@ -22,6 +24,7 @@ cases=(
   "not a bzImage|not a bzImage|--kernel /bin/sh --initrd $I"
   "protocol too old|boot protocol 2.1 is too old|--kernel $d/old-protocol --initrd $I"
   "not 64-bit|not 64-bit capable|--kernel $d/not-64bit --initrd $I"
+  "arm64 Image|kernel $d/arm64-image: this is an arm64 Image; tandem for x86_64 needs an x86_64 bzImage|--kernel $d/arm64-image --initrd $I"
   "initrd missing|initrd /nonexistent/initrd|--kernel $K --initrd /nonexistent/initrd"
   "initrd larger than memory|initrd $d/huge-initrd|--kernel $K --initrd $d/huge-initrd --memory 256M"
   "initrd too large for low memory|does not fit in guest memory|--kernel $K --initrd $d/big-initrd --memory 256M"

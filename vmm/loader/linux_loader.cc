@@ -52,7 +52,17 @@ std::string mib(uint64_t v) { return std::to_string((v + (1 << 20) - 1) >> 20) +
 
 }  // namespace
 
+std::string_view kernel_kind(std::span<const uint8_t> file) {
+  if (load_le<uint16_t>(file, kBootFlag) == 0xaa55 && load_le<uint32_t>(file, kHeaderMagic) == 0x53726448u) return kX86BzImage;
+  if (load_le<uint32_t>(file, 0x38) == 0x644d5241u) return kArm64Image;  // "ARM\x64", arm64 booting.rst
+  if (file.size() >= 2 && file[0] == 0x1f && file[1] == 0x8b) return kGzipData;
+  return {};
+}
+
 Result<BzImage> parse_bzimage(std::span<const uint8_t> file) {
+  if (auto kind = kernel_kind(file); kind == kArm64Image || kind == kGzipData) {
+    return Error{"kernel: this is " + std::string(kind) + "; tandem for x86_64 needs an x86_64 bzImage"};
+  }
   if (file.size() < 0x270) return Error{"kernel image is too small to be a bzImage (" + std::to_string(file.size()) + " bytes)"};
   if (load_le<uint16_t>(file, kBootFlag) != 0xaa55) return Error{"kernel image is not a bzImage (no 0xAA55 boot signature)"};
   if (load_le<uint32_t>(file, kHeaderMagic) != 0x53726448u) return Error{"kernel image is not a bzImage (no \"HdrS\" setup header)"};

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -38,8 +39,18 @@ struct BzImage {
   std::span<const uint8_t> kernel() const { return file.subspan(setup_size); }
 };
 
+// What a kernel file is, from its magic numbers alone: kX86BzImage (0xAA55 at 0x1fe and "HdrS" at
+// 0x202), kArm64Image ("ARM\x64" at 0x38), kGzipData (1f 8b), or "" for anything else. The x86_64
+// and the aarch64 loaders both use it, to say "kernel: this is <kind>; tandem for <arch> needs ..."
+// when given a kernel for the other architecture.
+inline constexpr std::string_view kX86BzImage = "an x86 bzImage";
+inline constexpr std::string_view kArm64Image = "an arm64 Image";
+inline constexpr std::string_view kGzipData = "gzip-compressed data";
+std::string_view kernel_kind(std::span<const uint8_t> file);
+
 // Validates a bzImage: boot sector signature, "HdrS", boot protocol >= 2.12, 64-bit entry
-// (XLF_KERNEL_64), loaded high, sizes consistent with the file.
+// (XLF_KERNEL_64), loaded high, sizes consistent with the file. An arm64 Image or a gzip file is
+// refused by that name.
 Result<BzImage> parse_bzimage(std::span<const uint8_t> file);
 
 struct E820Entry {

@@ -2,6 +2,9 @@
 #include <doctest/doctest.h>
 
 #include <dirent.h>
+#include <glob.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <iterator>
@@ -157,4 +160,46 @@ TEST_CASE("load_linux refuses a too-long command line and a too-large initrd") {
   auto r = load_linux(*mem, ram, req);
   REQUIRE_FALSE(r.ok());
   CHECK(r.message() == "kernel command line is 2049 bytes, the kernel accepts at most 2048");
+}
+
+TEST_CASE("a kernel for the other architecture is refused by name") {
+  // An arm64 Image: "MZ" (EFI stub) and the "ARM\x64" magic at 0x38.
+  std::vector<uint8_t> arm64(64 * 1024, 0);
+  arm64[0] = 'M';
+  arm64[1] = 'Z';
+  store_le<uint32_t>(arm64, 0x38, 0x644d5241);
+  CHECK(kernel_kind(arm64) == kArm64Image);
+  CHECK(parse_bzimage(arm64).message() == "kernel: this is an arm64 Image; tandem for x86_64 needs an x86_64 bzImage");
+  // A gzip file (an arm64 Image.gz, say).
+  std::vector<uint8_t> gz{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+  gz.resize(4096);
+  CHECK(kernel_kind(gz) == kGzipData);
+  CHECK(parse_bzimage(gz).message() == "kernel: this is gzip-compressed data; tandem for x86_64 needs an x86_64 bzImage");
+  // Ours and nothing: a bzImage, and too little to tell.
+  auto f = fake_bzimage();
+  CHECK(kernel_kind(f) == kX86BzImage);
+  CHECK(parse_bzimage(f).ok());
+  CHECK(kernel_kind(std::vector<uint8_t>(10, 0)).empty());
+  CHECK(parse_bzimage(std::vector<uint8_t>(100, 0)).message().find("too small") != std::string::npos);
+  // The stock kernel carries the x86 PE magic at 0x38, not the arm64 one.
+  DIR* d = opendir("/boot");
+  REQUIRE(d != nullptr);
+  std::string found;
+  while (auto* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n.rfind("vmlinuz-", 0) == 0 && n.find("amd64") != std::string::npos) found = "/boot/" + n;
+  }
+  closedir(d);
+  if (!found.empty()) CHECK(kernel_kind(read_file(found)) == kX86BzImage);
+  // A real arm64 kernel, when a colleague's aarch64 work left one in the cache.
+  const passwd* pw = getpwuid(getuid());
+  glob_t g{};
+  std::string pattern = std::string(pw ? pw->pw_dir : "/nonexistent") + "/.cache/tandem/arm64/*/boot/vmlinuz-*-arm64";
+  if (glob(pattern.c_str(), 0, nullptr, &g) == 0 && g.gl_pathc > 0) {
+    CHECK(parse_bzimage(read_file(g.gl_pathv[0])).message() ==
+          "kernel: this is an arm64 Image; tandem for x86_64 needs an x86_64 bzImage");
+  } else {
+    MESSAGE("no arm64 kernel under ~/.cache/tandem/arm64: that check skipped");
+  }
+  globfree(&g);
 }

@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "base/unix_socket.h"
+#include "vmm/arch/machine.h"
 #include "devices/net/mac.h"
 #include "devices/net/tap.h"
 
@@ -262,9 +263,18 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
       c.error(t.source(), what + ": no 'name' (every VM needs one: it names its console, sockets and MACs)");
     }
     if (!vm.name.empty()) what = "vm " + quoted(vm.name);
-    c.only_keys(t, {"name", "kernel", "initrd", "cmdline", "memory", "cpus", "serial", "api_socket", "restart",
+    c.only_keys(t, {"name", "arch", "kernel", "initrd", "cmdline", "memory", "cpus", "serial", "api_socket", "restart",
                     "seccomp", "virtio-net", "vhost-pci-net"},
                 what);
+    if (auto v = c.string(t, "arch", what)) {
+      const auto& at = t.get("arch")->source();
+      if (*v != "x86_64" && *v != "aarch64") {
+        c.error(at, what + ": arch " + quoted(*v) + " is not \"x86_64\" or \"aarch64\"");
+      } else if (*v != arch::name()) {
+        c.error(at, what + ": arch " + quoted(*v) + ", but this tandem is built for " + arch::name() +
+                        (*v == "aarch64" ? " (tools/build-aarch64 builds an aarch64 one)" : ""));
+      }
+    }
     VmConfig& cfg = vm.config;
     auto path_key = [&](const toml::table& in, const char* key, const std::string& fallback) {
       auto v = c.string(in, key, what);

@@ -2,6 +2,8 @@
 // the `tandem vm` arguments they produce) and a table of bad ones, each with its exact message.
 #include "vmm/manifest/manifest.h"
 
+#include "vmm/arch/machine.h"
+
 #include <doctest/doctest.h>
 
 #include "vmm/cli.h"
@@ -376,7 +378,8 @@ const Bad kBad[] = {
     {"vm is a table", "[vm]\nname = \"a\"\n",
      "m.toml:1:1: manifest: 'vm' must be an array of tables ([[vm]]), not a table"},
     {"unknown VM key", "[[vm]]\nname = \"a\"\nmemroy = \"1G\"\n",
-     "m.toml:3:1: vm \"a\": unknown key 'memroy' (expected name, kernel, initrd, cmdline, memory, cpus, serial, api_socket, restart, seccomp, virtio-net, vhost-pci-net)"},
+     "m.toml:3:1: vm \"a\": unknown key 'memroy' (expected name, arch, kernel, initrd, cmdline, memory, cpus, serial, api_socket, restart, seccomp, virtio-net, vhost-pci-net)"},
+    {"unknown arch", "[[vm]]\nname = \"a\"\narch = \"riscv64\"\n", "m.toml:3:8: vm \"a\": arch \"riscv64\" is not \"x86_64\" or \"aarch64\""},
     {"no name", "[[vm]]\ncpus = 1\n", "m.toml:1:1: vm[0]: no 'name' (every VM needs one: it names its console, sockets and MACs)"},
     {"bad name", "[[vm]]\nname = \"a b\"\n",
      "m.toml:2:8: vm[0]: name \"a b\" must be 1-32 letters, digits, '-' or '_', starting with a letter or digit"},
@@ -517,6 +520,16 @@ TEST_CASE("manifest: each bad manifest gets its exact message and location") {
     REQUIRE_FALSE(m.ok());
     CHECK(m.message() == b.error);
   }
+}
+
+TEST_CASE("manifest: arch names this tandem's architecture; the other one is refused at its VM") {
+  const std::string self = arch::name();
+  const std::string other = self == "x86_64" ? "aarch64" : "x86_64";
+  auto ok = parse_manifest("[[vm]]\nname = \"a\"\narch = \"" + self + "\"\n", "m.toml", defaults());
+  CHECK(ok.ok());
+  auto bad = parse_manifest("[[vm]]\nname = \"a\"\narch = \"" + other + "\"\n", "m.toml", defaults());
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.message().rfind("m.toml:3:8: vm \"a\": arch \"" + other + "\", but this tandem is built for " + self, 0) == 0);
 }
 
 TEST_CASE("manifest: every error is reported, one per line, in file order") {

@@ -1,0 +1,159 @@
+// vmm/arch/aarch64/machine.cc: vmm/arch/machine.h for arm64: RAM from 1 GiB, the in-kernel GICv3
+// with an ITS for MSI-X, a 16550 UART, the PCI host (ECAM) described by a device tree, PSCI for
+// SMP bring-up, power-off and reset (handled by KVM: they end tandem as KVM_EXIT_SYSTEM_EVENT), and
+// the arm64 Image boot protocol (x0 = the device tree, EL1h, interrupts masked).
+#include "vmm/arch/machine.h"
+
+#include <cstddef>
+
+#include "devices/legacy/serial.h"
+#include "vmm/arch/aarch64/fdt.h"
+#include "vmm/arch/aarch64/gic.h"
+#include "vmm/arch/aarch64/layout.h"
+#include "vmm/loader/arm64_image.h"
+
+namespace tandem::arch {
+
+namespace {
+namespace L = arm64::layout;
+
+constexpr uint64_t kMaxKernel = 256 * L::MiB;   // a decompressed Image
+constexpr size_t kMaxCmdline = 2047;            // arm64's COMMAND_LINE_SIZE is 2048 with the NUL
+constexpr uint64_t kDtbReserve = loader::kArm64MaxDtbSize;  // planned before the tree exists
+constexpr uint64_t kMpidrAffinity = 0xff00ffffffULL;
+// PSTATE at entry: EL1 with SP_EL1, debug, SError, IRQ and FIQ masked.
+constexpr uint64_t kEntryPstate = 0x3c5;
+
+Result<std::vector<RamRegion>> plan_ram(uint64_t ram_size) {
+  using namespace L;
+  if (ram_size == 0) return Error{"memory size is 0"};
+  if (ram_size % (4 * KiB) != 0) return Error{"memory size " + std::to_string(ram_size) + " is not a multiple of 4 KiB"};
+  if (ram_size < kMinRam) return Error{"memory size " + std::to_string(ram_size / MiB) + " MiB is below the minimum of 64 MiB"};
+  const uint64_t max = kIpaLimit - kMmio64Size - kSectionWindowSize - 2 * GiB;  // room for the windows above RAM
+  if (ram_size > max) {
+    return Error{"memory size " + std::to_string(ram_size / GiB) + " GiB is above the maximum of " + std::to_string(max / GiB) +
+                 " GiB (KVM's 40-bit guest-physical space on arm64)"};
+  }
+  return std::vector<RamRegion>{{kRamBase, ram_size}};
+}
+}  // namespace
+
+const char* name() { return "aarch64"; }
+
+Result<MemoryPlan> plan_memory(uint64_t ram_size) {
+  auto ram = plan_ram(ram_size);
+  if (!ram) return ram.error();
+  MemoryPlan p;
+  p.ram = std::move(ram).value();
+  p.mmio64_base = (L::kRamBase + ram_size + L::GiB - 1) & ~(L::GiB - 1);
+  p.mmio64_size = L::kMmio64Size;
+  p.section_base = p.mmio64_base + p.mmio64_size;
+  p.section_size = L::kSectionWindowSize;
+  return p;
+}
+
+uint32_t max_cpus() { return L::kMaxCpus; }
+
+Status check_boot_files(uint64_t ram_size, uint32_t, const std::string& cmdline, std::vector<uint8_t>& kernel,
+                        size_t initrd_size) {
+  auto ram = plan_ram(ram_size);
+  if (!ram) return ram.error();
+  auto raw = loader::decompress_kernel(kernel, kMaxKernel);  // Debian's vmlinuz is a gzip of the Image
+  if (!raw) return raw.error();
+  kernel = std::move(raw).value();
+  auto img = loader::parse_arm64_image(kernel);
+  if (!img) return img.error();
+  if (cmdline.size() > kMaxCmdline) {
+    return Error{"--cmdline is " + std::to_string(cmdline.size()) + " bytes; an arm64 kernel accepts at most " + std::to_string(kMaxCmdline)};
+  }
+  auto at = loader::plan_arm64(*img, L::kRamBase, ram_size, initrd_size, kDtbReserve);
+  if (!at) return at.error();
+  return {};
+}
+
+Result<kvm::Vm> create_vm(const kvm::Kvm& kvm, const MemoryPlan& plan) {
+  const uint64_t end = plan.section_base + plan.section_size;
+  if (end > L::kIpaLimit) return Error{"the guest-physical map ends above KVM's 40-bit limit"};
+  return kvm.create_vm();  // the default IPA size: 40 bits
+}
+
+// SPI n is GSI n (pin n of the GIC's shared interrupts).
+std::vector<kvm_irq_routing_entry> base_gsi_routes() {
+  std::vector<kvm_irq_routing_entry> routes;
+  for (uint32_t i = 0; i < L::kNumSpis; ++i) {
+    kvm_irq_routing_entry e{};
+    e.gsi = i;
+    e.type = KVM_IRQ_ROUTING_IRQCHIP;
+    e.u.irqchip.irqchip = 0;
+    e.u.irqchip.pin = i;
+    routes.push_back(e);
+  }
+  return routes;
+}
+
+bool msi_carries_requester_id() { return true; }
+
+Result<Platform> add_platform_devices(const kvm::Vm& vm, Bus&, Bus& mmio, const PlatformParts& parts) {
+  Platform p;
+  TANDEM_TRY(vm.irqfd(parts.serial_irq, L::kUartSpi));
+  TANDEM_TRY(mmio.insert(parts.serial, L::kUartBase, Serial::kPorts));
+  TANDEM_TRY(mmio.insert(parts.boot_mark, L::kBootMarkBase, 1));
+  TANDEM_TRY(mmio.insert(std::make_shared<PciEcam>(parts.pci), L::kEcamBase, L::kEcamSize));
+  return p;  // no ACPI: no power button, no hotplug controller
+}
+
+Result<Vcpus> create_vcpus(const kvm::Kvm& kvm, const kvm::Vm& vm, uint32_t count, int mmap_size) {
+  if (kvm.check_extension(KVM_CAP_ARM_PSCI_0_2) <= 0) return Error{"KVM lacks PSCI 0.2 (KVM_CAP_ARM_PSCI_0_2)"};
+  auto target = vm.preferred_target();
+  if (!target) return target.error();
+  Vcpus v;
+  for (uint32_t i = 0; i < count; ++i) {
+    auto c = vm.create_vcpu(i, mmap_size);
+    if (!c) return c.error();
+    kvm_vcpu_init init = *target;
+    init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
+    if (i > 0) init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;  // started by the guest through PSCI CPU_ON
+    TANDEM_TRY(c->init(init));
+    v.vcpus.push_back(std::move(c).value());
+  }
+  auto gic = arm64::create_gic(vm, count);
+  if (!gic) return gic.error();
+  v.keep.push_back(std::make_shared<arm64::Gic>(std::move(gic).value()));
+  return v;
+}
+
+Status boot(const kvm::Kvm&, const MemoryPlan& plan, const GuestMemory& mem, Vcpus& vcpus, const BootSpec& spec) {
+  auto img = loader::parse_arm64_image(spec.kernel);
+  if (!img) return img.error();
+  const uint64_t ram_size = plan.ram.front().size;
+  auto at = loader::plan_arm64(*img, L::kRamBase, ram_size, spec.initrd.size(), kDtbReserve);
+  if (!at) return at.error();
+
+  arm64::FdtConfig fc;
+  for (const auto& v : vcpus.vcpus) {
+    auto mpidr = v.get_one_reg(ARM64_SYS_REG(3, 0, 0, 0, 5));  // MPIDR_EL1
+    if (!mpidr) return Error{"vCPU " + std::to_string(v.id()) + ": reading MPIDR_EL1: " + mpidr.message()};
+    fc.mpidrs.push_back(*mpidr & kMpidrAffinity);
+  }
+  fc.ram_base = L::kRamBase;
+  fc.ram_size = ram_size;
+  fc.cmdline = spec.cmdline;
+  fc.initrd_start = at->initrd_addr;
+  fc.initrd_size = spec.initrd.size();
+  fc.mmio64_base = plan.mmio64_base;
+  fc.mmio64_size = plan.mmio64_size;
+  auto dtb = arm64::build_fdt(fc);
+  if (!dtb) return Error{"device tree: " + dtb.message()};
+  TANDEM_TRY(loader::load_arm64(mem, *img, *at, spec.initrd, *dtb));
+
+  const kvm::Vcpu& boot_cpu = vcpus.vcpus.front();
+  TANDEM_TRY(boot_cpu.set_one_reg(kvm::core_reg(offsetof(kvm_regs, regs.pstate)), kEntryPstate));
+  TANDEM_TRY(boot_cpu.set_one_reg(kvm::core_reg(offsetof(kvm_regs, regs.pc)), at->entry));
+  TANDEM_TRY(boot_cpu.set_one_reg(kvm::core_reg(offsetof(kvm_regs, regs.regs[0])), at->dtb_addr));
+  for (int r = 1; r <= 3; ++r) {  // x1-x3 are reserved and must be 0
+    TANDEM_TRY(boot_cpu.set_one_reg(kvm::core_reg(offsetof(kvm_regs, regs.regs[0]) + sizeof(uint64_t) * static_cast<size_t>(r)), 0));
+  }
+  return {};
+}
+
+}  // namespace tandem::arch
