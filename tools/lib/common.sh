@@ -50,12 +50,14 @@ tandem_busybox() {
   die 2 "missing busybox: install busybox-static (tools/setup)"
 }
 
-# resolve_modules KVER MODULE...: print the .ko paths needed, dependencies first, each once.
+# resolve_modules KVER MODULE...: print the .ko paths needed, dependencies first, each once. The
+# modules are /lib/modules/KVER's, or $modules_root/lib/modules/KVER's when the caller sets
+# modules_root (an unpacked kernel package of another architecture, with its modules.dep).
 resolve_modules() {
   local kver="$1"; shift
   local m
   for m in "$@"; do
-    modprobe -S "$kver" --show-depends "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}' \
+    modprobe ${modules_root:+-d "$modules_root"} -S "$kver" --show-depends "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}' \
       || die 2 "cannot resolve kernel module $m for $kver"
     [[ ${PIPESTATUS[0]} -eq 0 ]] || die 2 "unknown kernel module $m for $kver"
   done | awk '!seen[$0]++'

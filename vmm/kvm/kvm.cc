@@ -49,7 +49,7 @@ Status Kvm::require_extensions() const {
 #endif
 #if defined(__aarch64__)
       {KVM_CAP_DEVICE_CTRL, "KVM_CAP_DEVICE_CTRL"},   {KVM_CAP_ONE_REG, "KVM_CAP_ONE_REG"},
-      {KVM_CAP_ARM_PSCI_0_2, "KVM_CAP_ARM_PSCI_0_2"}, {KVM_CAP_MSI_DEVID, "KVM_CAP_MSI_DEVID"},
+      {KVM_CAP_ARM_PSCI_0_2, "KVM_CAP_ARM_PSCI_0_2"},
 #endif
   };
   for (const auto& c : caps) {
