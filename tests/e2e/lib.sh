@@ -74,7 +74,8 @@ poll_until() {
 }
 
 # now_ms: milliseconds since the epoch, for reporting (never asserted on).
-now_ms() { date +%s%3N; }
+# bash's own clock: busybox's date (the arm64 nested host) has no %N.
+now_ms() { local t="${EPOCHREALTIME/[.,]/}"; echo $(( t / 1000 )); }
 
 # The tandem binary (tools/test sets TANDEM_BIN_DIR to bazel-bin).
 TANDEM="${TANDEM_BIN_DIR:-$(pwd)/bazel-bin}/vmm/tandem"

@@ -13,6 +13,9 @@ namespace {
 
 using Names = std::vector<std::string_view>;
 
+// Every list names a call in all its forms: the old ones x86_64 glibc still uses (readlink, chmod,
+// dup2, poll, epoll_wait, ...) and the *at / p* ones, the only ones arm64 has (seccomp_test checks).
+
 // Memory, locks, time, signals' return path, exiting: what glibc and libstdc++ do anywhere.
 constexpr std::string_view kRuntime[] = {
     "read", "write", "readv", "writev", "pread64", "pwrite64", "close", "lseek", "fstat", "newfstatat", "fcntl",
@@ -33,14 +36,14 @@ constexpr std::string_view kDeviceIo[] = {
     "ioctl", "eventfd2", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "sendmsg", "recvmsg", "sendto",
     "recvfrom", "socket", "connect", "accept4", "shutdown", "getsockopt", "setsockopt", "dup", "dup3",
     "fstatfs", "statfs", "timerfd_create", "timerfd_settime",
-    "readlink",  // /proc/self/fd/N: is a peer's fd an eventfd?
+    "readlink", "readlinkat",  // /proc/self/fd/N: is a peer's fd an eventfd?
 };
 
 // The main thread sets everything up and serves the API: files, sockets, memory files, signals.
 constexpr std::string_view kVmmOnly[] = {
     "openat", "bind", "listen", "accept", "getsockname", "getpeername", "socketpair", "unlink", "unlinkat", "fchmod",
     "chmod", "memfd_create", "ftruncate", "fallocate", "pipe2", "rt_sigaction", "rt_sigtimedwait", "signalfd4",
-    "kill", "getuid", "geteuid", "getgid", "getegid", "uname", "sysinfo", "readlinkat", "getcwd",
+    "kill", "getuid", "geteuid", "getgid", "getegid", "uname", "sysinfo", "getcwd", "fchmodat",
     "access", "faccessat", "faccessat2", "statx", "getdents64", "dup2", "timerfd_gettime", "prlimit64",
 };
 

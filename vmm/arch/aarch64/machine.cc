@@ -67,7 +67,10 @@ Status check_boot_files(uint64_t ram_size, uint32_t, const std::string& cmdline,
     return Error{"--cmdline is " + std::to_string(cmdline.size()) + " bytes; an arm64 kernel accepts at most " + std::to_string(kMaxCmdline)};
   }
   auto at = loader::plan_arm64(*img, L::kRamBase, ram_size, initrd_size, kDtbReserve);
-  if (!at) return at.error();
+  if (!at) {
+    if (at.message().rfind("initrd", 0) == 0) return Error{"initrd: " + at.message()};  // the caller names the file
+    return at.error();
+  }
   return {};
 }
 
