@@ -20,6 +20,20 @@ e2e_cleanup() {
 trap e2e_cleanup EXIT
 
 log() { echo "[$E2E_NAME] $*"; }
+
+# The arm64 nested host's busybox has no pgrep: `pgrep -f PATTERN` and `pgrep -af PATTERN` (ERE,
+# matched against the whole command line) from ps.
+if ! command -v pgrep >/dev/null; then
+  pgrep() {
+    local all=0
+    [[ "$1" == -af ]] && all=1
+    local pat="${!#}"
+    ps -o pid,args | awk -v p="$pat" -v self="$$" -v all="$all" '
+      NR > 1 && $1 != self && $0 !~ /awk -v p=/ { line = $0; sub(/^ *[0-9]+ /, "", line);
+        if (line ~ p) { found = 1; if (all) print $1, line; else print $1 } }
+      END { exit found ? 0 : 1 }'
+  }
+fi
 # fail MESSAGE: the test failed. Also names the first seccomp stop or tandem error of any VM the
 # test started (their stderr logs), since a CI summary quotes only these lines.
 fail() {

@@ -1,7 +1,7 @@
 #!/bin/bash
 # timeout: 900
 # nested-memory: 3072
-# e2e: `tandem up examples/two-vms.toml` (the README demo's manifest), then the same for
+# e2e: `tandem up examples/two-vms.toml` (the README demo's manifest; on aarch64 examples/aarch64/), then the same for
 # examples/symmetric.toml (vhost-pci 2.1: both VMs with vhost-pci-net): `--check` validates it and
 # names the start order (the vhost-pci side first); then both VMs start from it, vm1 (vhost-pci-net,
 # our driver) pings vm2 (stock virtio-net) over the vhost-pci link and runs iperf3 both ways, both
@@ -45,5 +45,8 @@ demo() {
   log "$M passed ($(grep -E '^vm1 +\| DEMO (ping|iperf)' "$out.txt" | sed 's/^vm1 *| DEMO //' | tr '\n' ' '))"
 }
 
-demo examples/two-vms.toml "peer connected"
-demo examples/symmetric.toml "link up with the peer"
+# In the arm64 nested host (tests/host/aarch64-up.sh): the same manifests marked arch = "aarch64".
+examples=examples
+[[ "$(uname -m)" == aarch64 ]] && examples=examples/aarch64
+demo "$examples/two-vms.toml" "peer connected"
+demo "$examples/symmetric.toml" "link up with the peer"
