@@ -248,6 +248,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   auto platform = arch::add_platform_devices(*vm, pio, mmio, parts);
   if (!platform) return fail(exit_status::kFailure, "platform devices: " + platform.message());
   auto hotplug = platform->hotplug;
+  auto power_button = platform->press_power_button;
 
   // PCI devices: BARs come from the 64-bit window above RAM (the guest may move them). The hotplug
   // registers share the GED's interrupt with the power button.
@@ -314,7 +315,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   // the deadline after which the VM stops anyway (status `deadline_status`).
   // Returns the seconds left until that deadline (-1: none, with --shutdown-timeout 0).
   auto press_power_button = [&](const std::string& by, int deadline_status) -> int64_t {
-    hotplug->press_power_button();
+    power_button();
     if (!button_pressed && cfg.shutdown_timeout_s > 0) {
       shutdown_deadline.expires_after(std::chrono::seconds(cfg.shutdown_timeout_s));
       arm_deadline(by, deadline_status);
@@ -335,7 +336,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   std::function<void()> wait_signal = [&] {
     signals.async_wait([&](const asio::error_code& ec, int sig) {
       if (ec) return;
-      if (sig == SIGTERM && !sigterm_seen && cfg.shutdown_timeout_s > 0 && hotplug) {
+      if (sig == SIGTERM && !sigterm_seen && cfg.shutdown_timeout_s > 0 && power_button) {
         sigterm_seen = true;
         press_power_button("SIGTERM", 128 + SIGTERM);
         wait_signal();
@@ -392,7 +393,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
     });
     add_plain("vm.shutdown", [&, press_power_button]() -> Reply {
       if (exit.requested()) return api::error_reply(api::code::kBusy, "vm.shutdown: the VM is stopping");
-      if (!hotplug) {
+      if (!power_button) {
         return api::error_reply(api::code::kUnavailable, std::string("vm.shutdown: this ") + arch::name() +
                                                              " machine has no power button; use vm.kill");
       }

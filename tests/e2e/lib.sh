@@ -174,6 +174,20 @@ ctxt_by_thread() {
     /proc/"$1"/task/*/status 2>/dev/null
 }
 
+# sigterm_power_off LOG ARGS...: boots a guest with ARGS (its script sleeps), sends its tandem
+# SIGTERM, and checks that the power button was pressed, the guest saw it and powered off, and
+# tandem exited 0. Returns with the guest's tandem gone.
+sigterm_power_off() {
+  local log_file="$1"; shift
+  boot_tandem_ready "$log_file" 300 "$@" --cmdline "console=ttyS0 quiet tandem.run=\"sleep 600\"" \
+    || fail "the guest did not boot"
+  kill -TERM "$TANDEM_PID"
+  wait_exit "$TANDEM_PID" 90
+  [[ $RC -eq 0 ]] || { tail -n 10 "$log_file"; cat "$log_file.stderr"; fail "SIGTERM: exit status $RC, want 0 (the guest powers off)"; }
+  grep -q "pressed the guest's power button" "$log_file.stderr" || { cat "$log_file.stderr"; fail "SIGTERM did not press the power button"; }
+  grep -q "TANDEM-POWER-BUTTON" "$log_file" || { tail -n 10 "$log_file"; fail "the guest did not see the power button"; }
+}
+
 # check_line FILE PATTERN WHAT: fail with the console tail unless FILE has a line matching PATTERN.
 check_line() {
   grep -qE "$2" "$1" || { tail -n 25 "$1"; [[ -f "$1.stderr" ]] && cat "$1.stderr"; fail "$3"; }

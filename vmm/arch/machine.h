@@ -73,8 +73,11 @@ struct PlatformParts {
   std::function<void(uint8_t)> ejected;  // the guest ejected a hot-plugged slot
 };
 struct Platform {
-  // The PCI hotplug and power-button registers, or null when the platform has none (aarch64 for
-  // now: no ACPI): then device.add is refused and SIGTERM stops the VM at once.
+  // Presses the guest's power button (x86_64: the ACPI GED's; aarch64: a PL061 line wired to
+  // gpio-keys), from the event loop.
+  std::function<void()> press_power_button;
+  // The PCI hotplug registers, or null when the platform has none (aarch64 for now: no ACPI): then
+  // device.add is refused.
   std::shared_ptr<PciHotplug> hotplug;
   std::vector<UniqueFd> fds;                     // eventfds the platform's interrupts hang on
   std::vector<std::shared_ptr<void>> keep;       // other state that must live as long as the VM

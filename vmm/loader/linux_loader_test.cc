@@ -43,6 +43,19 @@ std::vector<uint8_t> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), {}};
 }
+// The path of a stock Debian x86 kernel in /boot, or "" when there is none.
+std::string stock_x86_kernel() {
+  DIR* d = opendir("/boot");
+  if (d == nullptr) return "";
+  std::string found;
+  while (auto* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n.rfind("vmlinuz-", 0) == 0 && n.find("amd64") != std::string::npos) found = "/boot/" + n;
+  }
+  closedir(d);
+  return found;
+}
+
 }  // namespace
 
 TEST_CASE("a valid bzImage parses") {
@@ -78,14 +91,7 @@ TEST_CASE("bad kernels are refused with the reason") {
 }
 
 TEST_CASE("the stock Debian kernel parses (64-bit, protocol >= 2.12)") {
-  DIR* d = opendir("/boot");
-  REQUIRE(d != nullptr);
-  std::string found;
-  while (auto* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n.rfind("vmlinuz-", 0) == 0 && n.find("amd64") != std::string::npos) found = "/boot/" + n;
-  }
-  closedir(d);
+  std::string found = stock_x86_kernel();
   REQUIRE_MESSAGE(!found.empty(), "no /boot/vmlinuz-*-amd64: tools/setup installs linux-image-amd64");
   auto file = read_file(found);
   auto img = parse_bzimage(file);
@@ -182,16 +188,9 @@ TEST_CASE("a kernel for the other architecture is refused by name") {
   CHECK(kernel_kind(std::vector<uint8_t>(10, 0)).empty());
   CHECK(parse_bzimage(std::vector<uint8_t>(100, 0)).message().find("too small") != std::string::npos);
   // The stock kernel carries the x86 PE magic at 0x38, not the arm64 one.
-  DIR* d = opendir("/boot");
-  REQUIRE(d != nullptr);
-  std::string found;
-  while (auto* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n.rfind("vmlinuz-", 0) == 0 && n.find("amd64") != std::string::npos) found = "/boot/" + n;
-  }
-  closedir(d);
+  std::string found = stock_x86_kernel();
   if (!found.empty()) CHECK(kernel_kind(read_file(found)) == kX86BzImage);
-  // A real arm64 kernel, when a colleague's aarch64 work left one in the cache.
+  // A real arm64 kernel, when tools/lib/arm64.sh (the arm64 nested host) left one in the cache.
   const passwd* pw = getpwuid(getuid());
   glob_t g{};
   std::string pattern = std::string(pw ? pw->pw_dir : "/nonexistent") + "/.cache/tandem/arm64/*/boot/vmlinuz-*-arm64";

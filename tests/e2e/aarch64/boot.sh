@@ -3,8 +3,9 @@
 # aarch64 boots Debian's stock arm64 kernel with 1 and 2 vCPUs from the device tree it built. The
 # guest finds PSCI, the GICv3 with its ITS, the ECAM PCI host and the 16550 console, brings up every
 # vCPU (PSCI CPU_ON), sees its memory and a clean dmesg; its poweroff (PSCI SYSTEM_OFF) ends tandem
-# with status 0. Then bad input: an x86 bzImage, more vCPUs than the GIC redistributor region
-# holds, a command line longer than arm64's: exit status 2 and a one-line error naming the problem.
+# with status 0; SIGTERM presses its power button (a PL061 GPIO line, gpio-keys). Then bad input: an
+# x86 bzImage, more vCPUs than the GIC redistributor region holds, a command line longer than
+# arm64's, too little memory: exit status 2 and a one-line error naming the problem.
 . "$(dirname "$0")/../lib.sh"
 require_kvm
 require_tandem
@@ -40,6 +41,19 @@ boot_case() {
 
 boot_case 1 512M $((512 * 1024))
 boot_case 2 1G $((1024 * 1024))
+
+# SIGTERM presses the power button (the PL061's line 3 -> gpio-keys KEY_POWER -> the guest's acpid)
+# and the guest powers off: status 0. Then a guest that ignores it is stopped after
+# --shutdown-timeout: status 143.
+sigterm_power_off "$E2E_TMP/sigterm.log" --cpus 2 --memory 512M
+log "SIGTERM: power button (PL061 + gpio-keys), the guest powered off, exit 0"
+log_file="$E2E_TMP/sigterm-ignored.log"
+boot_tandem_ready "$log_file" 300 --cpus 1 --memory 512M --shutdown-timeout 3 \
+  --cmdline "console=ttyS0 quiet tandem.acpid=0 tandem.run=\"sleep 600\"" || fail "the guest did not boot"
+kill -TERM "$TANDEM_PID"
+wait_exit "$TANDEM_PID" 60; rc=$RC
+[[ $rc -eq 143 ]] || { cat "$log_file.stderr"; fail "SIGTERM ignored by the guest: exit status $rc, want 143"; }
+log "SIGTERM, button ignored: stopped after 3 s, exit 143"
 
 # Bad input: exit 2 and one line naming the problem, before any vCPU runs.
 x86_kernel="$(ls /boot/vmlinuz-*-amd64 2>/dev/null | head -n1)"

@@ -300,6 +300,41 @@ Status add_serial(Writer& w) {
   return w.end_node();
 }
 
+// The power button, as on QEMU's virt: a PL061 (an AMBA PrimeCell, so it needs its APB clock) and
+// a gpio-keys node whose key on line 3 is KEY_POWER.
+constexpr uint32_t kApbClockHz = 24'000'000;
+constexpr uint32_t kKeyPower = 116;  // linux/input-event-codes.h
+
+Status add_power_button(Writer& w) {
+  TANDEM_TRY(w.begin_node("apb-pclk"));
+  TANDEM_TRY(w.prop_string("compatible", "fixed-clock"));
+  TANDEM_TRY(w.prop_u32("#clock-cells", 0));
+  TANDEM_TRY(w.prop_u32("clock-frequency", kApbClockHz));
+  TANDEM_TRY(w.prop_string("clock-output-names", "clk24mhz"));
+  TANDEM_TRY(w.prop_u32("phandle", kClockPhandle));
+  TANDEM_TRY(w.end_node());
+
+  TANDEM_TRY(w.begin_node(unit("pl061", kGpioBase)));
+  TANDEM_TRY(w.prop("compatible", strings({"arm,pl061", "arm,primecell"})));
+  TANDEM_TRY(w.prop("reg", cells({hi32(kGpioBase), lo32(kGpioBase), hi32(kGpioSize), lo32(kGpioSize)})));
+  TANDEM_TRY(w.prop("interrupts", irq(kSpi, kGpioSpi, kIrqEdgeRising)));  // raised by an irqfd pulse
+  TANDEM_TRY(w.prop_empty("gpio-controller"));
+  TANDEM_TRY(w.prop_u32("#gpio-cells", 2));
+  TANDEM_TRY(w.prop_u32("clocks", kClockPhandle));
+  TANDEM_TRY(w.prop_string("clock-names", "apb_pclk"));
+  TANDEM_TRY(w.prop_u32("phandle", kGpioPhandle));
+  TANDEM_TRY(w.end_node());
+
+  TANDEM_TRY(w.begin_node("gpio-keys"));
+  TANDEM_TRY(w.prop_string("compatible", "gpio-keys"));
+  TANDEM_TRY(w.begin_node("poweroff"));
+  TANDEM_TRY(w.prop_string("label", "GPIO Key Poweroff"));
+  TANDEM_TRY(w.prop_u32("linux,code", kKeyPower));
+  TANDEM_TRY(w.prop("gpios", cells({kGpioPhandle, kPowerButtonLine, 0})));  // active high
+  TANDEM_TRY(w.end_node());
+  return w.end_node();
+}
+
 }  // namespace
 
 Result<std::vector<uint8_t>> build_fdt(const FdtConfig& cfg) {
@@ -319,6 +354,7 @@ Result<std::vector<uint8_t>> build_fdt(const FdtConfig& cfg) {
   TANDEM_TRY(add_gic(w, cfg));
   TANDEM_TRY(add_pcie(w, cfg));
   TANDEM_TRY(add_serial(w));
+  if (cfg.power_button) TANDEM_TRY(add_power_button(w));
   return w.finish();
 }
 

@@ -2,7 +2,8 @@
 //
 // Everything an arm64 Linux needs to find on a KVM guest, modelled on QEMU's `virt` machine: RAM,
 // the vCPUs (PSCI via HVC), the architected timer, the GICv3 with its ITS, a generic ECAM PCIe host
-// (MSI-X through the ITS, no INTx), a 16550 UART and /chosen. Addresses come from layout.h; the
+// (MSI-X through the ITS, no INTx), a 16550 UART, a PL061 GPIO whose line 3 is a gpio-keys power
+// button, and /chosen. Addresses come from layout.h; the
 // blob is built with libfdt, packed, and never larger than Linux's 2 MiB limit.
 #pragma once
 
@@ -21,6 +22,8 @@ constexpr uint64_t kMaxFdtSize = 2 * layout::MiB;
 // The phandles build_fdt gives the interrupt controller and the ITS.
 constexpr uint32_t kGicPhandle = 1;
 constexpr uint32_t kItsPhandle = 2;
+constexpr uint32_t kClockPhandle = 3;  // the PL061's APB clock (a fixed clock)
+constexpr uint32_t kGpioPhandle = 4;   // the PL061
 
 struct FdtConfig {
   std::vector<uint64_t> mpidrs;  // one per vCPU: its cpu node's reg (MPIDR_EL1 & 0xff00ffffff)
@@ -31,6 +34,7 @@ struct FdtConfig {
   uint64_t mmio64_base = 0, mmio64_size = 0;   // the 64-bit PCI window (prefetchable 64-bit memory)
   bool its = true;                             // describe the ITS and the PCI msi-map
   uint64_t rng_seed = 0;                       // non-zero: written as /chosen/rng-seed (8 bytes)
+  bool power_button = true;                    // the PL061 and a gpio-keys KEY_POWER on its line 3
 };
 
 // A packed, valid DTB for this configuration. Errors: no vCPUs, more vCPUs than the GIC

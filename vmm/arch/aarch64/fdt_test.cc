@@ -209,7 +209,8 @@ TEST_CASE("one vCPU, no initrd: every node and property") {
   auto b = build(c);
   CHECK(all_nodes(b) == std::set<std::string>{"/", "/chosen", "/memory@40000000", "/cpus", "/cpus/cpu@0", "/psci",
                                               "/timer", "/intc@8000000", "/intc@8000000/its@8080000",
-                                              "/pcie@3f000000", "/serial@9000000"});
+                                              "/pcie@3f000000", "/serial@9000000", "/apb-pclk", "/pl061@9030000",
+                                              "/gpio-keys", "/gpio-keys/poweroff"});
   check_common(b, c);
   check_its(b);
   check_cpu(b, "/cpus/cpu@0", 0);
@@ -228,7 +229,8 @@ TEST_CASE("two vCPUs with an initrd and an rng seed") {
   auto b = build(c);
   CHECK(all_nodes(b) == std::set<std::string>{"/", "/chosen", "/memory@40000000", "/cpus", "/cpus/cpu@0", "/cpus/cpu@1",
                                               "/psci", "/timer", "/intc@8000000", "/intc@8000000/its@8080000",
-                                              "/pcie@3f000000", "/serial@9000000"});
+                                              "/pcie@3f000000", "/serial@9000000", "/apb-pclk", "/pl061@9030000",
+                                              "/gpio-keys", "/gpio-keys/poweroff"});
   check_common(b, c);
   check_its(b);
   check_cpu(b, "/cpus/cpu@0", 0);
@@ -255,12 +257,48 @@ TEST_CASE("cpu nodes are named and addressed by MPIDR; 123 vCPUs fill the redist
   check_cpu(b, "/cpus/cpu@ff00000001", 0xff00'0000'01ULL);
 }
 
+TEST_CASE("the power button: a PL061 with its clock, and gpio-keys KEY_POWER on its line 3") {
+  auto c = config(1);
+  auto b = build(c);
+  const char* gpio = "/pl061@9030000";
+  auto compat = prop(b, gpio, "compatible");
+  REQUIRE(compat);
+  CHECK(std::string(compat->begin(), compat->end()) == std::string("arm,pl061\0arm,primecell\0", 24));
+  CHECK(u32s(b, gpio, "reg") == std::vector<uint32_t>{0, 0x0903'0000, 0, 0x1000});
+  CHECK(u32s(b, gpio, "interrupts") == std::vector<uint32_t>{0, kGpioSpi, 1});  // SPI 2, edge rising
+  CHECK(empty_prop(b, gpio, "gpio-controller"));
+  CHECK(u32s(b, gpio, "#gpio-cells") == std::vector<uint32_t>{2});
+  CHECK(str(b, gpio, "clock-names") == "apb_pclk");
+  auto clock = u32s(b, gpio, "clocks");
+  REQUIRE(clock.size() == 1);
+  CHECK(fdt_node_offset_by_phandle(b.data(), clock[0]) == node(b, "/apb-pclk"));
+  CHECK(str(b, "/apb-pclk", "compatible") == "fixed-clock");
+  CHECK(u32s(b, "/apb-pclk", "#clock-cells") == std::vector<uint32_t>{0});
+  CHECK(u32s(b, "/apb-pclk", "clock-frequency") == std::vector<uint32_t>{24'000'000});
+  CHECK(str(b, "/gpio-keys", "compatible") == "gpio-keys");
+  CHECK(u32s(b, "/gpio-keys/poweroff", "linux,code") == std::vector<uint32_t>{116});  // KEY_POWER
+  auto gpios = u32s(b, "/gpio-keys/poweroff", "gpios");
+  REQUIRE(gpios.size() == 3);
+  CHECK(fdt_node_offset_by_phandle(b.data(), gpios[0]) == node(b, gpio));
+  CHECK(gpios[1] == kPowerButtonLine);
+  CHECK(gpios[2] == 0);  // active high
+  // Phandles are distinct.
+  CHECK(std::set<uint32_t>{kGicPhandle, kItsPhandle, kClockPhandle, kGpioPhandle}.size() == 4);
+
+  c.power_button = false;
+  auto without = build(c);
+  CHECK(node(without, gpio) < 0);
+  CHECK(node(without, "/gpio-keys") < 0);
+  CHECK(node(without, "/apb-pclk") < 0);
+}
+
 TEST_CASE("its=false drops the ITS and the msi-map, nothing else") {
   auto c = config(2);
   c.its = false;
   auto b = build(c);
   CHECK(all_nodes(b) == std::set<std::string>{"/", "/chosen", "/memory@40000000", "/cpus", "/cpus/cpu@0", "/cpus/cpu@1",
-                                              "/psci", "/timer", "/intc@8000000", "/pcie@3f000000", "/serial@9000000"});
+                                              "/psci", "/timer", "/intc@8000000", "/pcie@3f000000", "/serial@9000000", "/apb-pclk", "/pl061@9030000",
+                                              "/gpio-keys", "/gpio-keys/poweroff"});
   check_common(b, c);
   CHECK_FALSE(prop(b, "/pcie@3f000000", "msi-map"));
   CHECK(fdt_node_offset_by_phandle(b.data(), kItsPhandle) < 0);

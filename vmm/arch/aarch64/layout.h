@@ -28,9 +28,14 @@ constexpr uint64_t kUartBase = 0x0900'0000;
 constexpr uint64_t kUartSize = 0x1000;
 constexpr uint64_t kBootMarkBase = 0x0901'0000;
 constexpr uint64_t kBootMarkSize = 0x1000;
+// A PL061 GPIO controller whose line kPowerButtonLine is the power button (gpio-keys, KEY_POWER).
+constexpr uint64_t kGpioBase = 0x0903'0000;
+constexpr uint64_t kGpioSize = 0x1000;
+constexpr uint32_t kPowerButtonLine = 3;
 
 // Shared peripheral interrupts: GSI n is SPI n, INTID 32 + n.
 constexpr uint32_t kUartSpi = 1;
+constexpr uint32_t kGpioSpi = 2;
 constexpr uint32_t kNumSpis = 64;        // the GIC gets 32 private + 64 shared interrupt lines
 constexpr uint32_t kNumIrqs = 32 + kNumSpis;
 

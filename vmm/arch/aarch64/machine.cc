@@ -1,11 +1,16 @@
 // vmm/arch/aarch64/machine.cc: vmm/arch/machine.h for arm64: RAM from 1 GiB, the in-kernel GICv3
-// with an ITS for MSI-X, a 16550 UART, the PCI host (ECAM) described by a device tree, PSCI for
+// with an ITS for MSI-X, a 16550 UART, a PL061 GPIO as the power button, the PCI host (ECAM)
+// described by a device tree, PSCI for
 // SMP bring-up, power-off and reset (handled by KVM: they end tandem as KVM_EXIT_SYSTEM_EVENT), and
 // the arm64 Image boot protocol (x0 = the device tree, EL1h, interrupts masked).
 #include "vmm/arch/machine.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <cstddef>
 
+#include "devices/legacy/pl061.h"
 #include "devices/legacy/serial.h"
 #include "vmm/arch/aarch64/fdt.h"
 #include "vmm/arch/aarch64/gic.h"
@@ -102,7 +107,19 @@ Result<Platform> add_platform_devices(const kvm::Vm& vm, Bus&, Bus& mmio, const 
   TANDEM_TRY(mmio.insert(parts.serial, L::kUartBase, Serial::kPorts));
   TANDEM_TRY(mmio.insert(parts.boot_mark, L::kBootMarkBase, 1));
   TANDEM_TRY(mmio.insert(std::make_shared<PciEcam>(parts.pci), L::kEcamBase, L::kEcamSize));
-  return p;  // no ACPI: no power button, no hotplug controller
+  // The power button: a PL061 GPIO line the device tree gives to gpio-keys as KEY_POWER.
+  UniqueFd gpio_irq(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!gpio_irq) return errno_error("eventfd for the GPIO interrupt");
+  TANDEM_TRY(vm.irqfd(gpio_irq.get(), L::kGpioSpi));
+  int fd = gpio_irq.get();
+  p.fds.push_back(std::move(gpio_irq));
+  auto gpio = std::make_shared<Pl061>([fd] {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof one);
+  });
+  TANDEM_TRY(mmio.insert(gpio, L::kGpioBase, L::kGpioSize));
+  p.press_power_button = [gpio] { gpio->press(L::kPowerButtonLine); };
+  return p;  // no ACPI: no hotplug controller
 }
 
 Result<Vcpus> create_vcpus(const kvm::Kvm& kvm, const kvm::Vm& vm, uint32_t count, int mmap_size) {

@@ -114,6 +114,7 @@ Result<Platform> add_platform_devices(const kvm::Vm& vm, Bus& pio, Bus& mmio, co
   int ged_fd = ged_irq.get();
   p.fds.push_back(std::move(ged_irq));
   p.hotplug = std::make_shared<PciHotplug>([ged_fd] { pulse(ged_fd); }, parts.ejected);
+  p.press_power_button = [h = p.hotplug] { h->press_power_button(); };
   auto reboot = parts.reboot;
   auto i8042 = std::make_shared<I8042>([reboot] { reboot("i8042"); });
   auto acpi_pm = std::make_shared<AcpiPm>(parts.power_off, [reboot] { reboot("ACPI"); });
