@@ -245,6 +245,12 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   parts.ejected = [&device_manager_ptr](uint8_t slot) {
     if (device_manager_ptr) device_manager_ptr->ejected(slot);
   };
+  parts.later = [&io](std::chrono::milliseconds delay, std::function<void()> fn) {
+    auto timer = std::make_shared<asio::steady_timer>(io, delay);
+    timer->async_wait([timer, fn = std::move(fn)](const asio::error_code& e) {
+      if (!e) fn();
+    });
+  };
   auto platform = arch::add_platform_devices(*vm, pio, mmio, parts);
   if (!platform) return fail(exit_status::kFailure, "platform devices: " + platform.message());
   auto hotplug = platform->hotplug;

@@ -218,20 +218,25 @@ Result<BootFiles> validate(const VmConfig& cfg) {
   auto kernel = read_file(cfg.kernel, "kernel", 256ULL << 20);
   if (!kernel) return kernel.error();
   files.kernel = std::move(kernel).value();
-  // The kernel is checked first; the initrd's size (if it can be read at all) is checked with it.
-  struct stat st {};
-  size_t initrd_size = !cfg.initrd.empty() && ::stat(cfg.initrd.c_str(), &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
-  if (auto s = arch::check_boot_files(cfg.memory, cfg.cpus, cfg.cmdline, files.kernel, initrd_size); !s) {
+  if (!cfg.initrd.empty()) {
+    auto initrd = read_file(cfg.initrd, "initrd", cfg.memory);
+    if (!initrd) return initrd.error();
+    files.initrd = std::move(initrd).value();
+  }
+  if (auto s = arch::check_boot_files(cfg.memory, cfg.cpus, cfg.cmdline, files.kernel, files.initrd.size()); !s) {
     const std::string& m = s.message();
     if (m.rfind("--", 0) == 0) return s.error();
     if (m.rfind("initrd: ", 0) == 0) return Error{"initrd " + cfg.initrd + ": " + m.substr(8)};
     if (m.rfind("kernel: ", 0) == 0) return Error{"kernel " + cfg.kernel + ": " + m.substr(8)};
     return Error{"kernel " + cfg.kernel + ": " + m};
   }
-  if (!cfg.initrd.empty()) {
-    auto initrd = read_file(cfg.initrd, "initrd", cfg.memory);
-    if (!initrd) return initrd.error();
-    files.initrd = std::move(initrd).value();
+  if (!arch::has_pci_hotplug()) {
+    for (const VhostPciSpec& v : cfg.vhost_pcis) {
+      if (v.hotplug_on_connect) {
+        return Error{"--vhost-pci " + vhost_pci_spec_text(v) + ": hotplug_on_connect needs PCI hotplug, which tandem for " +
+                     arch::name() + " does not have yet"};
+      }
+    }
   }
   if (cfg.serial.kind == SerialSpec::Kind::kFile && cfg.serial.path.empty()) return Error{"--serial file: needs a path"};
   if (cfg.ready_fd >= 0 && ::fcntl(cfg.ready_fd, F_GETFD) < 0) {

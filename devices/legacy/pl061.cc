@@ -107,10 +107,4 @@ void Pl061::set_input(uint32_t line, bool level) {
   if (fire && raise_) raise_();
 }
 
-void Pl061::press(uint32_t line) {
-  if (line >= kLines) return;
-  set_input(line, false);
-  set_input(line, true);
-}
-
 }  // namespace tandem

@@ -5,7 +5,7 @@
 // guest's input layer (busybox acpid in tandem's guest image) powers off. The registers follow the
 // PL061 TRM (ARM DDI 0190): masked data at 0x000-0x3FC, direction, interrupt sense / both-edges /
 // event, mask, raw and masked status, clear, the mode select, and the PrimeCell ID registers the
-// guest's AMBA bus probes. Input lines are set by the VMM (set_input, press); an edge or level
+// guest's AMBA bus probes. Input lines are set by the VMM (set_input); an edge or level
 // the guest enabled raises the interrupt through `raise` (an irqfd pulse: the device tree makes it
 // edge-triggered). Every access is bounds-checked: unknown offsets read 0 and ignore writes.
 #pragma once
@@ -36,10 +36,9 @@ class Pl061 : public BusDevice {
   std::string name() const override { return "pl061"; }
 
   // Drives input line `line` (0-7) to `level`; an edge or level the guest enabled interrupts it.
+  // A button is a press (high) and, some time later, a release (low): the guest's gpio-keys reads
+  // the line after its debounce delay, so a press must stay high for longer than that.
   void set_input(uint32_t line, bool level);
-  // A button press on `line`: the line goes high (low first if it already was, so that every press
-  // is a new rising edge). It stays high until the next press, so the guest reads it as pressed.
-  void press(uint32_t line);
 
   uint8_t raw_status() const;
 

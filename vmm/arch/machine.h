@@ -10,6 +10,7 @@
 
 #include <linux/kvm.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -44,6 +45,10 @@ Result<MemoryPlan> plan_memory(uint64_t ram_size);
 // region), checked before KVM's own limit.
 uint32_t max_cpus();
 
+// Whether the platform has PCI hotplug (x86_64: ACPI; aarch64: not yet). Without it, device.add
+// and hotplug_on_connect are refused.
+bool has_pci_hotplug();
+
 // Checks the kernel, command line and initrd against the platform and the memory size before
 // anything runs: the wrong architecture's kernel, a command line too long, a kernel or initrd that
 // does not fit. The kernel may be replaced by the form that is loaded (aarch64 decompresses a gzip
@@ -71,6 +76,8 @@ struct PlatformParts {
   std::function<void()> power_off;       // the guest powered off (x86_64: ACPI sleep register)
   std::function<void(const std::string&)> reboot;  // the guest reset itself, and how ("i8042", "ACPI")
   std::function<void(uint8_t)> ejected;  // the guest ejected a hot-plugged slot
+  // Runs `fn` on the event loop after `delay` (a button's release).
+  std::function<void(std::chrono::milliseconds delay, std::function<void()> fn)> later;
 };
 struct Platform {
   // Presses the guest's power button (x86_64: the ACPI GED's; aarch64: a PL061 line wired to

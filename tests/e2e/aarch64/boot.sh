@@ -5,7 +5,8 @@
 # vCPU (PSCI CPU_ON), sees its memory and a clean dmesg; its poweroff (PSCI SYSTEM_OFF) ends tandem
 # with status 0; SIGTERM presses its power button (a PL061 GPIO line, gpio-keys). Then bad input: an
 # x86 bzImage, more vCPUs than the GIC redistributor region holds, a command line longer than
-# arm64's, too little memory: exit status 2 and a one-line error naming the problem.
+# arm64's, too little memory, hotplug_on_connect (no PCI hotplug on aarch64 yet): exit status 2 and
+# a one-line error naming the problem.
 . "$(dirname "$0")/../lib.sh"
 require_kvm
 require_tandem
@@ -62,6 +63,7 @@ cases=(
   "more vCPUs than the redistributors hold|--cpus: 124 vCPUs requested; tandem for aarch64 supports at most 123|--kernel $TANDEM_GUEST_KERNEL --initrd $TANDEM_GUEST_INITRD --cpus 124"
   "cmdline too long|--cmdline is 3000 bytes; an arm64 kernel accepts at most 2047|--kernel $TANDEM_GUEST_KERNEL --initrd $TANDEM_GUEST_INITRD --cmdline $long"
   "memory below the minimum|below the minimum of 64 MiB|--kernel $TANDEM_GUEST_KERNEL --initrd $TANDEM_GUEST_INITRD --memory 32M"
+  "hotplug_on_connect without PCI hotplug|hotplug_on_connect needs PCI hotplug, which tandem for aarch64 does not have yet|--kernel $TANDEM_GUEST_KERNEL --initrd $TANDEM_GUEST_INITRD --vhost-pci socket=$E2E_TMP/hp.sock,hotplug_on_connect=on"
 )
 if [[ -n "$x86_kernel" ]]; then
   cases+=("x86 bzImage|kernel $x86_kernel: this is an x86 bzImage|--kernel $x86_kernel --initrd $TANDEM_GUEST_INITRD")

@@ -57,6 +57,8 @@ Result<MemoryPlan> plan_memory(uint64_t ram_size) {
   return p;
 }
 
+bool has_pci_hotplug() { return false; }
+
 uint32_t max_cpus() { return L::kMaxCpus; }
 
 Status check_boot_files(uint64_t ram_size, uint32_t, const std::string& cmdline, std::vector<uint8_t>& kernel,
@@ -82,7 +84,12 @@ Status check_boot_files(uint64_t ram_size, uint32_t, const std::string& cmdline,
 Result<kvm::Vm> create_vm(const kvm::Kvm& kvm, const MemoryPlan& plan) {
   const uint64_t end = plan.section_base + plan.section_size;
   if (end > L::kIpaLimit) return Error{"the guest-physical map ends above KVM's 40-bit limit"};
-  return kvm.create_vm();  // the default IPA size: 40 bits
+  // The default IPA size (type 0) is 40 bits; a host whose limit is smaller refuses it.
+  int ipa = kvm.check_extension(KVM_CAP_ARM_VM_IPA_SIZE);
+  if (ipa > 0 && ipa < 40) {
+    return Error{"KVM on this host gives guests " + std::to_string(ipa) + " physical address bits; tandem's aarch64 memory map needs 40"};
+  }
+  return kvm.create_vm();
 }
 
 // SPI n is GSI n (pin n of the GIC's shared interrupts).
@@ -118,7 +125,11 @@ Result<Platform> add_platform_devices(const kvm::Vm& vm, Bus&, Bus& mmio, const 
     [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof one);
   });
   TANDEM_TRY(mmio.insert(gpio, L::kGpioBase, L::kGpioSize));
-  p.press_power_button = [gpio] { gpio->press(L::kPowerButtonLine); };
+  // Pressed, then released after 100 ms (longer than gpio-keys' debounce), so every press is seen.
+  p.press_power_button = [gpio, later = parts.later] {
+    gpio->set_input(L::kPowerButtonLine, true);
+    later(std::chrono::milliseconds(100), [gpio] { gpio->set_input(L::kPowerButtonLine, false); });
+  };
   return p;  // no ACPI: no hotplug controller
 }
 

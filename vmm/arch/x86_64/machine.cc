@@ -47,6 +47,8 @@ Result<MemoryPlan> plan_memory(uint64_t ram_size) {
   return p;
 }
 
+bool has_pci_hotplug() { return true; }
+
 uint32_t max_cpus() { return kMaxCpus; }
 
 Status check_boot_files(uint64_t ram_size, uint32_t, const std::string& cmdline, std::vector<uint8_t>& kernel,
