@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -62,6 +63,10 @@ struct RamRegion {
   uint64_t gpa;
   uint64_t size;
 };
+
+// The size rules every architecture's RAM plan shares: not zero, a multiple of 4 KiB, at least
+// layout::kMinRam, at most `max` bytes (`why_max`, if given, is said after the maximum).
+Status check_ram_size(uint64_t ram_size, uint64_t max, std::string_view why_max = {});
 
 // The guest's RAM regions for `ram_size` bytes: [0, min(ram, 2 GiB)) and, above that, the rest at
 // 4 GiB. Errors: zero, not 4 KiB aligned, below 64 MiB, or above what the 64-bit window allows.

@@ -36,7 +36,15 @@ TEST_CASE("bad memory sizes are errors that say why") {
   CHECK(plan_ram(0).message() == "memory size is 0");
   CHECK(plan_ram(512 * MiB + 1).message().find("not a multiple of 4 KiB") != std::string::npos);
   CHECK(plan_ram(1 * MiB).message().find("below the minimum") != std::string::npos);
-  CHECK(plan_ram(1ULL << 50).message().find("above the maximum") != std::string::npos);
+  CHECK(plan_ram(1ULL << 50).message() == "memory size 1048576 GiB is above the maximum of 16384 GiB");
+}
+
+TEST_CASE("check_ram_size: the shared rules, and the reason given for an architecture's maximum") {
+  CHECK(check_ram_size(64 * MiB, 64 * MiB).ok());
+  CHECK(check_ram_size(0, GiB).message() == "memory size is 0");
+  CHECK(check_ram_size(63 * MiB, GiB).message() == "memory size 63 MiB is below the minimum of 64 MiB");
+  CHECK(check_ram_size(4 * GiB, 2 * GiB, "the address space").message() ==
+        "memory size 4 GiB is above the maximum of 2 GiB (the address space)");
 }
 
 TEST_CASE("guest memory: accesses inside RAM work, ranges that leave RAM are errors") {

@@ -223,7 +223,7 @@ Result<BootFiles> validate(const VmConfig& cfg) {
     if (!initrd) return initrd.error();
     files.initrd = std::move(initrd).value();
   }
-  if (auto s = arch::check_boot_files(cfg.memory, cfg.cpus, cfg.cmdline, files.kernel, files.initrd.size()); !s) {
+  if (auto s = arch::check_boot_files(*plan, cfg.cmdline, files.kernel, files.initrd.size()); !s) {
     const std::string& m = s.message();
     if (m.rfind("--", 0) == 0) return s.error();
     if (m.rfind("initrd: ", 0) == 0) return Error{"initrd " + cfg.initrd + ": " + m.substr(8)};

@@ -49,12 +49,11 @@ uint32_t max_cpus();
 // and hotplug_on_connect are refused.
 bool has_pci_hotplug();
 
-// Checks the kernel, command line and initrd against the platform and the memory size before
+// Checks the kernel, command line and initrd against the platform and the memory plan before
 // anything runs: the wrong architecture's kernel, a command line too long, a kernel or initrd that
 // does not fit. The kernel may be replaced by the form that is loaded (aarch64 decompresses a gzip
 // Image). Errors name the file's problem; the caller names the file.
-Status check_boot_files(uint64_t ram_size, uint32_t cpus, const std::string& cmdline, std::vector<uint8_t>& kernel,
-                        size_t initrd_size);
+Status check_boot_files(const MemoryPlan& plan, const std::string& cmdline, std::vector<uint8_t>& kernel, size_t initrd_size);
 
 // Creates the VM and its VM-wide state: x86_64: TSS, identity map, PIC/IOAPIC and PIT; aarch64:
 // the IPA size.

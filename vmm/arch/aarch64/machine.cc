@@ -29,27 +29,16 @@ constexpr uint64_t kMpidrAffinity = 0xff00ffffffULL;
 // PSTATE at entry: EL1 with SP_EL1, debug, SError, IRQ and FIQ masked.
 constexpr uint64_t kEntryPstate = 0x3c5;
 
-Result<std::vector<RamRegion>> plan_ram(uint64_t ram_size) {
-  using namespace L;
-  if (ram_size == 0) return Error{"memory size is 0"};
-  if (ram_size % (4 * KiB) != 0) return Error{"memory size " + std::to_string(ram_size) + " is not a multiple of 4 KiB"};
-  if (ram_size < kMinRam) return Error{"memory size " + std::to_string(ram_size / MiB) + " MiB is below the minimum of 64 MiB"};
-  const uint64_t max = kIpaLimit - kMmio64Size - kSectionWindowSize - 2 * GiB;  // room for the windows above RAM
-  if (ram_size > max) {
-    return Error{"memory size " + std::to_string(ram_size / GiB) + " GiB is above the maximum of " + std::to_string(max / GiB) +
-                 " GiB (KVM's 40-bit guest-physical space on arm64)"};
-  }
-  return std::vector<RamRegion>{{kRamBase, ram_size}};
-}
 }  // namespace
 
 const char* name() { return "aarch64"; }
 
 Result<MemoryPlan> plan_memory(uint64_t ram_size) {
-  auto ram = plan_ram(ram_size);
-  if (!ram) return ram.error();
+  // One region from 1 GiB, leaving room for the windows above it in the 40-bit space.
+  const uint64_t max = L::kIpaLimit - L::kMmio64Size - L::kSectionWindowSize - 2 * L::GiB;
+  TANDEM_TRY(check_ram_size(ram_size, max, "KVM's 40-bit guest-physical space on arm64"));
   MemoryPlan p;
-  p.ram = std::move(ram).value();
+  p.ram = {{L::kRamBase, ram_size}};
   p.mmio64_base = (L::kRamBase + ram_size + L::GiB - 1) & ~(L::GiB - 1);
   p.mmio64_size = L::kMmio64Size;
   p.section_base = p.mmio64_base + p.mmio64_size;
@@ -61,10 +50,7 @@ bool has_pci_hotplug() { return false; }
 
 uint32_t max_cpus() { return L::kMaxCpus; }
 
-Status check_boot_files(uint64_t ram_size, uint32_t, const std::string& cmdline, std::vector<uint8_t>& kernel,
-                        size_t initrd_size) {
-  auto ram = plan_ram(ram_size);
-  if (!ram) return ram.error();
+Status check_boot_files(const MemoryPlan& plan, const std::string& cmdline, std::vector<uint8_t>& kernel, size_t initrd_size) {
   auto raw = loader::decompress_kernel(kernel, kMaxKernel);  // Debian's vmlinuz is a gzip of the Image
   if (!raw) return raw.error();
   kernel = std::move(raw).value();
@@ -73,7 +59,7 @@ Status check_boot_files(uint64_t ram_size, uint32_t, const std::string& cmdline,
   if (cmdline.size() > kMaxCmdline) {
     return Error{"--cmdline is " + std::to_string(cmdline.size()) + " bytes; an arm64 kernel accepts at most " + std::to_string(kMaxCmdline)};
   }
-  auto at = loader::plan_arm64(*img, L::kRamBase, ram_size, initrd_size, kDtbReserve);
+  auto at = loader::plan_arm64(*img, L::kRamBase, plan.ram.front().size, initrd_size, kDtbReserve);
   if (!at) {
     if (at.message().rfind("initrd", 0) == 0) return Error{"initrd: " + at.message()};  // the caller names the file
     return at.error();

@@ -51,10 +51,7 @@ bool has_pci_hotplug() { return true; }
 
 uint32_t max_cpus() { return kMaxCpus; }
 
-Status check_boot_files(uint64_t ram_size, uint32_t, const std::string& cmdline, std::vector<uint8_t>& kernel,
-                        size_t initrd_size) {
-  auto ram = plan_ram(ram_size);
-  if (!ram) return ram.error();
+Status check_boot_files(const MemoryPlan& plan, const std::string& cmdline, std::vector<uint8_t>& kernel, size_t initrd_size) {
   auto img = loader::parse_bzimage(kernel);
   if (!img) return img.error();
   uint64_t cmd_max = img->header.cmdline_size ? img->header.cmdline_size : 255;
@@ -62,9 +59,9 @@ Status check_boot_files(uint64_t ram_size, uint32_t, const std::string& cmdline,
     return Error{"--cmdline is " + std::to_string(cmdline.size()) + " bytes; this kernel accepts at most " + std::to_string(cmd_max)};
   }
   uint64_t end = kernel_end(*img);
-  if (end > (*ram)[0].size) return Error{"--memory is too small for this kernel (it needs " + std::to_string(end >> 20) + " MiB)"};
+  if (end > plan.ram[0].size) return Error{"--memory is too small for this kernel (it needs " + std::to_string(end >> 20) + " MiB)"};
   if (initrd_size > 0) {
-    auto at = loader::place_initrd(img->header, *ram, end, initrd_size);
+    auto at = loader::place_initrd(img->header, plan.ram, end, initrd_size);
     if (!at) return Error{"initrd: " + at.message()};
   }
   return {};
