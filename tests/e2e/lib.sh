@@ -188,6 +188,19 @@ sigterm_power_off() {
   grep -q "TANDEM-POWER-BUTTON" "$log_file" || { tail -n 10 "$log_file"; fail "the guest did not see the power button"; }
 }
 
+# sigterm_button_ignored LOG ARGS...: the same with a guest that ignores the power button
+# (tandem.acpid=0): tandem stops it after --shutdown-timeout 3, exit 143, and says why.
+sigterm_button_ignored() {
+  local log_file="$1"; shift
+  boot_tandem_ready "$log_file" 300 "$@" --shutdown-timeout 3 \
+    --cmdline "console=ttyS0 quiet tandem.acpid=0 tandem.run=\"sleep 600\"" || fail "the guest did not boot"
+  kill -TERM "$TANDEM_PID"
+  wait_exit "$TANDEM_PID" 60
+  [[ $RC -eq 143 ]] || { cat "$log_file.stderr"; fail "SIGTERM ignored by the guest: exit status $RC, want 143"; }
+  grep -q "stopped by signal SIGTERM: the guest did not power off within 3 s" "$log_file.stderr" \
+    || { cat "$log_file.stderr"; fail "the stop after the shutdown timeout was not reported"; }
+}
+
 # check_line FILE PATTERN WHAT: fail with the console tail unless FILE has a line matching PATTERN.
 check_line() {
   grep -qE "$2" "$1" || { tail -n 25 "$1"; [[ -f "$1.stderr" ]] && cat "$1.stderr"; fail "$3"; }
