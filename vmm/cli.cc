@@ -39,7 +39,7 @@ CliResult parse_cli(const std::vector<std::string>& args) {
   vm->add_option("--api-socket", cfg.api_socket, "Unix socket for the JSON-RPC API");
   std::vector<std::string> nets;
   vm->add_option("--net", nets,
-                 "virtio-net device, repeatable: tap=NAME[,vhost=on][,mac=MAC] or vhost-user=SOCKET[,mac=MAC]")
+                 "virtio-net device, repeatable: tap=NAME[,vhost=on][,coalesce=US][,mac=MAC] or vhost-user=SOCKET[,mac=MAC]")
       ->take_all()
       ->allow_extra_args(false);
   std::vector<std::string> vhost_pcis;

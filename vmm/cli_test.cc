@@ -127,6 +127,19 @@ TEST_CASE("--net is repeatable and takes tap=NAME[,vhost=on][,mac=..] or vhost-u
   CHECK(r.vm.nets[2].kind == NetSpec::Kind::kVhostUser);
   CHECK(r.vm.nets[2].socket == "/run/sw/v0.sock");
   CHECK(default_mac_seed(r.vm.nets[0]) != default_mac_seed(r.vm.nets[1]));
+  CHECK(r.vm.nets[0].coalesce_us == net::kDefaultTapCoalesceUs);
+}
+
+TEST_CASE("--net tap=NAME,coalesce=US sets the datapath's batching window; net_spec_text keeps it") {
+  auto r = cli({"vm", "--kernel", "k", "--net", "tap=tp0,coalesce=0", "--net", "tap=tp1,coalesce=10000", "--net", "tap=tp2"});
+  REQUIRE(r.action == CliResult::Action::kRunVm);
+  CHECK(r.vm.nets[0].coalesce_us == 0);
+  CHECK(r.vm.nets[1].coalesce_us == 10000);
+  CHECK(net_spec_text(r.vm.nets[0]) == "tap=tp0,coalesce=0");
+  CHECK(net_spec_text(r.vm.nets[2]) == "tap=tp2");  // the default is not spelled out
+  auto back = parse_net(net_spec_text(r.vm.nets[1]));
+  REQUIRE(back);
+  CHECK(back->coalesce_us == 10000);
 }
 
 TEST_CASE("bad --net specs exit 2 naming the bad part") {
@@ -139,7 +152,13 @@ TEST_CASE("bad --net specs exit 2 naming the bad part") {
                             Case{"tap=tp0,vhost=yes", "vhost=yes"}, Case{"tap=tp0,mac=01:00:00:00:00:01", "multicast"},
                             Case{"tap=tp0,mac=zz", "'zz'"}, Case{"tap=tp0,vhost-user=/x", "more than one backend"},
                             Case{"vhost-user=/x,vhost=on", "only goes with tap"}, Case{"tap=tp0,queues=2", "unknown key 'queues'"},
-                            Case{"tap=tp0,,mac=52:54:00:00:00:01", "not KEY=VALUE"}}) {
+                            Case{"tap=tp0,,mac=52:54:00:00:00:01", "not KEY=VALUE"},
+                            Case{"tap=tp0,coalesce=10001", "coalesce=10001: at most 10000 microseconds"},
+                            Case{"tap=tp0,coalesce=-1", "coalesce=-1: expected a whole number of microseconds"},
+                            Case{"tap=tp0,coalesce=5us", "coalesce=5us: expected a whole number"},
+                            Case{"tap=tp0,coalesce=99999999999", "coalesce=99999999999: expected a whole number"},
+                            Case{"tap=tp0,vhost=on,coalesce=5", "coalesce= only goes with tap=NAME without vhost=on"},
+                            Case{"vhost-user=/x,coalesce=5", "coalesce= only goes with tap=NAME"}}) {
     auto r = cli({"vm", "--kernel", "k", "--net", spec});
     CHECK(r.exit_code == 2);
     CHECK_MESSAGE(r.error.find(says) != std::string::npos, spec, " -> ", r.error);

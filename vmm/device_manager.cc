@@ -36,7 +36,7 @@ DeviceManager::Built DeviceManager::build(const std::string& id, const NetSpec& 
   } else if (spec.vhost) {
     backend = virtio::make_vhost_net_backend(spec.tap);
   } else {
-    backend = virtio::make_tap_backend(spec.tap);
+    backend = virtio::make_tap_backend(spec.tap, spec.coalesce_us);
   }
   if (!backend) return Built{{}, backend.message(), api::code::kBackendFailed};
   auto bar = mmio64_.allocate(virtio::kBar0Size, virtio::kBar0Size);
@@ -50,7 +50,12 @@ DeviceManager::Built DeviceManager::build(const std::string& id, const NetSpec& 
   }
   b.record.id = id;
   b.record.type = "virtio-net";
-  b.record.backend = spec.kind == NetSpec::Kind::kTap ? api::Json{{"tap", spec.tap}, {"vhost", spec.vhost}} : api::Json{{"vhost-user", spec.socket}};
+  if (spec.kind == NetSpec::Kind::kTap) {
+    b.record.backend = api::Json{{"tap", spec.tap}, {"vhost", spec.vhost}};
+    if (!spec.vhost) b.record.backend["coalesce"] = spec.coalesce_us;
+  } else {
+    b.record.backend = api::Json{{"vhost-user", spec.socket}};
+  }
   b.record.mac = net::format_mac(*mac);
   b.record.device = *dev;
   b.record.services = view;

@@ -42,7 +42,7 @@ std::variant<DeviceRequest, api::RpcError> parse_device_add(const api::Json& par
   }
   std::string cli;  // the equivalent command-line value
   if (type == "virtio-net") {
-    if (auto e = api::expect_keys(params, {"type", "id", "tap", "vhost-user", "vhost", "mac"}); std::holds_alternative<api::RpcError>(e)) {
+    if (auto e = api::expect_keys(params, {"type", "id", "tap", "vhost-user", "vhost", "coalesce", "mac"}); std::holds_alternative<api::RpcError>(e)) {
       return std::get<api::RpcError>(e);
     }
     for (const char* key : {"tap", "vhost-user", "mac"}) {
@@ -59,6 +59,13 @@ std::variant<DeviceRequest, api::RpcError> parse_device_add(const api::Json& par
       } else {
         return invalid("\"vhost\" must be true, false, \"on\" or \"off\"");
       }
+    }
+    if (auto v = params.find("coalesce"); v != params.end()) {
+      // A JSON number without a fraction; nlohmann keeps signed and unsigned apart.
+      if (!v->is_number_integer() || (v->is_number_unsigned() ? false : v->get<int64_t>() < 0)) {
+        return invalid("\"coalesce\" must be a whole number of microseconds");
+      }
+      cli += ",coalesce=" + (v->is_number_unsigned() ? std::to_string(v->get<uint64_t>()) : std::to_string(v->get<int64_t>()));
     }
     if (!params.contains("tap") && !params.contains("vhost-user")) return invalid("a virtio-net needs \"tap\" or \"vhost-user\"");
     auto spec = parse_net(cli);

@@ -13,6 +13,9 @@ TEST_CASE("device.add takes the command line's words") {
   CHECK(n.tap == "tp0");
   CHECK(n.vhost);
   CHECK(n.mac == "52:54:00:00:00:01");
+  auto co = parse_device_add(api::Json{{"type", "virtio-net"}, {"tap", "tp1"}, {"coalesce", 0}});
+  REQUIRE(std::holds_alternative<DeviceRequest>(co));
+  CHECK(std::get<NetSpec>(std::get<DeviceRequest>(co).spec).coalesce_us == 0);
   auto vu = parse_device_add(api::Json{{"type", "virtio-net"}, {"vhost-user", "/run/x.sock"}, {"id", "uplink"}});
   REQUIRE(std::holds_alternative<DeviceRequest>(vu));
   CHECK(std::get<DeviceRequest>(vu).id == "uplink");
@@ -47,7 +50,11 @@ TEST_CASE("bad device.add params name the parameter") {
       {J{{"type", "virtio-net"}, {"tap", "t0"}, {"vhost", 1}}, "invalid params: \"vhost\" must be true, false, \"on\" or \"off\""},
       {J{{"type", "virtio-net"}, {"vhost-user", "/s"}, {"vhost", true}}, "invalid params: vhost=on only goes with tap=NAME"},
       {J{{"type", "virtio-net"}, {"tap", "t0"}, {"mac", "zz"}}, nullptr},
-      {J{{"type", "virtio-net"}, {"tap", "t0"}, {"socket", "/s"}}, "invalid params: unknown parameter \"socket\" (expected type, id, tap, vhost-user, vhost, mac)"},
+      {J{{"type", "virtio-net"}, {"tap", "t0"}, {"socket", "/s"}}, "invalid params: unknown parameter \"socket\" (expected type, id, tap, vhost-user, vhost, coalesce, mac)"},
+      {J{{"type", "virtio-net"}, {"tap", "t0"}, {"coalesce", -5}}, "invalid params: \"coalesce\" must be a whole number of microseconds"},
+      {J{{"type", "virtio-net"}, {"tap", "t0"}, {"coalesce", "50"}}, "invalid params: \"coalesce\" must be a whole number of microseconds"},
+      {J{{"type", "virtio-net"}, {"tap", "t0"}, {"coalesce", 20000}}, "invalid params: coalesce=20000: at most 10000 microseconds"},
+      {J{{"type", "virtio-net"}, {"vhost-user", "/s"}, {"coalesce", 10}}, "invalid params: coalesce= only goes with tap=NAME without vhost=on (the batching of tandem's own datapath)"},
       {J{{"type", "virtio-net"}, {"tap", "t0"}, {"id", "Net0"}}, "invalid params: \"id\" must be 1 to 32 characters of a-z, 0-9, '_' and '-', starting with a letter"},
       {J{{"type", "vhost-pci-net"}}, "invalid params: a vhost-pci-net needs \"socket\""},
       {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"bar", "3G"}}, nullptr},

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include "base/unique_fd.h"
@@ -72,9 +73,18 @@ Result<std::vector<std::pair<std::string, std::string>>> split_options(const std
 }
 }  // namespace
 
+Result<uint32_t> parse_coalesce_us(const std::string& text) {
+  if (text.empty() || text.size() > 6 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return Error{"expected a whole number of microseconds"};
+  }
+  uint32_t us = static_cast<uint32_t>(std::stoul(text));
+  if (us > net::kMaxTapCoalesceUs) return Error{"at most " + std::to_string(net::kMaxTapCoalesceUs) + " microseconds"};
+  return us;
+}
+
 Result<NetSpec> parse_net(const std::string& text) {
   NetSpec spec;
-  bool have_backend = false;
+  bool have_backend = false, have_coalesce = false;
   auto items = split_options(text);
   if (!items) return items.error();
   for (const auto& [key, value] : *items) {
@@ -95,12 +105,20 @@ Result<NetSpec> parse_net(const std::string& text) {
     } else if (key == "mac") {
       if (auto m = net::parse_mac(value); !m) return m.error();
       spec.mac = value;
+    } else if (key == "coalesce") {
+      auto us = parse_coalesce_us(value);
+      if (!us) return Error{"coalesce=" + value + ": " + us.message()};
+      spec.coalesce_us = *us;
+      have_coalesce = true;
     } else {
-      return Error{"unknown key '" + key + "' in '" + text + "' (expected tap, vhost-user, vhost, mac)"};
+      return Error{"unknown key '" + key + "' in '" + text + "' (expected tap, vhost-user, vhost, coalesce, mac)"};
     }
   }
   if (!have_backend) return Error{"'" + text + "' names no backend: give tap=NAME or vhost-user=SOCKET"};
   if (spec.vhost && spec.kind != NetSpec::Kind::kTap) return Error{"vhost=on only goes with tap=NAME"};
+  if (have_coalesce && (spec.kind != NetSpec::Kind::kTap || spec.vhost)) {
+    return Error{"coalesce= only goes with tap=NAME without vhost=on (the batching of tandem's own datapath)"};
+  }
   return spec;
 }
 
@@ -173,6 +191,9 @@ std::string vhost_pci_spec_text(const VhostPciSpec& spec) {
 
 std::string net_spec_text(const NetSpec& spec) {
   std::string s = spec.kind == NetSpec::Kind::kTap ? "tap=" + spec.tap + (spec.vhost ? ",vhost=on" : "") : "vhost-user=" + spec.socket;
+  if (spec.kind == NetSpec::Kind::kTap && !spec.vhost && spec.coalesce_us != net::kDefaultTapCoalesceUs) {
+    s += ",coalesce=" + std::to_string(spec.coalesce_us);
+  }
   return spec.mac.empty() ? s : s + ",mac=" + spec.mac;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "devices/net/tap.h"
 #include "devices/vhost_pci/link_protocol.h"
 #include "vmm/seccomp/seccomp.h"
 
@@ -25,6 +26,8 @@ struct NetSpec {
   enum class Kind { kTap, kVhostUser } kind = Kind::kTap;
   std::string tap;     // interface name, for kTap
   bool vhost = false;  // kTap: the kernel's vhost-net moves the packets
+  // kTap without vhost: tandem's datapath batching window in microseconds, 0 = off.
+  uint32_t coalesce_us = net::kDefaultTapCoalesceUs;
   std::string socket;  // for kVhostUser
   std::string mac;     // empty: derived from the backend, stable across restarts
 };
@@ -72,8 +75,11 @@ Result<uint64_t> parse_size(const std::string& text);
 // "stdio", "file:PATH", "none".
 Result<SerialSpec> parse_serial(const std::string& text);
 
-// "tap=NAME[,vhost=on|off][,mac=MAC]" or "vhost-user=SOCKET[,mac=MAC]". Errors name the bad part.
+// "tap=NAME[,vhost=on|off][,coalesce=US][,mac=MAC]" or "vhost-user=SOCKET[,mac=MAC]". Errors
+// name the bad part.
 Result<NetSpec> parse_net(const std::string& text);
+// A tap datapath's batching window: a whole number of microseconds up to net::kMaxTapCoalesceUs.
+Result<uint32_t> parse_coalesce_us(const std::string& text);
 // The peer-memory BAR size rule: a power of two from 4G to 32G.
 Status check_peer_bar_size(uint64_t size);
 // The symmetric output-section size rule: a power of two from 1M to 64M.

@@ -297,6 +297,29 @@ show_tail() {  # show_tail LOG WHAT
   return 0
 }
 
+# --- Where the time goes (BENCH_STATS=1) -----------------------------------------------------------
+# snap_stats PID FILE: "key value" lines for one VMM process: KVM's per-VM counters from debugfs
+# (exits of every kind, summed over its vCPUs); for each of its threads and its vhost worker, by
+# name, milliseconds on a CPU and waiting for one and times scheduled in; L1's CPU ticks.
+# diff_stats A B TAG: the counters that moved between two snapshots, one line each.
+snap_stats() {
+  local pid="$1" out="$2" vh
+  # Two processes at most: forks are slow in the nested host, and the VM must not end meanwhile.
+  find /sys/kernel/debug/kvm/ -maxdepth 2 -type f -path "*/$pid-*/*" -exec awk '
+    { n = split(FILENAME, p, "/"); if ($0 ~ /^[0-9]+$/) print "kvm." p[n] " " $0; nextfile }' {} + > "$out" 2>/dev/null || true
+  vh="$(grep -lx "vhost-$pid" /proc/[0-9]*/comm 2>/dev/null | sed 's|/comm$||' || true)"
+  # schedstat: nanoseconds on a CPU, nanoseconds waiting for one, times scheduled in.
+  awk 'FILENAME ~ /comm$/ { name[FILENAME] = $0; gsub(/ /, "_", name[FILENAME]); nextfile }
+       { c = FILENAME; sub(/schedstat$/, "comm", c); c = name[c]
+         printf "cpu_ms.%s %d\nwait_ms.%s %d\nruns.%s %d\n", c, $1 / 1e6, c, $2 / 1e6, c, $3 }' \
+    /proc/"$pid"/task/*/comm ${vh:+$vh/comm} /proc/"$pid"/task/*/schedstat ${vh:+$vh/schedstat} >> "$out" 2>/dev/null || true
+  awk '/^cpu / { print "l1.busy " $2 + $3 + $4 + $7 + $8; print "l1.idle " $5 }' /proc/stat >> "$out"
+}
+diff_stats() {
+  awk -v tag="$3" 'NR == FNR { a[$1] += $2; next } { b[$1] += $2 } END {
+      for (k in b) { d = b[k] - a[k]; if (d != 0) printf "%s %s %.0f\n", tag, k, d } }' "$1" "$2" | sort -k2,2
+}
+
 # --- Report helpers --------------------------------------------------------------------------------
 # median "N N N": the median of whole numbers (NA for none); ratio A B: A / B to two places (NA when
 # either is NA or B is 0); kpps PPS: thousands, one place; name PATH: a data path's display name.

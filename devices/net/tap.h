@@ -29,6 +29,12 @@ inline constexpr unsigned kVirtioNetFGuestUfo = 10;
 inline constexpr unsigned kVirtioNetFMrgRxbuf = 15;
 inline constexpr unsigned kVirtioFVersion1 = 32;
 
+// The batching window of a userspace tap datapath (devices/virtio/net_tap.cc), in microseconds:
+// while packets keep coming, the rings and the tap are looked at every this often instead of on
+// every kick. 0 turns batching off. Here so that the VM's options can check it.
+inline constexpr uint32_t kDefaultTapCoalesceUs = 50;
+inline constexpr uint32_t kMaxTapCoalesceUs = 10000;
+
 // struct virtio_net_hdr_v1 (== virtio_net_hdr_mrg_rxbuf), little-endian on the wire; the legacy
 // header without MRG_RXBUF is its first 10 bytes.
 struct VirtioNetHdr {

@@ -21,6 +21,7 @@
 
 #include "base/result.h"
 #include "devices/net/mac.h"
+#include "devices/net/tap.h"
 #include "devices/virtio/device.h"
 
 namespace tandem::virtio {
@@ -92,7 +93,10 @@ class Net : public VirtioDevice {
 
 // The backends. Each checks its resource up front and returns a clear error (missing tap
 // permissions, no /dev/vhost-net, no socket).
-Result<std::unique_ptr<NetBackend>> make_tap_backend(const std::string& tap_name);
+// `coalesce_us` (at most tandem::net::kMaxTapCoalesceUs): 0 handles every kick and every readable
+// tap at once; N > 0 batches (net_tap.cc); the first packet after a quiet spell still goes at once.
+Result<std::unique_ptr<NetBackend>> make_tap_backend(const std::string& tap_name,
+                                                     uint32_t coalesce_us = tandem::net::kDefaultTapCoalesceUs);
 Result<std::unique_ptr<NetBackend>> make_vhost_net_backend(const std::string& tap_name);
 // Connects to `socket`, retrying for up to `connect_timeout_ms` (the backend may still be starting).
 Result<std::unique_ptr<NetBackend>> make_vhost_user_backend(const std::string& socket, int connect_timeout_ms);

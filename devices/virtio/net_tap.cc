@@ -5,6 +5,13 @@
 // read from the tap into a bounce buffer, then copied into as many posted chains as it needs
 // (mergeable buffers) with num_buffers set, or into one chain. A malformed chain or ring sends the
 // device to NEEDS_RESET; a packet that cannot be delivered is dropped and counted.
+//
+// Batching (coalesce_us > 0, the default): a kick or a readable tap is handled at once, and then,
+// while each look finds packets, the thread looks again every coalesce_us instead of waiting for
+// the next kick; TX notifications stay off meanwhile and the tap is read in batches. A look that
+// finds nothing re-arms the notifications and blocks. Every kick and every interrupt is a guest
+// exit; per packet this is what QEMU's bottom-half TX and its main loop's tap reads get by being
+// slower to answer, and what NIC interrupt moderation does (docs/bench-net.md has the numbers).
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
@@ -40,7 +47,7 @@ void signal(int fd) {
 
 class TapBackend : public NetBackend {
  public:
-  explicit TapBackend(tandem::net::Tap tap) : tap_(std::move(tap)) {}
+  TapBackend(tandem::net::Tap tap, uint32_t coalesce_us) : tap_(std::move(tap)), coalesce_us_(coalesce_us) {}
   ~TapBackend() override {
     stop();
     if (debug_logging()) {
@@ -94,14 +101,20 @@ class TapBackend : public NetBackend {
   }
 
  private:
-  void fail(const char* queue, const std::string& why) {
+  // The queue is broken: NEEDS_RESET, and it is left alone until the driver resets the device.
+  // Returns 0, the number of packets moved.
+  size_t fail(const char* queue, const std::string& why) {
     if (queue == std::string("rx")) rx_broken_ = true; else tx_broken_ = true;
     if (hooks_.needs_reset) hooks_.needs_reset(describe() + ": " + queue + " queue: " + why);
+    return 0;
   }
 
   void interrupt(SplitQueue& q, int call_fd, const char* name) {
     auto need = q.needs_interrupt(*mem_);
-    if (!need) return fail(name, need.message());
+    if (!need) {
+      fail(name, need.message());
+      return;
+    }
     if (*need) signal(call_fd);
   }
 
@@ -122,26 +135,57 @@ class TapBackend : public NetBackend {
         return;
       }
       if (fds[0].revents) return;
+      size_t moved = 0;
       if (fds[1].revents & POLLIN) {
         drain(tx_kick_);
-        process_tx();
+        moved += process_tx(coalesce_us_ == 0);
       }
       if (fds[2].revents & POLLIN) {
         drain(rx_kick_);
         rx_waiting_ = false;
-        process_rx();
+        moved += process_rx();
       }
       if (fds[3].revents & POLLOUT) {
         tx_blocked_ = false;
-        process_tx();
+        moved += process_tx(coalesce_us_ == 0);
       }
-      if (fds[3].revents & POLLIN) process_rx();
+      if (fds[3].revents & POLLIN) moved += process_rx();
+      if (coalesce_us_ > 0 && !coalesce(moved)) return;
     }
   }
 
-  void process_tx() {
-    if (!tx_ || tx_broken_ || tx_blocked_) return;
-    bool used = false;
+  // While packets keep coming, look again every coalesce_us_ instead of on every kick: TX
+  // notifications stay off and the tap is read in batches, so the guest takes fewer exits and
+  // interrupts per packet. A round that finds nothing re-arms TX notifications and returns to
+  // blocking. False when stop() asked the thread to end.
+  bool coalesce(size_t moved) {
+    while (moved > 0) {
+      pollfd stop{stop_fd_.get(), POLLIN, 0};
+      timespec ts{0, static_cast<long>(coalesce_us_) * 1000};
+      int n = ::ppoll(&stop, 1, &ts, nullptr);
+      if (n > 0) return false;
+      drain(tx_kick_);
+      moved = process_tx(false);
+      if (!rx_waiting_ || rx_kick_ready()) {
+        drain(rx_kick_);
+        rx_waiting_ = false;
+        moved += process_rx();
+      }
+    }
+    process_tx(true);  // re-arm; anything posted meanwhile is sent now
+    return true;
+  }
+
+  bool rx_kick_ready() {
+    pollfd p{rx_kick_, POLLIN, 0};
+    return rx_kick_ >= 0 && ::poll(&p, 1, 0) > 0;
+  }
+
+  // Sends what the driver posted; returns how many chains it consumed. With `rearm`, an empty ring
+  // ends with notifications re-enabled (the next post kicks); without, they stay off.
+  size_t process_tx(bool rearm = true) {
+    if (!tx_ || tx_broken_ || tx_blocked_) return 0;
+    size_t used = 0;
     std::vector<iovec> iov;
     // No kicks while draining (each one is a guest exit); asked for again once the ring is empty.
     if (auto s = tx_->disable_notification(*mem_); !s) return fail("tx", s.message());
@@ -149,6 +193,7 @@ class TapBackend : public NetBackend {
       auto popped = tx_->pop(*mem_);
       if (!popped) return fail("tx", popped.message());
       if (!*popped) {
+        if (!rearm) break;
         auto more = tx_->enable_notification(*mem_);
         if (!more) return fail("tx", more.message());
         if (!*more) break;
@@ -182,14 +227,16 @@ class TapBackend : public NetBackend {
         ++tx_dropped_;
       }
       if (auto s = tx_->add_used(*mem_, c.head, 0); !s) return fail("tx", s.message());
-      used = true;
+      ++used;
     }
     if (used) interrupt(*tx_, tx_call_, "tx");
+    return used;
   }
 
-  void process_rx() {
-    if (!rx_ || rx_broken_) return;
-    bool used = false;
+  // Delivers what the tap has into posted buffers; returns how many frames it took from the tap.
+  size_t process_rx() {
+    if (!rx_ || rx_broken_) return 0;
+    size_t used = 0;
     std::vector<Chain> chains;
     if (auto s = rx_->disable_notification(*mem_); !s) return fail("rx", s.message());
     while (true) {
@@ -249,12 +296,14 @@ class TapBackend : public NetBackend {
         ++rx_packets_;
       }
       have_frame_ = false;
-      used = true;
+      ++used;
     }
     if (used) interrupt(*rx_, rx_call_, "rx");
+    return used;
   }
 
   tandem::net::Tap tap_;
+  const uint32_t coalesce_us_;  // 0: handle every kick at once
   const GuestMemory* mem_ = nullptr;
   TransportHooks hooks_;
   bool mrg_ = false;
@@ -271,12 +320,16 @@ class TapBackend : public NetBackend {
 
 }  // namespace
 
-Result<std::unique_ptr<NetBackend>> make_tap_backend(const std::string& tap_name) {
+Result<std::unique_ptr<NetBackend>> make_tap_backend(const std::string& tap_name, uint32_t coalesce_us) {
+  if (coalesce_us > tandem::net::kMaxTapCoalesceUs) {
+    return Error{"tap " + tap_name + ": coalesce=" + std::to_string(coalesce_us) + " is above " +
+                 std::to_string(tandem::net::kMaxTapCoalesceUs) + " microseconds"};
+  }
   auto tap = tandem::net::Tap::open(tap_name);
   if (!tap) return tap.error();
   TANDEM_TRY(tap->check_vnet_hdr_support());
   if (auto s = tap->set_up(); !s) return s.error();
-  return std::unique_ptr<NetBackend>(new TapBackend(std::move(tap).value()));
+  return std::unique_ptr<NetBackend>(new TapBackend(std::move(tap).value(), coalesce_us));
 }
 
 }  // namespace tandem::virtio

@@ -2,10 +2,11 @@
 # timeout: 600
 # nested-memory: 3072
 # e2e: two tandem VMs with virtio-net on two taps in a Linux bridge (inside the nested host) ping
-# each other and run iperf3 TCP both ways: once with tandem's own datapath thread, once with
-# vhost-net. The guest sees a standard virtio-net PCI function (1af4:1041) bound to the stock
-# virtio_net driver, the two VMs have distinct MACs, and the datapath is where it should be (a
-# net-tap thread in tandem, or the kernel's vhost worker). Both guests power off; tandem exits 0.
+# each other and run iperf3 TCP both ways: once with tandem's own datapath thread (B with
+# coalesce=0, every kick at once; A with the default batching), once with vhost-net. The guest
+# sees a standard virtio-net PCI function (1af4:1041) bound to the stock virtio_net driver, the two
+# VMs have distinct MACs, and the datapath is where it should be (a net-tap thread in tandem, or
+# the kernel's vhost worker). Both guests power off; tandem exits 0.
 . "$(dirname "$0")/lib.sh"
 require_kvm
 require_tandem
@@ -19,8 +20,10 @@ for t in ta0 ta1 ta2 ta3; do
 done
 
 net_case() {
-  local vhost="$1" tap_a="$2" tap_b="$3" a="$E2E_TMP/a-$1.log" b="$E2E_TMP/b-$1.log"
-  boot_tandem_ready "$b" 240 --memory 768M --net "tap=$tap_b,vhost=$vhost" \
+  local vhost="$1" tap_a="$2" tap_b="$3" a="$E2E_TMP/a-$1.log" b="$E2E_TMP/b-$1.log" b_opts=""
+  # tandem's own datapath both ways: B handles every kick at once (coalesce=0), A batches (default).
+  [[ $vhost == off ]] && b_opts=",coalesce=0"
+  boot_tandem_ready "$b" 240 --memory 768M --net "tap=$tap_b,vhost=$vhost$b_opts" \
     --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.2/24 tandem.script=iperf-server" || fail "vhost=$vhost: VM B did not boot"
   local pid_b=$TANDEM_PID
   wait_for "$b" "IPERF-SERVER-READY" 240 "$pid_b" || { tail -n 20 "$b"; cat "$b.stderr"; fail "vhost=$vhost: VM B did not come up"; }

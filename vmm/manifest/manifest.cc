@@ -410,7 +410,7 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
     for (size_t ni = 0; ni < nets.size(); ++ni) {
       const toml::table& d = *nets[ni];
       std::string dev = what + ": virtio-net[" + std::to_string(ni) + "]";
-      c.only_keys(d, {"tap", "bridge", "vhost-user", "peer", "vhost", "mac"}, dev);
+      c.only_keys(d, {"tap", "bridge", "vhost-user", "peer", "vhost", "coalesce", "mac"}, dev);
       NetSpec spec;
       auto tap = c.string(d, "tap", dev);
       auto bridge = c.string(d, "bridge", dev);
@@ -449,6 +449,12 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
       if (auto v = c.boolean(d, "vhost", dev)) {
         if (*v && spec.kind != NetSpec::Kind::kTap) c.error(d.get("vhost")->source(), dev + ": 'vhost' applies to tap and bridge backends only");
         spec.vhost = *v;
+      }
+      if (auto us = c.integer(d, "coalesce", dev, 0, net::kMaxTapCoalesceUs)) {
+        if (spec.kind != NetSpec::Kind::kTap || spec.vhost) {
+          c.error(d.get("coalesce")->source(), dev + ": 'coalesce' applies to tap and bridge backends without vhost only");
+        }
+        spec.coalesce_us = static_cast<uint32_t>(*us);
       }
       std::string mac_text;
       toml::source_region mac_at = d.source();

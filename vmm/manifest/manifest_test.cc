@@ -90,6 +90,9 @@ seccomp = "log"
   mac = "52:54:00:00:00:07"
   [[vm.virtio-net]]
   vhost-user = "/tmp/x.sock"
+  [[vm.virtio-net]]
+  tap = "tap8"
+  coalesce = 0
   [[vm.vhost-pci-net]]
   name = "left"
   bar = "8G"
@@ -119,12 +122,15 @@ seccomp = "log"
   CHECK(a.config.seccomp == seccomp::Mode::kLog);
   CHECK(cli.vm.seccomp == seccomp::Mode::kLog);
   CHECK(cli.vm.serial.path == "dir/a.log");
-  REQUIRE(cli.vm.nets.size() == 2);
+  REQUIRE(cli.vm.nets.size() == 3);
   CHECK(cli.vm.nets[0].tap == "tap7");
   CHECK(cli.vm.nets[0].vhost);
   CHECK(cli.vm.nets[0].mac == "52:54:00:00:00:07");
   CHECK(cli.vm.nets[1].socket == "/tmp/x.sock");
   CHECK(cli.vm.nets[1].mac == a.config.nets[1].mac);
+  CHECK(a.config.nets[2].coalesce_us == 0);
+  CHECK(cli.vm.nets[2].coalesce_us == 0);
+  CHECK(cli.vm.nets[0].coalesce_us == net::kDefaultTapCoalesceUs);
   REQUIRE(cli.vm.vhost_pcis.size() == 1);
   CHECK(cli.vm.vhost_pcis[0].bar_size == 8ULL << 30);
   CHECK(cli.vm.vhost_pcis[0].socket == "dir/run/a-left.sock");
@@ -400,7 +406,13 @@ const Bad kBad[] = {
     {"no backend", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\nmac = \"52:54:00:00:00:01\"\n",
      "m.toml:3:1: vm \"a\": virtio-net[0]: needs exactly one backend: tap = \"NAME\", bridge = \"NAME\", vhost-user = \"SOCKET\" or peer = \"VM\""},
     {"unknown device key", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\ntap = \"t0\"\nqueues = 2\n",
-     "m.toml:5:1: vm \"a\": virtio-net[0]: unknown key 'queues' (expected tap, bridge, vhost-user, peer, vhost, mac)"},
+     "m.toml:5:1: vm \"a\": virtio-net[0]: unknown key 'queues' (expected tap, bridge, vhost-user, peer, vhost, coalesce, mac)"},
+    {"coalesce out of range", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\ntap = \"t0\"\ncoalesce = 20000\n",
+     "m.toml:5:12: vm \"a\": virtio-net[0]: 'coalesce' is 20000; expected 0 to 10000"},
+    {"coalesce not a number", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\ntap = \"t0\"\ncoalesce = \"50us\"\n",
+     "m.toml:5:12: vm \"a\": virtio-net[0]: 'coalesce' must be an integer, not a string"},
+    {"coalesce with vhost-net", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\ntap = \"t0\"\nvhost = true\ncoalesce = 10\n",
+     "m.toml:6:12: vm \"a\": virtio-net[0]: 'coalesce' applies to tap and bridge backends without vhost only"},
     {"bad MAC", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\ntap = \"t0\"\nmac = \"01:00:00:00:00:01\"\n",
      "m.toml:5:7: vm \"a\": virtio-net[0]: mac: MAC address 01:00:00:00:00:01 is a multicast address"},
     {"duplicate MAC", "[[vm]]\nname = \"a\"\n[[vm.virtio-net]]\ntap = \"t0\"\nmac = \"52:54:00:00:00:01\"\n[[vm]]\nname = \"b\"\n[[vm.virtio-net]]\ntap = \"t1\"\nmac = \"52:54:00:00:00:01\"\n",
