@@ -205,7 +205,11 @@ backend_up() {
       local v=off; [[ "$1" == vhost ]] && v=on
       NET_A=(-netdev "tap,id=n0,ifname=tapA,script=no,downscript=no,vhost=$v")
       NET_B=(-netdev "tap,id=n0,ifname=tapB,script=no,downscript=no,vhost=$v")
-      if [[ $v == on ]]; then TNET_A="tap=tapA,vhost=on"; TNET_B="tap=tapB,vhost=on"; else TNET_A="tap=tapA"; TNET_B="tap=tapB"; fi
+      if [[ $v == on ]]; then
+        TNET_A="tap=tapA,vhost=on"; TNET_B="tap=tapB,vhost=on"
+      else  # BENCH_NET_TAP_OPTS: more of tandem's tap options, e.g. ",coalesce=0"
+        TNET_A="tap=tapA${BENCH_NET_TAP_OPTS:-}"; TNET_B="tap=tapB${BENCH_NET_TAP_OPTS:-}"
+      fi
       ;;
     testpmd)
       testpmd_up || return 1
