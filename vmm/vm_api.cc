@@ -61,11 +61,10 @@ std::variant<DeviceRequest, api::RpcError> parse_device_add(const api::Json& par
       }
     }
     if (auto v = params.find("coalesce"); v != params.end()) {
-      // A JSON number without a fraction; nlohmann keeps signed and unsigned apart.
-      if (!v->is_number_integer() || (v->is_number_unsigned() ? false : v->get<int64_t>() < 0)) {
-        return invalid("\"coalesce\" must be a whole number of microseconds");
-      }
-      cli += ",coalesce=" + (v->is_number_unsigned() ? std::to_string(v->get<uint64_t>()) : std::to_string(v->get<int64_t>()));
+      // A JSON integer (nlohmann keeps signed and unsigned apart); its text is its decimal digits.
+      const bool negative = v->is_number_integer() && !v->is_number_unsigned() && v->get<int64_t>() < 0;
+      if (!v->is_number_integer() || negative) return invalid("\"coalesce\" must be a whole number of microseconds");
+      cli += ",coalesce=" + v->dump();
     }
     if (!params.contains("tap") && !params.contains("vhost-user")) return invalid("a virtio-net needs \"tap\" or \"vhost-user\"");
     auto spec = parse_net(cli);
