@@ -11,8 +11,9 @@
 # then a table of medians and ratios. With --runs N every pair is measured N times, interleaved
 # (run 1 of every VMM and backend, then run 2, ...), so a slow spell of the nested host falls on
 # both VMMs alike. During pktgen it also counts, per VM, KVM's exits (debugfs) and each VMM
-# thread's CPU time: STATS lines, and EXITS lines with exits and interrupts per packet sent. Environment: TANDEM_GUEST_KERNEL, TANDEM_GUEST_INITRD,
-# TANDEM_BIN (default bazel-bin/vmm/tandem).
+# thread's CPU time: STATS lines, and EXITS lines with exits and interrupts per 1000 packets sent.
+# Environment: TANDEM_GUEST_KERNEL, TANDEM_GUEST_INITRD, TANDEM_BIN (default bazel-bin/vmm/tandem),
+# BENCH_NET_TAP_OPTS (more tandem tap options, e.g. ",coalesce=0"), BENCH_STATS=0 (no counters).
 set -euo pipefail
 
 if [[ -z "${BENCH_NET_NETNS:-}" ]]; then
