@@ -1,9 +1,11 @@
-// Unit tests for base/: Result, UniqueFd, little-endian accessors.
+// Unit tests for base/: Result, UniqueFd, little-endian accessors, eventfd signalling.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 
 #include <array>
 
+#include "base/eventfd.h"
 #include "base/le.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
@@ -54,6 +56,22 @@ TEST_CASE("UniqueFd closes what it owns exactly once") {
   int kept = released.release();
   CHECK(fcntl(kept, F_GETFD) >= 0);
   UniqueFd again(kept);
+}
+
+TEST_CASE("signal_eventfd adds one per call; no eventfd and a full counter are ignored") {
+  UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  REQUIRE(fd);
+  signal_eventfd(fd.get());
+  signal_eventfd(fd.get());
+  uint64_t v = 0;
+  REQUIRE(::read(fd.get(), &v, sizeof v) == static_cast<ssize_t>(sizeof v));
+  CHECK(v == 2);
+  signal_eventfd(-1);  // no eventfd: nothing to do
+  uint64_t almost_full = 0xfffffffffffffffeULL;
+  REQUIRE(::write(fd.get(), &almost_full, sizeof almost_full) == static_cast<ssize_t>(sizeof almost_full));
+  signal_eventfd(fd.get());  // would overflow: EAGAIN, ignored
+  REQUIRE(::read(fd.get(), &v, sizeof v) == static_cast<ssize_t>(sizeof v));
+  CHECK(v == almost_full);
 }
 
 TEST_CASE("little-endian loads and stores are bounds-checked") {

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 
+#include "base/eventfd.h"
 #include "base/unique_fd.h"
 
 namespace tandem {
@@ -35,8 +36,7 @@ class ExitController {
       status_ = status;
       reason_ = reason;
     }
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(fd_.get(), &one, sizeof one);
+    signal_eventfd(fd_.get());
   }
   bool requested() const {
     std::lock_guard lock(mu_);

@@ -16,6 +16,7 @@
 #include <memory>
 #include <thread>
 
+#include "base/eventfd.h"
 #include "base/signal_name.h"
 #include "devices/bus.h"
 #include "devices/legacy/boot_timer.h"
@@ -83,8 +84,7 @@ class ConsoleInput {
       stopping_ = true;
     }
     cv_.notify_all();
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(stop_fd_.get(), &one, sizeof one);
+    signal_eventfd(stop_fd_.get());
     if (thread_.joinable()) thread_.join();
   }
   // Called (on a vCPU thread) when the guest drained the receive FIFO.
@@ -215,10 +215,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
       [out_fd](std::span<const uint8_t> bytes) {
         if (out_fd >= 0) write_all(out_fd, bytes);
       },
-      [irq_fd] {
-        uint64_t one = 1;
-        [[maybe_unused]] ssize_t n = ::write(irq_fd, &one, sizeof one);
-      },
+      [irq_fd] { signal_eventfd(irq_fd); },
       [&console_in] {
         if (auto* c = console_in.load()) c->drained();
       });

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "base/eventfd.h"
 #include "base/le.h"
 
 namespace tandem {
@@ -142,8 +143,7 @@ Status MsixVectors::sync_all() {
 
 void MsixVectors::signal(uint16_t vector) const {
   if (vector >= lines_.size()) return;
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(lines_[vector].fd.get(), &one, sizeof one);
+  signal_eventfd(lines_[vector].fd.get());
 }
 
 Status MsixVectors::config_written(const PciConfig& cfg, uint32_t cap, uint32_t offset, size_t len) {

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/eventfd.h"
 #include "base/hex.h"
 #include "base/le.h"
 #include "vmm/seccomp/seccomp.h"
@@ -100,8 +101,7 @@ Result<std::shared_ptr<NetDevice>> NetDevice::create(const Config& cfg, std::sha
 void NetDevice::stop() {
   stopping_.store(true);
   cv_.notify_all();
-  uint64_t one = 1;
-  if (wake_) [[maybe_unused]] ssize_t n = ::write(wake_.get(), &one, sizeof one);
+  signal_eventfd(wake_.get());
   if (thread_.joinable()) thread_.join();
 }
 

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/eventfd.h"
 #include "base/hex.h"
 #include "base/le.h"
 #include "vmm/seccomp/seccomp.h"
@@ -147,8 +148,7 @@ void SymmetricDevice::start() {
 
 void SymmetricDevice::stop() {
   stopping_.store(true);
-  uint64_t one = 1;
-  if (wake_) [[maybe_unused]] ssize_t n = ::write(wake_.get(), &one, sizeof one);
+  signal_eventfd(wake_.get());
   if (thread_.joinable()) thread_.join();
 }
 

@@ -23,6 +23,7 @@
 #include <optional>
 #include <thread>
 
+#include "base/eventfd.h"
 #include "devices/bus.h"
 #include "devices/net/tap.h"
 #include "devices/virtio/net.h"
@@ -38,12 +39,6 @@ constexpr size_t kMaxIov = 1024;
 void drain(int fd) {
   uint64_t v;
   [[maybe_unused]] ssize_t n = ::read(fd, &v, sizeof v);
-}
-
-void signal(int fd) {
-  if (fd < 0) return;
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof one);
 }
 
 class TapBackend : public NetBackend {
@@ -95,7 +90,7 @@ class TapBackend : public NetBackend {
 
   void stop() override {
     if (!thread_.joinable()) return;
-    signal(stop_fd_.get());
+    signal_eventfd(stop_fd_.get());
     thread_.join();
     rx_.reset();
     tx_.reset();
@@ -116,7 +111,7 @@ class TapBackend : public NetBackend {
       fail(name, need.message());
       return;
     }
-    if (*need) signal(call_fd);
+    if (*need) signal_eventfd(call_fd);
   }
 
   void run() {

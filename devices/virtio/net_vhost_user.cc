@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "base/eventfd.h"
 #include "devices/vhost_user/frontend.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/vhost_rings.h"
@@ -40,8 +41,7 @@ class VhostUserBackend : public NetBackend {
     watcher_ = std::thread([this] { watch(); });
   }
   ~VhostUserBackend() override {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(stop_fd_.get(), &one, sizeof one);
+    signal_eventfd(stop_fd_.get());
     if (watcher_.joinable()) watcher_.join();
     stop();
   }

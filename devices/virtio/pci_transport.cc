@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/eventfd.h"
 #include "base/hex.h"
 #include "base/le.h"
 
@@ -168,8 +169,7 @@ void PciTransport::write(uint64_t offset, std::span<const uint8_t> data) {
     device_->write_config(offset - kDeviceCfgOffset, data);
   } else if (offset >= kNotifyOffset && offset < kNotifyOffset + queues_.size() * kNotifyMultiplier) {
     // A doorbell that did not go through the ioeventfd (not registered, or an odd width).
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(queues_[(offset - kNotifyOffset) / kNotifyMultiplier].kick.get(), &one, sizeof one);
+    signal_eventfd(queues_[(offset - kNotifyOffset) / kNotifyMultiplier].kick.get());
   }
 }
 

@@ -6,10 +6,10 @@
 #include "vmm/arch/machine.h"
 
 #include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <cstddef>
 
+#include "base/eventfd.h"
 #include "devices/legacy/pl061.h"
 #include "devices/legacy/serial.h"
 #include "vmm/arch/aarch64/fdt.h"
@@ -106,10 +106,7 @@ Result<Platform> add_platform_devices(const kvm::Vm& vm, Bus&, Bus& mmio, const 
   TANDEM_TRY(vm.irqfd(gpio_irq.get(), L::kGpioSpi));
   int fd = gpio_irq.get();
   p.fds.push_back(std::move(gpio_irq));
-  auto gpio = std::make_shared<Pl061>([fd] {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof one);
-  });
+  auto gpio = std::make_shared<Pl061>([fd] { signal_eventfd(fd); });
   TANDEM_TRY(mmio.insert(gpio, L::kGpioBase, L::kGpioSize));
   // Pressed, then released after 100 ms (longer than gpio-keys' debounce), so every press is seen.
   p.press_power_button = [gpio, later = parts.later] {

@@ -4,10 +4,10 @@
 #include "vmm/arch/machine.h"
 
 #include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
 
+#include "base/eventfd.h"
 #include "devices/legacy/acpi_pm.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
@@ -21,11 +21,6 @@ namespace {
 constexpr uint64_t kTssAddr = 0xfffbd000;
 constexpr uint64_t kIdentityMapAddr = 0xfffbc000;
 constexpr uint32_t kMaxCpus = 255;  // xAPIC IDs, and the MADT tandem writes
-
-void pulse(int fd) {
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof one);
-}
 
 // The end of the kernel once loaded: the larger of its file and its init_size.
 uint64_t kernel_end(const loader::BzImage& img) {
@@ -112,7 +107,7 @@ Result<Platform> add_platform_devices(const kvm::Vm& vm, Bus& pio, Bus& mmio, co
   TANDEM_TRY(vm.irqfd(ged_irq.get(), layout::kPowerButtonIrq));
   int ged_fd = ged_irq.get();
   p.fds.push_back(std::move(ged_irq));
-  p.hotplug = std::make_shared<PciHotplug>([ged_fd] { pulse(ged_fd); }, parts.ejected);
+  p.hotplug = std::make_shared<PciHotplug>([ged_fd] { signal_eventfd(ged_fd); }, parts.ejected);
   p.press_power_button = [h = p.hotplug] { h->press_power_button(); };
   auto reboot = parts.reboot;
   auto i8042 = std::make_shared<I8042>([reboot] { reboot("i8042"); });
