@@ -91,6 +91,18 @@ run_pair() {
   fi
   stop_vm "$pa" 30
   stop_vm "$pb" 30
+  # Where packets were lost on the host's side (TCP retransmits come from somewhere): the taps'
+  # drop and error counters over the whole run (tun counts a full queue as the tap's tx_dropped).
+  if [[ $be == tap || $be == vhost ]]; then
+    local t k v drops=""
+    for t in tapA tapB; do
+      for k in rx_dropped tx_dropped rx_errors tx_errors; do
+        v="$(cat "/sys/class/net/$t/statistics/$k" 2>/dev/null || echo 0)"
+        [[ $v != 0 ]] && drops+=" $t.$k=$v"
+      done
+    done
+    echo "DROPS vmm=$vmm backend=$be run=$run${drops:- none}"
+  fi
   local out; out="$(tr -d '\r' < "$la")"
   local mbps sent rx
   mbps="$(sed -n 's/^IPERF mbps=\([0-9.]*\).*/\1/p' <<<"$out" | tail -n 1)"
@@ -98,6 +110,7 @@ run_pair() {
   rx="$(sed -n 's/^NETBENCH-PPS .*rx_pps=\([0-9]*\).*/\1/p' <<<"$out" | tail -n 1)"
   grep -E '^(IPERF|PKTGEN|NETBENCH)' <<<"$out" | sed 's/^/[bench\/net]   A: /'
   tr -d '\r' < "$lb" | grep -E '^RX-COUNT' | tail -n 1 | sed 's/^/[bench\/net]   B: /'
+  tr -d '\r' < "$lb" | grep -E '^NET-SINK tcp' | sed 's/^/[bench\/net]   B: /'
   grep -q 'TANDEM-SCRIPT-EXIT=0' <<<"$out" || show_tail "$la" "$vmm/$be A's script failed"
   V_IPERF[$vmm,$be]+=" ${mbps:-}"; V_SENT[$vmm,$be]+=" ${sent:-}"; V_RX[$vmm,$be]+=" ${rx:-}"
   say "  $vmm/$be run $run: $((SECONDS - t0)) s"

@@ -3,7 +3,8 @@
 //
 // TX: each chain's readable buffers go to the tap in one writev, header included. RX: a frame is
 // read from the tap into a bounce buffer, then copied into as many posted chains as it needs
-// (mergeable buffers) with num_buffers set, or into one chain. A malformed chain or ring sends the
+// (mergeable buffers) with num_buffers set, or into one chain; a frame's chains enter the used ring
+// together. A malformed chain or ring sends the
 // device to NEEDS_RESET; a packet that cannot be delivered is dropped and counted.
 //
 // Batching (coalesce_us > 0, the default): a kick or a readable tap is handled at once; when that
@@ -291,8 +292,11 @@ class TapBackend : public NetBackend {
             off += take;
             written += static_cast<uint32_t>(take);
           }
-          if (auto s = rx_->add_used(*mem_, c.head, written); !s) return fail("rx", s.message());
+          if (auto s = rx_->push_used(*mem_, c.head, written); !s) return fail("rx", s.message());
         }
+        // All of the frame's chains at once: the driver reads num_buffers from the first one and
+        // drops the frame if the others are not in the used ring yet.
+        if (auto s = rx_->publish_used(*mem_); !s) return fail("rx", s.message());
         ++rx_packets_;
       }
       have_frame_ = false;

@@ -94,13 +94,30 @@ Result<std::optional<Chain>> SplitQueue::pop(const GuestMemory& mem) {
 }
 
 Status SplitQueue::add_used(const GuestMemory& mem, uint16_t head, uint32_t len) {
+  TANDEM_TRY(push_used(mem, head, len));
+  return publish_used(mem);
+}
+
+Status SplitQueue::push_used(const GuestMemory& mem, uint16_t head, uint32_t len) {
   if (head >= cfg_.size) return Error{"used element for descriptor " + std::to_string(head) + " is out of range"};
-  uint64_t elem = cfg_.used + 4 + 8ULL * (next_used_ % cfg_.size);
+  if (unpublished_ >= cfg_.size) {
+    return Error{"used ring: " + std::to_string(unpublished_) + " elements already wait to be published, the queue size"};
+  }
+  uint64_t elem = cfg_.used + 4 + 8ULL * (static_cast<uint16_t>(next_used_ + unpublished_) % cfg_.size);
   TANDEM_TRY(mem.write_le<uint32_t>(elem, head));
   TANDEM_TRY(mem.write_le<uint32_t>(elem + 4, len));
-  ++next_used_;
-  std::atomic_thread_fence(std::memory_order_release);
-  return mem.write_le<uint16_t>(cfg_.used + 2, next_used_);
+  ++unpublished_;
+  return {};
+}
+
+Status SplitQueue::publish_used(const GuestMemory& mem) {
+  if (unpublished_ == 0) return {};
+  uint16_t idx = static_cast<uint16_t>(next_used_ + unpublished_);
+  std::atomic_thread_fence(std::memory_order_release);  // elements (and buffer contents) before the index
+  TANDEM_TRY(mem.write_le<uint16_t>(cfg_.used + 2, idx));
+  next_used_ = idx;
+  unpublished_ = 0;
+  return {};
 }
 
 Result<bool> SplitQueue::needs_interrupt(const GuestMemory& mem) {

@@ -56,8 +56,15 @@ class SplitQueue {
   // posted is malformed (the offending entry is consumed so the queue can go on if the device wants).
   Result<std::optional<Chain>> pop(const GuestMemory& mem);
 
-  // Returns a chain to the driver with `len` bytes written.
+  // Returns a chain to the driver with `len` bytes written: push_used, then publish_used.
   Status add_used(const GuestMemory& mem, uint16_t head, uint32_t len);
+  // Writes a used element without making it visible: the driver sees it, and every element pushed
+  // before it, at the next publish_used (one store of used.idx). A packet spread over several
+  // chains (mergeable receive buffers, num_buffers > 1) must appear all at once: a driver that sees
+  // its first buffer looks for the rest right away and drops the packet when they are missing.
+  // At most `size` elements may wait.
+  Status push_used(const GuestMemory& mem, uint16_t head, uint32_t len);
+  Status publish_used(const GuestMemory& mem);
 
   // Whether the driver wants an interrupt for what was added since the last call (EVENT_IDX aware).
   Result<bool> needs_interrupt(const GuestMemory& mem);
@@ -71,7 +78,8 @@ class SplitQueue {
   Status disable_notification(const GuestMemory& mem);
 
   uint16_t next_avail() const { return next_avail_; }
-  uint16_t next_used() const { return next_used_; }
+  uint16_t next_used() const { return next_used_; }  // published
+  uint16_t unpublished_used() const { return unpublished_; }
   const QueueConfig& config() const { return cfg_; }
   // Restores the position (vhost-user SET_VRING_BASE / migration).
   void set_next_avail(uint16_t v) { next_avail_ = v; }
@@ -85,7 +93,8 @@ class SplitQueue {
 
   QueueConfig cfg_;
   uint16_t next_avail_ = 0;
-  uint16_t next_used_ = 0;
+  uint16_t next_used_ = 0;    // what used.idx says
+  uint16_t unpublished_ = 0;  // elements pushed past next_used_, not yet in used.idx
   uint16_t signalled_used_ = 0;
   bool signalled_valid_ = false;
 };

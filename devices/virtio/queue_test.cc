@@ -190,3 +190,46 @@ TEST_CASE("EVENT_IDX: avail_event is published and used_event decides interrupts
   REQUIRE(q.add_used(f.mem, 2, 0).ok());
   CHECK(q.needs_interrupt(f.mem).value());  // used idx 3 passed 2
 }
+
+TEST_CASE("pushed used elements become visible together, at publish") {
+  Fixture f;
+  f.cfg.event_idx = true;
+  auto q = f.q();
+  REQUIRE(q.add_used(f.mem, 7, 1).ok());  // one published element first: the batch starts at 1
+  REQUIRE(f.mem.write_le<uint16_t>(kAvail + 4 + 2 * 8, 1).ok());  // used_event: after index 1
+  CHECK(q.needs_interrupt(f.mem).value());
+  // A frame spread over three receive chains: the driver must not see the first without the rest.
+  REQUIRE(q.push_used(f.mem, 3, 1500).ok());
+  REQUIRE(q.push_used(f.mem, 4, 1500).ok());
+  REQUIRE(q.push_used(f.mem, 5, 200).ok());
+  CHECK(f.mem.read_le<uint16_t>(kUsed + 2).value() == 1);
+  CHECK(q.next_used() == 1);
+  CHECK(q.unpublished_used() == 3);
+  CHECK_FALSE(q.needs_interrupt(f.mem).value());  // nothing new is visible yet
+  REQUIRE(q.publish_used(f.mem).ok());
+  CHECK(f.mem.read_le<uint16_t>(kUsed + 2).value() == 4);
+  CHECK(q.next_used() == 4);
+  CHECK(q.unpublished_used() == 0);
+  for (uint16_t i = 0; i < 3; ++i) {
+    CHECK(f.mem.read_le<uint32_t>(kUsed + 4 + 8 * (1 + i)).value() == 3u + i);
+  }
+  CHECK(f.mem.read_le<uint32_t>(kUsed + 4 + 8 * 3 + 4).value() == 200);
+  CHECK(q.needs_interrupt(f.mem).value());  // used idx 4 passed used_event 1
+  REQUIRE(q.publish_used(f.mem).ok());  // nothing waits: no change
+  CHECK(f.mem.read_le<uint16_t>(kUsed + 2).value() == 4);
+}
+
+TEST_CASE("pushing more used elements than the ring holds is refused, and nothing is published") {
+  Fixture f;
+  auto q = f.q();
+  for (uint16_t i = 0; i < 8; ++i) REQUIRE(q.push_used(f.mem, i, 0).ok());
+  auto s = q.push_used(f.mem, 0, 0);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.message() == "used ring: 8 elements already wait to be published, the queue size");
+  CHECK_FALSE(q.push_used(f.mem, 8, 0).ok());  // an id out of range is refused before that
+  CHECK(f.mem.read_le<uint16_t>(kUsed + 2).value() == 0);
+  REQUIRE(q.publish_used(f.mem).ok());
+  CHECK(f.mem.read_le<uint16_t>(kUsed + 2).value() == 8);
+  REQUIRE(q.push_used(f.mem, 0, 0).ok());  // the ring wrapped: element 8 is slot 0 again
+  CHECK(q.unpublished_used() == 1);
+}
