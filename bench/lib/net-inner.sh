@@ -46,6 +46,12 @@ BENCH_TAG="[bench/net]"
 declare -A IPERF SENT RX         # medians per VMM and backend (NA: no run measured)
 declare -A V_IPERF V_SENT V_RX   # every run's value, space-separated
 declare -A V_AEX V_AIRQ V_BEX V_BIRQ  # per 1000 packets sent: A's and B's exits and injected interrupts
+# softnet_dropped: packets the kernel dropped because a CPU's input backlog was full (all CPUs).
+softnet_dropped() {
+  local n=0 _ d _rest
+  while read -r _ d _rest; do n=$((n + 16#$d)); done < /proc/net/softnet_stat
+  echo "$n"
+}
 # run_pair VMM BACKEND RUN ATTEMPT: one measurement; 0 measured, 1 failed, 2 failed early enough to retry.
 run_pair() {
   local vmm="$1" be="$2" run="$3" att="$4"
@@ -59,6 +65,7 @@ run_pair() {
   fi
   ca+=" tandem.iperf_seconds=$iperf_s tandem.pktgen_seconds=$pktgen_s tandem.pktgen_burst=$burst"
   t0=$SECONDS
+  local softnet0; softnet0="$(softnet_dropped)"
   # B first, then A: two L2 guests booting at once in the nested host have caused soft lockups.
   launch "$vmm" b "$lb" "$cb"; pb=$VM_PID
   if ! wait_for "$lb" 'NET-SINK-READY' 180 "$pb"; then
@@ -92,15 +99,21 @@ run_pair() {
   stop_vm "$pa" 30
   stop_vm "$pb" 30
   # Where packets were lost on the host's side (TCP retransmits come from somewhere): the taps'
-  # drop and error counters over the whole run (tun counts a full queue as the tap's tx_dropped).
+  # drop and error counters over the whole run (tun counts a full queue as the tap's tx_dropped),
+  # their queueing disciplines' drops and the kernel's per-CPU backlog drops.
   if [[ $be == tap || $be == vhost ]]; then
     local t k v drops=""
-    for t in tapA tapB; do
-      for k in rx_dropped tx_dropped rx_errors tx_errors; do
-        v="$(cat "/sys/class/net/$t/statistics/$k" 2>/dev/null || echo 0)"
+    for t in tapA tapB tbr0; do
+      # netlink, not /sys/class/net: sysfs shows the network namespace that mounted it, not ours
+      while read -r k v; do
         [[ $v != 0 ]] && drops+=" $t.$k=$v"
-      done
+      done < <(ip -o -s link show dev "$t" 2>/dev/null | tr '\\' '\n' | awk '
+        /RX:/ { getline; print "rx_errors", $3; print "rx_dropped", $4; print "rx_missed", $5 }
+        /TX:/ { getline; print "tx_errors", $3; print "tx_dropped", $4 }')
+      v="$(tc -s qdisc show dev "$t" 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "(dropped") n += $(i + 1) } END { print n + 0 }')"
+      [[ $v != 0 ]] && drops+=" $t.qdisc_dropped=$v"
     done
+    v="$(softnet_dropped)"; (( v - softnet0 != 0 )) && drops+=" softnet_dropped=$((v - softnet0))"
     echo "DROPS vmm=$vmm backend=$be run=$run${drops:- none}"
   fi
   local out; out="$(tr -d '\r' < "$la")"
