@@ -13,7 +13,8 @@
 # both VMMs alike. During pktgen it also counts, per VM, KVM's exits (debugfs) and each VMM
 # thread's CPU time: STATS lines, and EXITS lines with exits and interrupts per 1000 packets sent.
 # Environment: TANDEM_GUEST_KERNEL, TANDEM_GUEST_INITRD, TANDEM_BIN (default bazel-bin/vmm/tandem),
-# BENCH_NET_TAP_OPTS (more tandem tap options, e.g. ",coalesce=0"), BENCH_STATS=0 (no counters).
+# BENCH_NET_TAP_OPTS (more tandem tap options, e.g. ",coalesce=0"), BENCH_NET_QEMU_TAP_OPTS (more
+# QEMU tap options, e.g. ",poll-us=50"), BENCH_STATS=0 (no counters).
 set -euo pipefail
 
 if [[ -z "${BENCH_NET_NETNS:-}" ]]; then

@@ -203,8 +203,9 @@ backend_up() {
     tap|vhost)
       tap_up
       local v=off; [[ "$1" == vhost ]] && v=on
-      NET_A=(-netdev "tap,id=n0,ifname=tapA,script=no,downscript=no,vhost=$v")
-      NET_B=(-netdev "tap,id=n0,ifname=tapB,script=no,downscript=no,vhost=$v")
+      # BENCH_NET_QEMU_TAP_OPTS: more of QEMU's tap options, e.g. ",poll-us=50"
+      NET_A=(-netdev "tap,id=n0,ifname=tapA,script=no,downscript=no,vhost=$v${BENCH_NET_QEMU_TAP_OPTS:-}")
+      NET_B=(-netdev "tap,id=n0,ifname=tapB,script=no,downscript=no,vhost=$v${BENCH_NET_QEMU_TAP_OPTS:-}")
       if [[ $v == on ]]; then
         TNET_A="tap=tapA,vhost=on"; TNET_B="tap=tapB,vhost=on"
       else  # BENCH_NET_TAP_OPTS: more of tandem's tap options, e.g. ",coalesce=0"

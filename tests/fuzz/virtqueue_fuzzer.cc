@@ -4,7 +4,8 @@
 // Input: 8 bytes of queue configuration (size, EVENT_IDX, the three ring addresses), then the
 // contents of guest RAM region 0. RAM is two 64 KiB regions with a hole between them, so rings and
 // buffers can straddle a hole or leave RAM. The device pops up to 64 chains, returns each as used
-// and asks about interrupts and notifications. Every buffer of a delivered chain must lie inside
+// (one by one, or pushed in groups of four and published together) and asks about interrupts and
+// notifications. Every buffer of a delivered chain must lie inside
 // RAM and the byte counts must add up; anything else, or a crash, is a finding (abort).
 #include <algorithm>
 #include <cstdint>
@@ -61,11 +62,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (b.writable ? writable : readable) += b.len;
     }
     check(readable == chain.readable && writable == chain.writable);
-    (void)q->add_used(*mem, chain.head, static_cast<uint32_t>(std::min<uint64_t>(chain.writable, 1500)));
+    // Used elements go back one at a time or, like a frame over several receive buffers, pushed in
+    // groups and published together.
+    uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(chain.writable, 1500));
+    if (data[1] & 2) {
+      (void)q->push_used(*mem, chain.head, len);
+      check(q->unpublished_used() <= cfg.size);
+      if (i % 4 == 3 && q->publish_used(*mem)) check(q->unpublished_used() == 0);
+    } else {
+      (void)q->add_used(*mem, chain.head, len);
+    }
     if (i % 3 == 0) (void)q->needs_interrupt(*mem);
     if (i % 5 == 0) (void)q->enable_notification(*mem);
     if (i % 7 == 0) (void)q->disable_notification(*mem);
   }
+  (void)q->publish_used(*mem);
   (void)q->needs_interrupt(*mem);
   return 0;
 }
