@@ -4,13 +4,13 @@
 // TX: each chain's readable buffers go to the tap in one writev, header included. RX: a frame is
 // read from the tap into a bounce buffer, then copied into as many posted chains as it needs
 // (mergeable buffers) with num_buffers set, or into one chain; a frame's chains enter the used ring
-// together. A malformed chain or ring sends the
-// device to NEEDS_RESET; a packet that cannot be delivered is dropped and counted.
+// together. A malformed chain or ring sends the device to NEEDS_RESET; a packet that cannot be
+// delivered is dropped and counted.
 //
 // Batching (coalesce_us > 0, the default): a kick or a readable tap is handled at once; when that
 // moved packets, the thread then looks again every coalesce_us instead of waiting for the next
-// kick, while each look finds packets; TX notifications stay off meanwhile and the tap is
-// read in batches. A look that finds nothing re-arms the notifications and blocks. Every kick and
+// kick, while each look finds packets; TX notifications stay off meanwhile and the tap is read in
+// batches. A look that finds nothing re-arms the notifications and blocks. Every kick and
 // every interrupt is a guest exit; per packet this is what QEMU's bottom-half TX and its main
 // loop's tap reads get by being slower to answer, and what NIC interrupt moderation does
 // (docs/bench-net.md has the numbers).
