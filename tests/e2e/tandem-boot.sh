@@ -3,8 +3,8 @@
 # nested-memory: 3072
 # e2e: `tandem vm` boots the stock Debian kernel with 1 and 2 vCPUs and with 2.5 GiB (RAM above 4 GiB: low RAM ends at 2 GiB):
 # nproc matches, MemTotal is within 10% of --memory, dmesg shows the ACPI tables accepted and no
-# BUG/WARNING/Call Trace/ACPI error lines; the guest's poweroff ends tandem with status 0 and
-# nothing of tandem is left running.
+# BUG/WARNING/Call Trace/ACPI error lines, the CPU offers the TSC-deadline timer; the guest's
+# poweroff ends tandem with status 0 and nothing of tandem is left running.
 . "$(dirname "$0")/lib.sh"
 require_kvm
 require_tandem
@@ -24,6 +24,7 @@ boot_case() {
   check_line "$log" "BOOT-CHECK acpi=enabled" "ACPI interpreter not enabled"
   check_line "$log" "BOOT-CHECK fadt=accepted" "FADT not accepted"
   check_line "$log" "BOOT-CHECK s5=supported" "ACPI S5 (power-off) not supported"
+  check_line "$log" "BOOT-CHECK tsc_deadline=yes" "the guest sees no TSC-deadline timer (CPUID.1:ECX[24])"
   if grep -q "BOOT-CHECK dmesg-bad" "$log"; then grep "BOOT-CHECK dmesg-bad" "$log"; fail "dmesg has BUG/WARNING/Call Trace/ACPI errors"; fi
   check_line "$log" "BOOT-CHECK dmesg=clean" "the dmesg check did not run"
   pgrep -f "$TANDEM vm" >/dev/null && fail "a tandem process is still running after exit"

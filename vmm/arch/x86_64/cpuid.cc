@@ -67,6 +67,10 @@ void fix_xsave(kvm::CpuidTable& t) {
 
 }  // namespace
 
+void expose_tsc_deadline(kvm::CpuidTable& t) {
+  if (auto* l1 = t.find(1)) l1->ecx |= 1u << 24;
+}
+
 uint64_t initial_xcr0(const kvm::CpuidTable& t) {
   const auto* l1 = t.find(1);
   const auto* d0 = t.find(0xd, 0);

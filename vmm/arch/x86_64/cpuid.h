@@ -18,6 +18,12 @@ uint32_t bits_for(uint32_t n);
 
 void normalize_cpuid(kvm::CpuidTable& table, uint32_t apic_id, uint32_t num_cpus);
 
+// Sets CPUID.1:ECX[24], the LAPIC's TSC-deadline timer mode. KVM emulates it but leaves it out of
+// KVM_GET_SUPPORTED_CPUID: userspace learns it from KVM_CAP_TSC_DEADLINE_TIMER and sets the bit
+// itself (QEMU, Firecracker and Cloud Hypervisor all do). Without it Linux programs the LAPIC
+// timer in one-shot mode. No leaf 1: nothing to do.
+void expose_tsc_deadline(kvm::CpuidTable& table);
+
 // The XCR0 a vCPU starts with: the state components leaf 0xD exposes when CPUID says XSAVE is
 // there, else 0 (leave XCR0 alone).
 uint64_t initial_xcr0(const kvm::CpuidTable& table);

@@ -13,6 +13,7 @@
 #include "devices/legacy/serial.h"
 #include "vmm/acpi/tables.h"
 #include "vmm/arch/x86_64/boot_cpu.h"
+#include "vmm/arch/x86_64/cpuid.h"
 #include "vmm/loader/linux_loader.h"
 
 namespace tandem::arch {
@@ -156,6 +157,7 @@ Status boot(const kvm::Kvm& kvm, const MemoryPlan& plan, const GuestMemory& mem,
   if (!loaded) return loaded.error();
   auto supported = kvm.supported_cpuid();
   if (!supported) return supported.error();
+  if (kvm.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0) x86::expose_tsc_deadline(*supported);
   const auto n = static_cast<uint32_t>(vcpus.vcpus.size());
   for (uint32_t i = 0; i < n; ++i) {
     TANDEM_TRY(x86::setup_vcpu(vcpus.vcpus[i], *supported, n, i == 0, loaded->entry, loaded->boot_params));

@@ -114,3 +114,17 @@ TEST_CASE("LAPIC LINT0 is ExtINT and LINT1 is NMI") {
   CHECK(((p[0x351] >> 0) & 0x7) == 0x7);
   CHECK(((p[0x361] >> 0) & 0x7) == 0x4);
 }
+
+TEST_CASE("the TSC-deadline timer bit goes into leaf 1 only, and normalisation keeps it") {
+  auto t = sample();
+  const uint32_t ecx = t.find(1)->ecx;
+  CHECK(((ecx >> 24) & 1) == 0);
+  expose_tsc_deadline(t);
+  CHECK(t.find(1)->ecx == (ecx | (1u << 24)));
+  CHECK(t.find(7, 0)->ecx == 0);
+  normalize_cpuid(t, 0, 2);
+  CHECK(((t.find(1)->ecx >> 24) & 1) == 1);
+  kvm::CpuidTable none;  // no leaf 1: nothing happens
+  expose_tsc_deadline(none);
+  CHECK(none.entries.empty());
+}
