@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 
 #include <array>
+#include <cerrno>
 
 #include "base/eventfd.h"
 #include "base/le.h"
@@ -72,6 +73,22 @@ TEST_CASE("signal_eventfd adds one per call; no eventfd and a full counter are i
   signal_eventfd(fd.get());  // would overflow: EAGAIN, ignored
   REQUIRE(::read(fd.get(), &v, sizeof v) == static_cast<ssize_t>(sizeof v));
   CHECK(v == almost_full);
+}
+
+TEST_CASE("drain_eventfd empties the counter; an empty one and no eventfd are ignored") {
+  UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  REQUIRE(fd);
+  signal_eventfd(fd.get());
+  signal_eventfd(fd.get());
+  drain_eventfd(fd.get());
+  uint64_t v = 0;
+  CHECK(::read(fd.get(), &v, sizeof v) < 0);  // nothing left: EAGAIN
+  CHECK(errno == EAGAIN);
+  drain_eventfd(fd.get());  // already empty: EAGAIN, ignored
+  drain_eventfd(-1);
+  signal_eventfd(fd.get());
+  REQUIRE(::read(fd.get(), &v, sizeof v) == static_cast<ssize_t>(sizeof v));
+  CHECK(v == 1);
 }
 
 TEST_CASE("little-endian loads and stores are bounds-checked") {

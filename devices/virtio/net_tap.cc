@@ -37,11 +37,6 @@ namespace {
 constexpr size_t kMaxFrame = 65536 + net::kHdrSize + 64;  // a 64 KiB GSO frame and its header
 constexpr size_t kMaxIov = 1024;
 
-void drain(int fd) {
-  uint64_t v;
-  [[maybe_unused]] ssize_t n = ::read(fd, &v, sizeof v);
-}
-
 class TapBackend : public NetBackend {
  public:
   TapBackend(tandem::net::Tap tap, uint32_t coalesce_us) : tap_(std::move(tap)), coalesce_us_(coalesce_us) {}
@@ -134,11 +129,11 @@ class TapBackend : public NetBackend {
       if (fds[0].revents) return;
       size_t moved = 0;
       if (fds[1].revents & POLLIN) {
-        drain(tx_kick_);
+        drain_eventfd(tx_kick_);
         moved += process_tx(coalesce_us_ == 0);
       }
       if (fds[2].revents & POLLIN) {
-        drain(rx_kick_);
+        drain_eventfd(rx_kick_);
         rx_waiting_ = false;
         moved += process_rx();
       }
@@ -164,10 +159,10 @@ class TapBackend : public NetBackend {
       timespec ts{0, static_cast<long>(coalesce_us_) * 1000};
       int n = ::ppoll(&stop, 1, &ts, nullptr);
       if (n > 0) return false;
-      drain(tx_kick_);
+      drain_eventfd(tx_kick_);
       moved = process_tx(false);
       if (!rx_waiting_ || rx_kick_ready()) {
-        drain(rx_kick_);
+        drain_eventfd(rx_kick_);
         rx_waiting_ = false;
         moved += process_rx();
       }

@@ -292,8 +292,7 @@ void PciTransport::reset_locked() {
     q.vector = kMsixNoVector;
     q.enabled = false;
     q.desc = q.driver = q.device = 0;
-    uint64_t drain;
-    [[maybe_unused]] ssize_t n = ::read(q.kick.get(), &drain, sizeof drain);
+    drain_eventfd(q.kick.get());
   }
   device_feature_select_ = driver_feature_select_ = 0;
   driver_features_ = 0;

@@ -47,8 +47,9 @@ net_case() {
   wait_exit "$pid_a" 180; local rc_a=$RC
   wait_exit "$pid_b" 60; local rc_b=$RC
   tr -d '\r' < "$a" > "$a.txt"
+  tr -d '\r' < "$b" > "$b.txt"
   grep -E "^(ETHTOOL|PCI|MAC|PING|IPERF|RX-ERRORS)" "$a.txt" | sed "s/^/[vhost=$vhost] A: /"
-  tr -d '\r' < "$b" | grep -E "^RX-ERRORS" | sed "s/^/[vhost=$vhost] B: /"
+  grep -E "^RX-ERRORS" "$b.txt" | sed "s/^/[vhost=$vhost] B: /"
   [[ $rc_a -eq 0 ]] || { tail -n 30 "$a.txt"; cat "$a.stderr"; fail "vhost=$vhost: VM A's tandem exited with $rc_a"; }
   [[ $rc_b -eq 0 ]] || { tail -n 30 "$b"; cat "$b.stderr"; fail "vhost=$vhost: VM B's tandem exited with $rc_b"; }
   check_line "$a.txt" "^ETHTOOL driver: virtio_net$" "vhost=$vhost: eth0 is not driven by the stock virtio_net"
@@ -58,7 +59,6 @@ net_case() {
   check_line "$a.txt" "^IPERF-RX mbps=[0-9.]*[1-9]" "vhost=$vhost: no iperf3 result B->A"
   # No frame lost inside either guest: a TSO frame spread over several receive buffers must reach
   # the used ring whole (a driver that sees its first buffer alone drops it, and TCP retransmits).
-  tr -d '\r' < "$b" > "$b.txt"
   check_line "$a.txt" "^RX-ERRORS if=eth0 rx_dropped=0 rx_length_errors=0 rx_errors=0$" "vhost=$vhost: VM A lost received frames"
   check_line "$b.txt" "^RX-ERRORS if=eth0 rx_dropped=0 rx_length_errors=0 rx_errors=0$" "vhost=$vhost: VM B lost received frames"
   local mac_a mac_b

@@ -5,8 +5,8 @@
 // contents of guest RAM region 0. RAM is two 64 KiB regions with a hole between them, so rings and
 // buffers can straddle a hole or leave RAM. The device pops up to 64 chains, returns each as used
 // (one by one, or pushed in groups of four and published together) and asks about interrupts and
-// notifications. Every buffer of a delivered chain must lie inside
-// RAM and the byte counts must add up; anything else, or a crash, is a finding (abort).
+// notifications. Every buffer of a delivered chain must lie inside RAM and the byte counts must add
+// up; anything else, or a crash, is a finding (abort).
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
