@@ -4,7 +4,8 @@
 # `unshare --net`, so bridges and taps never touch the host's network even when KVM is native).
 #
 #   bench/lib/net-inner.sh --vmm qemu,tandem --backends tap,vhost,testpmd,ovs
-#                          --iperf-seconds N --pktgen-seconds N [--pktgen-burst N] [--runs N] [--logs DIR]
+#                          --iperf-seconds N --pktgen-seconds N [--pktgen-burst N] [--runs N]
+#                          [--pin auto|split|shared|none] [--logs DIR]
 #
 # For every VMM and backend it boots the same two-VM pair (B: net-sink, then A: net-bench; 1 vCPU
 # each, memfd RAM, distinct MACs), lets A run iperf3 and pktgen towards B and prints RESULT lines,
@@ -12,6 +13,13 @@
 # (run 1 of every VMM and backend, then run 2, ...), so a slow spell of the nested host falls on
 # both VMMs alike. During pktgen it also counts, per VM, KVM's exits (debugfs) and each VMM
 # thread's CPU time: STATS lines, and EXITS lines with exits and interrupts per 1000 packets sent.
+# --pin places both VMMs' threads alike once the guests are up (L1 has two CPUs, and where the
+# scheduler puts each VM's vCPU and its I/O thread decides a run's speed more than the VMM does):
+#   split   A's vCPU on CPU 0 and its I/O threads (vhost worker, VMM threads) on CPU 1; B the mirror
+#   shared  each VM's vCPU and I/O threads on one CPU: A on 0, B on 1
+#   none    the scheduler decides
+#   auto    (default) split for tap and vhost; none for the vhost-user switches, whose polling
+#           thread owns CPU 1, and for vhost-pci, which has no I/O thread
 # Environment: TANDEM_GUEST_KERNEL, TANDEM_GUEST_INITRD, TANDEM_BIN (default bazel-bin/vmm/tandem),
 # BENCH_NET_TAP_OPTS (more tandem tap options, e.g. ",coalesce=0"), BENCH_NET_QEMU_TAP_OPTS (more
 # QEMU tap options, e.g. ",poll-us=50"), BENCH_STATS=0 (no counters).
@@ -27,6 +35,7 @@ iperf_s=5
 pktgen_s=5
 burst=1
 runs=1
+pin=auto
 logs=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -36,10 +45,12 @@ while [[ $# -gt 0 ]]; do
     --pktgen-seconds) pktgen_s="$2"; shift 2 ;;
     --pktgen-burst) burst="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
+    --pin) pin="$2"; shift 2 ;;
     --logs) logs="$2"; shift 2 ;;
     *) echo "net-inner: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
+case "$pin" in auto|split|shared|none) ;; *) echo "net-inner: --pin must be auto, split, shared or none, not '$pin'" >&2; exit 2 ;; esac
 
 BENCH_TAG="[bench/net]"
 . "$(dirname "$0")/vm-pair.sh"
@@ -52,6 +63,18 @@ softnet_dropped() {
   local n=0 _ d _rest
   while read -r _ d _rest; do n=$((n + 16#$d)); done < /proc/net/softnet_stat
   echo "$n"
+}
+# pin_name BACKEND: the placement --pin gives BACKEND; pin_spec NAME: pin_vm's SPEC for it.
+pin_name() {
+  if (( $(nproc) < 2 )); then echo none; return; fi
+  if [[ $pin != auto ]]; then echo "$pin"; return; fi
+  case "$1" in tap|vhost) echo split ;; *) echo none ;; esac
+}
+pin_spec() {
+  case "$1" in
+    split) echo "A.vcpu=0,A.vhost=1,A.rest=1,B.vcpu=1,B.vhost=0,B.rest=0" ;;
+    shared) echo "A.vcpu=0,A.vhost=0,A.rest=0,B.vcpu=1,B.vhost=1,B.rest=1" ;;
+  esac
 }
 # run_pair VMM BACKEND RUN ATTEMPT: one measurement; 0 measured, 1 failed, 2 failed early enough to retry.
 run_pair() {
@@ -80,6 +103,8 @@ run_pair() {
     stop_vm "$pa" 0; stop_vm "$pb" 0
     return 2
   fi
+  local placement; placement="$(pin_name "$be")"
+  pin_vm "$pb" b "$(pin_spec "$placement")"; pin_vm "$pa" a "$(pin_spec "$placement")"
   # Counters over the pktgen phase only: where each VMM's exits and CPU time go per packet.
   if [[ ${BENCH_STATS:-1} == 1 ]] && wait_for "$la" 'NETBENCH pktgen-start|TANDEM-SCRIPT-EXIT=' $((iperf_s + 300)) "$pa"; then
     snap_stats "$pa" "$tmp/a0"; snap_stats "$pb" "$tmp/b0"
@@ -128,7 +153,7 @@ run_pair() {
   grep -q 'TANDEM-SCRIPT-EXIT=0' <<<"$out" || show_tail "$la" "$vmm/$be A's script failed"
   V_IPERF[$vmm,$be]+=" ${mbps:-}"; V_SENT[$vmm,$be]+=" ${sent:-}"; V_RX[$vmm,$be]+=" ${rx:-}"
   say "  $vmm/$be run $run: $((SECONDS - t0)) s"
-  echo "RESULT vmm=$vmm backend=$be run=$run iperf_mbps=${mbps:-NA} pktgen_sent_pps=${sent:-NA} rx_pps=${rx:-NA}"
+  echo "RESULT vmm=$vmm backend=$be run=$run iperf_mbps=${mbps:-NA} pktgen_sent_pps=${sent:-NA} rx_pps=${rx:-NA} pin=$placement"
   local npk; npk="$(sed -n 's/^PKTGEN sent=\([0-9]*\).*/\1/p' <<<"$out" | tail -n 1)"
   if [[ $have_stats == 1 && -n "$npk" && "$npk" -gt 0 ]]; then
     per_k() { awk -v k="$2" -v n="$npk" '$6 == k { v = $7 } END { printf "%d", v * 1000 / n }' "$1"; }
@@ -154,7 +179,7 @@ for vmm in "${VMM_LIST[@]}"; do
   fi
 done
 
-say "L1: $(nproc) CPUs, $(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) MiB; guests: 1 vCPU, $MEM each; $runs run(s) of iperf3 ${iperf_s} s, pktgen ${pktgen_s} s (64-byte frames, burst $burst)"
+say "L1: $(nproc) CPUs, $(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) MiB; guests: 1 vCPU, $MEM each; $runs run(s) of iperf3 ${iperf_s} s, pktgen ${pktgen_s} s (64-byte frames, burst $burst); thread placement: $pin"
 for (( run = 1; run <= runs; run++ )); do
   for be in "${BE_LIST[@]}"; do
     for vmm in "${VMM_LIST[@]}"; do

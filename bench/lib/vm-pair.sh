@@ -258,7 +258,7 @@ launch() {
   case "$vmm" in
     qemu)
       # Same RAM discipline as tandem: one shared memfd (vhost-user needs it; used for every backend).
-      qemu-system-x86_64 -accel kvm -cpu host -smp 1 -m "$MEM" \
+      qemu-system-x86_64 -accel kvm -cpu host -smp 1 -m "$MEM" -name "$role,debug-threads=on" \
         -object "memory-backend-memfd,id=mem,size=$MEM,share=on" -machine memory-backend=mem \
         -nodefaults -no-user-config -display none -no-reboot -serial "file:$log" \
         -kernel "$K" -initrd "$I" -append "$cmdline" \
@@ -275,6 +275,26 @@ launch() {
   esac
   VM_PID=$!
   PIDS+=("$VM_PID")
+}
+
+# pin_vm PID ROLE SPEC: pins VM ROLE's threads as SPEC says, e.g.
+# "A.vcpu=0,A.vhost=1,A.rest=1,B.vcpu=1,B.vhost=0,B.rest=0": its vCPU thread (tandem's "vcpu0",
+# QEMU's "CPU 0/KVM"), its vhost-net worker ("vhost-PID", a kernel thread) and the VMM's other threads
+# (QEMU's main loop, tandem's net-tap and event-loop threads) each to the CPU or range named; a key
+# left out leaves those threads where the scheduler puts them. Prints one PIN line per thread.
+pin_vm() {
+  local pid="$1" role="${2^^}" spec="$3" t comm cpu vh
+  [[ -n "$spec" ]] || return 0
+  want() { sed -n "s/.*\(^\|,\)$role\.$1=\([0-9-]*\).*/\2/p" <<<"$spec"; }
+  for t in /proc/"$pid"/task/*; do
+    comm="$(cat "$t/comm" 2>/dev/null)" || continue
+    if [[ $comm == vcpu0 || $comm == "CPU 0/KVM" ]]; then cpu="$(want vcpu)"; else cpu="$(want rest)"; fi
+    [[ -n "$cpu" ]] && taskset -p -c "$cpu" "${t##*/}" >/dev/null && echo "PIN $role ${comm// /_} cpu=$cpu"
+  done
+  vh="$(grep -lx "vhost-$pid" /proc/[0-9]*/comm 2>/dev/null | sed 's|/comm$||; s|.*/||' || true)"
+  cpu="$(want vhost)"
+  [[ -n "$vh" && -n "$cpu" ]] && taskset -p -c "$cpu" "$vh" >/dev/null && echo "PIN $role vhost cpu=$cpu"
+  return 0
 }
 
 # wait_for FILE PATTERN SECONDS PID: until FILE has PATTERN; 1 when PID ended first or on timeout.
