@@ -278,8 +278,8 @@ launch() {
 }
 
 # pin_vm PID ROLE SPEC: pins VM ROLE's threads as SPEC says, e.g.
-# "A.vcpu=0,A.vhost=1,A.rest=1,B.vcpu=1,B.vhost=0,B.rest=0": its vCPU thread (tandem's "vcpu0",
-# QEMU's "CPU 0/KVM"), its vhost-net worker ("vhost-PID", a kernel thread) and the VMM's other threads
+# "A.vcpu=0,A.vhost=1,A.rest=1,B.vcpu=1,B.vhost=0,B.rest=0": its vCPU threads (tandem's "vcpuN",
+# QEMU's "CPU N/KVM"), its vhost-net worker ("vhost-PID", a kernel thread) and the VMM's other threads
 # (QEMU's main loop, tandem's net-tap and event-loop threads) each to the CPU or range named; a key
 # left out leaves those threads where the scheduler puts them. Prints one PIN line per thread.
 pin_vm() {
@@ -288,7 +288,11 @@ pin_vm() {
   want() { sed -n "s/.*\(^\|,\)$role\.$1=\([0-9-]*\).*/\2/p" <<<"$spec"; }
   for t in /proc/"$pid"/task/*; do
     comm="$(cat "$t/comm" 2>/dev/null)" || continue
-    if [[ $comm == vcpu0 || $comm == "CPU 0/KVM" ]]; then cpu="$(want vcpu)"; else cpu="$(want rest)"; fi
+    case "$comm" in
+      vcpu[0-9]*|"CPU "*/KVM) cpu="$(want vcpu)" ;;
+      vhost-*) cpu="$(want vhost)" ;;  # kernels from 6.4 on run the worker as a thread of the VMM
+      *) cpu="$(want rest)" ;;
+    esac
     [[ -n "$cpu" ]] && taskset -p -c "$cpu" "${t##*/}" >/dev/null && echo "PIN $role ${comm// /_} cpu=$cpu"
   done
   vh="$(grep -lx "vhost-$pid" /proc/[0-9]*/comm 2>/dev/null | sed 's|/comm$||; s|.*/||' || true)"
