@@ -277,6 +277,12 @@ launch() {
   PIDS+=("$VM_PID")
 }
 
+# vhost_worker_dir PID: /proc/N of VMM PID's vhost-net worker when it is a kernel thread of its own
+# ("vhost-PID", kernels before 6.4; from 6.4 on it is one of the VMM's threads); empty when none.
+vhost_worker_dir() {
+  grep -lx "vhost-$1" /proc/[0-9]*/comm 2>/dev/null | sed 's|/comm$||' || true
+}
+
 # pin_vm PID ROLE SPEC: pins VM ROLE's threads as SPEC says, e.g.
 # "A.vcpu=0,A.vhost=1,A.rest=1,B.vcpu=1,B.vhost=0,B.rest=0": its vCPU threads (tandem's "vcpuN",
 # QEMU's "CPU N/KVM"), its vhost-net worker ("vhost-PID", a kernel thread) and the VMM's other threads
@@ -295,9 +301,9 @@ pin_vm() {
     esac
     [[ -n "$cpu" ]] && taskset -p -c "$cpu" "${t##*/}" >/dev/null && echo "PIN $role ${comm// /_} cpu=$cpu"
   done
-  vh="$(grep -lx "vhost-$pid" /proc/[0-9]*/comm 2>/dev/null | sed 's|/comm$||; s|.*/||' || true)"
+  vh="$(vhost_worker_dir "$pid")"
   cpu="$(want vhost)"
-  [[ -n "$vh" && -n "$cpu" ]] && taskset -p -c "$cpu" "$vh" >/dev/null && echo "PIN $role vhost cpu=$cpu"
+  [[ -n "$vh" && -n "$cpu" ]] && taskset -p -c "$cpu" "${vh##*/}" >/dev/null && echo "PIN $role vhost cpu=$cpu"
   return 0
 }
 
@@ -336,7 +342,7 @@ snap_stats() {
   # Two processes at most: forks are slow in the nested host, and the VM must not end meanwhile.
   find /sys/kernel/debug/kvm/ -maxdepth 2 -type f -path "*/$pid-*/*" -exec awk '
     { n = split(FILENAME, p, "/"); if ($0 ~ /^[0-9]+$/) print "kvm." p[n] " " $0; nextfile }' {} + > "$out" 2>/dev/null || true
-  vh="$(grep -lx "vhost-$pid" /proc/[0-9]*/comm 2>/dev/null | sed 's|/comm$||' || true)"
+  vh="$(vhost_worker_dir "$pid")"
   # schedstat: nanoseconds on a CPU, nanoseconds waiting for one, times scheduled in.
   awk 'FILENAME ~ /comm$/ { name[FILENAME] = $0; gsub(/ /, "_", name[FILENAME]); nextfile }
        { c = FILENAME; sub(/schedstat$/, "comm", c); c = name[c]
