@@ -5,7 +5,7 @@
 #
 #   bench/lib/net-inner.sh --vmm qemu,tandem --backends tap,vhost,testpmd,ovs
 #                          --iperf-seconds N --pktgen-seconds N [--pktgen-burst N] [--runs N]
-#                          [--pin auto|split|shared|none] [--logs DIR]
+#                          [--pin auto|split|shared|cpu0|none] [--logs DIR]
 #
 # For every VMM and backend it boots the same two-VM pair (B: net-sink, then A: net-bench; 1 vCPU
 # each, memfd RAM, distinct MACs), lets A run iperf3 and pktgen towards B and prints RESULT lines,
@@ -17,6 +17,7 @@
 # scheduler puts each VM's vCPU and its I/O thread decides a run's speed more than the VMM does):
 #   split   A's vCPU on CPU 0 and its I/O threads (vhost worker, VMM threads) on CPU 1; B the mirror
 #   shared  each VM's vCPU and I/O threads on one CPU: A on 0, B on 1
+#   cpu0    every thread of both VMs on CPU 0, next to the switches' polling thread on CPU 1
 #   none    the scheduler decides
 #   auto    (default) split for tap and vhost; none for the vhost-user switches, whose polling
 #           thread owns CPU 1, and for vhost-pci, which has no I/O thread
@@ -50,7 +51,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "net-inner: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
-case "$pin" in auto|split|shared|none) ;; *) echo "net-inner: --pin must be auto, split, shared or none, not '$pin'" >&2; exit 2 ;; esac
+case "$pin" in auto|split|shared|cpu0|none) ;; *) echo "net-inner: --pin must be auto, split, shared, cpu0 or none, not '$pin'" >&2; exit 2 ;; esac
 
 BENCH_TAG="[bench/net]"
 . "$(dirname "$0")/vm-pair.sh"
@@ -74,6 +75,7 @@ pin_spec() {
   case "$1" in
     split) echo "A.vcpu=0,A.vhost=1,A.rest=1,B.vcpu=1,B.vhost=0,B.rest=0" ;;
     shared) echo "A.vcpu=0,A.vhost=0,A.rest=0,B.vcpu=1,B.vhost=1,B.rest=1" ;;
+    cpu0) echo "A.vcpu=0,A.vhost=0,A.rest=0,B.vcpu=0,B.vhost=0,B.rest=0" ;;
   esac
 }
 # run_pair VMM BACKEND RUN ATTEMPT: one measurement; 0 measured, 1 failed, 2 failed early enough to retry.

@@ -258,11 +258,16 @@ launch() {
   case "$vmm" in
     qemu)
       # Same RAM discipline as tandem: one shared memfd (vhost-user needs it; used for every backend).
-      qemu-system-x86_64 -accel kvm -cpu host -smp 1 -m "$MEM" -name "$role,debug-threads=on" \
+      # QMP on stdio writes QEMU's SHUTDOWN event into LOG.stderr: "guest-reset" is a reset by the
+      # guest, a triple fault included (-no-reboot turns it into an exit), so a lost QEMU guest is
+      # told apart like tandem's. The writer holds stdin open (QMP drops events once it reads EOF);
+      # it is a process substitution, not a pipe, so that `wait` on VM_PID waits for QEMU alone.
+      qemu-system-x86_64 -qmp stdio -accel kvm -cpu host -smp 1 -m "$MEM" -name "$role,debug-threads=on" \
         -object "memory-backend-memfd,id=mem,size=$MEM,share=on" -machine memory-backend=mem \
         -nodefaults -no-user-config -display none -no-reboot -serial "file:$log" \
         -kernel "$K" -initrd "$I" -append "$cmdline" \
-        "${qnet[@]}" -device "virtio-net-pci,netdev=n0,mac=$mac" </dev/null >"$log.stderr" 2>&1 &
+        "${qnet[@]}" -device "virtio-net-pci,netdev=n0,mac=$mac" >"$log.stderr" 2>&1 \
+        < <(printf '{"execute":"qmp_capabilities"}\n'; exec sleep 3600 >/dev/null 2>&1) &
       ;;
     tandem)
       local -a dev=(--net "$net,mac=$mac")
