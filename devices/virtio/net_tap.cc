@@ -13,12 +13,14 @@
 // batches. A look that finds nothing re-arms the notifications and blocks. Every kick and
 // every interrupt is a guest exit; per packet this is what QEMU's bottom-half TX and its main
 // loop's tap reads get by being slower to answer, and what NIC interrupt moderation does
-// (docs/bench-net.md has the numbers).
+// (docs/bench-net.md has the numbers). With batching on and EVENT_IDX, a receive ring that runs
+// dry asks for the guest's kick only once half the ring is posted again (process_rx).
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -36,6 +38,7 @@ namespace {
 
 constexpr size_t kMaxFrame = 65536 + net::kHdrSize + 64;  // a 64 KiB GSO frame and its header
 constexpr size_t kMaxIov = 1024;
+constexpr int kRxKickWaitMs = 10;  // how long a deferred RX kick is waited for (process_rx)
 
 class TapBackend : public NetBackend {
  public:
@@ -43,9 +46,12 @@ class TapBackend : public NetBackend {
   ~TapBackend() override {
     stop();
     if (debug_logging()) {
-      std::fprintf(stderr, "tandem: debug: %s: rx %llu packets (%llu dropped), tx %llu packets (%llu dropped), rx waits %llu, tx waits %llu\n",
+      std::fprintf(stderr,
+                   "tandem: debug: %s: rx %llu packets (%llu dropped), tx %llu packets (%llu dropped), rx waits %llu (%llu ended "
+                   "after %d ms with fewer posts than the kick threshold of %u), tx waits %llu\n",
                    describe().c_str(), (unsigned long long)rx_packets_, (unsigned long long)rx_dropped_, (unsigned long long)tx_packets_,
-                   (unsigned long long)tx_dropped_, (unsigned long long)rx_waits_, (unsigned long long)tx_waits_);
+                   (unsigned long long)tx_dropped_, (unsigned long long)rx_waits_, (unsigned long long)rx_kick_timeouts_, kRxKickWaitMs,
+                   unsigned{rx_kick_after_}, (unsigned long long)tx_waits_);
     }
   }
 
@@ -78,6 +84,9 @@ class TapBackend : public NetBackend {
         tx_call_ = q.call_fd;
       }
     }
+    // RX kick threshold (see process_rx): half the ring with EVENT_IDX and batching on, else every post.
+    rx_kick_after_ = 1;
+    if (rx_ && rx_->config().event_idx && coalesce_us_ > 0) rx_kick_after_ = static_cast<uint16_t>(std::max(1, rx_->config().size / 2));
     stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!stop_fd_) return errno_error(describe() + ": eventfd");
     thread_ = std::thread([this] { run(); });
@@ -122,12 +131,17 @@ class TapBackend : public NetBackend {
       pollfd fds[4] = {{stop_fd_.get(), POLLIN, 0}, {tx_ ? tx_kick_ : -1, POLLIN, 0}, {rx_ ? rx_kick_ : -1, POLLIN, 0}, {tap_.fd(), 0, 0}};
       if (rx_ && !rx_broken_ && !rx_waiting_) fds[3].events |= POLLIN;
       if (tx_blocked_) fds[3].events |= POLLOUT;
-      if (::poll(fds, 4, -1) < 0) {
+      int timeout_ms = -1;
+      if (rx_waiting_ && rx_kick_deferred_) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(rx_kick_deadline_ - std::chrono::steady_clock::now()).count();
+        timeout_ms = static_cast<int>(std::clamp<decltype(left)>(left, 0, kRxKickWaitMs));
+      }
+      if (::poll(fds, 4, timeout_ms) < 0) {
         if (errno == EINTR) continue;
         return;
       }
       if (fds[0].revents) return;
-      size_t moved = 0;
+      size_t moved = rx_kick_overdue() ? rx_look_without_kick() : 0;
       if (fds[1].revents & POLLIN) {
         drain_eventfd(tx_kick_);
         moved += process_tx(coalesce_us_ == 0);
@@ -161,7 +175,9 @@ class TapBackend : public NetBackend {
       if (n > 0) return false;
       drain_eventfd(tx_kick_);
       moved = process_tx(false);
-      if (!rx_waiting_ || rx_kick_ready()) {
+      if (rx_kick_overdue()) {
+        moved += rx_look_without_kick();
+      } else if (!rx_waiting_ || rx_kick_ready()) {
         drain_eventfd(rx_kick_);
         rx_waiting_ = false;
         moved += process_rx();
@@ -169,6 +185,23 @@ class TapBackend : public NetBackend {
     }
     process_tx(true);  // re-arm; anything posted meanwhile is sent now
     return true;
+  }
+
+  // A deferred RX kick (process_rx) that has not come by its deadline.
+  bool rx_kick_overdue() const {
+    return rx_waiting_ && rx_kick_deferred_ && std::chrono::steady_clock::now() >= rx_kick_deadline_;
+  }
+  // Looks at the receive ring without the kick and takes what is posted. If it runs dry again,
+  // the kick is asked for at the driver's next post this time (it may post little, or nothing: its
+  // interface is down, or it is busy); the threshold is back at the next wait.
+  size_t rx_look_without_kick() {
+    const uint16_t before = rx_->next_avail();
+    rx_waiting_ = false;
+    rx_kick_now_ = true;
+    size_t moved = process_rx();
+    rx_kick_now_ = false;
+    if (rx_->next_avail() != before) ++rx_kick_timeouts_;
+    return moved;
   }
 
   bool rx_kick_ready() {
@@ -229,6 +262,16 @@ class TapBackend : public NetBackend {
   }
 
   // Delivers what the tap has into posted buffers; returns how many frames it took from the tap.
+  //
+  // RX kick threshold: when the ring runs dry with a frame waiting, the guest is the bottleneck
+  // (it has a ring's worth of received frames to go through). Asking for a kick at its next post
+  // makes it kick at nearly every refill (Linux refills after each NAPI poll of up to 64); with
+  // EVENT_IDX tandem asks for the kick once half the ring is posted again (rx_kick_after_), which
+  // halves those kicks and loses nothing while the guest still has frames to process. Without a
+  // kick in kRxKickWaitMs the ring is looked at anyway (rx_look_without_kick): what is posted is
+  // taken, and if the ring runs dry again the kick is asked for at the next post. (Halving the
+  // threshold for good after each such look was tried: it fell to 1 within a run, and the gain
+  // with it; docs/bench-net.md.)
   size_t process_rx() {
     if (!rx_ || rx_broken_) return 0;
     size_t used = 0;
@@ -249,9 +292,12 @@ class TapBackend : public NetBackend {
         auto popped = rx_->pop(*mem_);
         if (!popped) return fail("rx", popped.message());
         if (!*popped) {
-          // Out of buffers: ask for a kick when the driver posts more (avail_event at this
-          // position), unless it already has.
-          auto more = rx_->enable_notification(*mem_);
+          // Out of buffers: ask for a kick once the driver has posted rx_kick_after_ more
+          // (avail_event), unless it already has posted.
+          const uint16_t after = rx_kick_now_ ? 1 : rx_kick_after_;
+          rx_kick_deferred_ = after > 1;
+          if (rx_kick_deferred_) rx_kick_deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(kRxKickWaitMs);
+          auto more = rx_->enable_notification(*mem_, after);
           if (!more) return fail("rx", more.message());
           if (*more) continue;
           break;
@@ -312,6 +358,10 @@ class TapBackend : public NetBackend {
   // Worker state.
   std::vector<uint8_t> frame_;
   size_t frame_len_ = 0;
+  uint16_t rx_kick_after_ = 1;  // receive buffers the driver posts before it kicks (process_rx)
+  bool rx_kick_deferred_ = false, rx_kick_now_ = false;
+  std::chrono::steady_clock::time_point rx_kick_deadline_;
+  uint64_t rx_kick_timeouts_ = 0;
   bool have_frame_ = false, rx_waiting_ = false, tx_blocked_ = false, rx_broken_ = false, tx_broken_ = false;
   uint64_t rx_packets_ = 0, tx_packets_ = 0, rx_dropped_ = 0, tx_dropped_ = 0, rx_waits_ = 0, tx_waits_ = 0;
 };

@@ -136,10 +136,14 @@ Result<bool> SplitQueue::needs_interrupt(const GuestMemory& mem) {
   return !(*flags & kAvailFlagNoInterrupt);
 }
 
-Result<bool> SplitQueue::enable_notification(const GuestMemory& mem) {
+Result<bool> SplitQueue::enable_notification(const GuestMemory& mem, uint16_t after) {
+  if (after == 0 || after > cfg_.size) {
+    return Error{"enable_notification: after=" + std::to_string(after) + " is outside 1.." + std::to_string(cfg_.size)};
+  }
   if (cfg_.event_idx) {
-    // avail_event, after the used ring: kick me once you post past what I have read.
-    TANDEM_TRY(mem.write_le<uint16_t>(cfg_.used + 4 + 8ULL * cfg_.size, next_avail_));
+    // avail_event, after the used ring: kick me once you post past what I have read (the driver
+    // kicks when its new avail.idx passes avail_event, so `after` chains from here).
+    TANDEM_TRY(mem.write_le<uint16_t>(cfg_.used + 4 + 8ULL * cfg_.size, static_cast<uint16_t>(next_avail_ + after - 1)));
   } else {
     auto flags = mem.read_le<uint16_t>(cfg_.used);
     if (!flags) return flags.error();

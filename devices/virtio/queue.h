@@ -71,8 +71,10 @@ class SplitQueue {
 
   // Asks the driver to notify (kick) when it posts past the current position: avail_event with
   // EVENT_IDX, else clears NO_NOTIFY. Returns true when buffers are already waiting (posted before
-  // the request was visible): the device must go on popping instead of sleeping.
-  Result<bool> enable_notification(const GuestMemory& mem);
+  // the request was visible): the device must go on popping instead of sleeping. With EVENT_IDX,
+  // `after` > 1 asks for the kick only once `after` more chains are posted (1 to size); the device
+  // must then look again by itself if the driver may post fewer.
+  Result<bool> enable_notification(const GuestMemory& mem, uint16_t after = 1);
   // While the device is busy draining the queue: no kicks wanted (sets NO_NOTIFY without
   // EVENT_IDX; with it, avail_event simply stays behind until enable_notification).
   Status disable_notification(const GuestMemory& mem);

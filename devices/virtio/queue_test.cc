@@ -191,6 +191,33 @@ TEST_CASE("EVENT_IDX: avail_event is published and used_event decides interrupts
   CHECK(q.needs_interrupt(f.mem).value());  // used idx 3 passed 2
 }
 
+TEST_CASE("EVENT_IDX: a kick can be asked for only after several posts") {
+  Fixture f;
+  f.cfg.event_idx = true;
+  auto q = f.q();
+  Driver d{f.mem, 8};
+  for (uint16_t i = 0; i < 3; ++i) d.desc(i, kData, 8, 0, 0);
+  d.post(0);
+  d.post(1);
+  d.post(2);
+  for (int i = 0; i < 3; ++i) REQUIRE(q.pop(f.mem).ok());
+  // Kick me after 4 more: the driver kicks when avail.idx passes avail_event, 3 + 4 - 1 = 6.
+  CHECK_FALSE(q.enable_notification(f.mem, 4).value());
+  CHECK(f.mem.read_le<uint16_t>(kUsed + 4 + 8 * 8).value() == 6);
+  CHECK_FALSE(q.enable_notification(f.mem, 8).value());  // the whole ring
+  CHECK(f.mem.read_le<uint16_t>(kUsed + 4 + 8 * 8).value() == 10);
+  // Nothing outside 1..size, and avail_event is left alone then.
+  auto zero = q.enable_notification(f.mem, 0);
+  REQUIRE_FALSE(zero.ok());
+  CHECK(zero.message() == "enable_notification: after=0 is outside 1..8");
+  CHECK_FALSE(q.enable_notification(f.mem, 9).ok());
+  CHECK(f.mem.read_le<uint16_t>(kUsed + 4 + 8 * 8).value() == 10);
+  // Still reports buffers posted meanwhile, whatever it asked for.
+  d.desc(3, kData, 8, 0, 0);
+  d.post(3);
+  CHECK(q.enable_notification(f.mem, 4).value());
+}
+
 TEST_CASE("pushed used elements become visible together, at publish") {
   Fixture f;
   f.cfg.event_idx = true;

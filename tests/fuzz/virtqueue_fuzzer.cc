@@ -74,6 +74,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (i % 3 == 0) (void)q->needs_interrupt(*mem);
     if (i % 5 == 0) (void)q->enable_notification(*mem);
+    // A kick asked for after several posts: any count, refused outside 1..size.
+    if (i % 11 == 0) check(q->enable_notification(*mem, static_cast<uint16_t>(i)).ok() == (i >= 1 && i <= cfg.size));
     if (i % 7 == 0) (void)q->disable_notification(*mem);
   }
   (void)q->publish_used(*mem);
