@@ -35,6 +35,16 @@ struct Fixture {
   QueueConfig cfg{8, kDesc, kAvail, kUsed, false};
   SplitQueue q() { return std::move(SplitQueue::create(mem, cfg)).value(); }
 };
+
+// An EVENT_IDX queue whose driver `d` (size 8) posted three one-buffer chains, all popped.
+SplitQueue event_idx_queue_three_popped(Fixture& f, Driver& d) {
+  f.cfg.event_idx = true;
+  auto q = f.q();
+  for (uint16_t i = 0; i < 3; ++i) d.desc(i, kData, 8, 0, 0);
+  for (uint16_t i = 0; i < 3; ++i) d.post(i);
+  for (int i = 0; i < 3; ++i) REQUIRE(q.pop(f.mem).ok());
+  return q;
+}
 }  // namespace
 
 TEST_CASE("a readable+writable chain is delivered, used, and interrupts follow the flags") {
@@ -165,14 +175,8 @@ TEST_CASE("without EVENT_IDX, notifications are switched with the used ring's NO
 
 TEST_CASE("EVENT_IDX: avail_event is published and used_event decides interrupts") {
   Fixture f;
-  f.cfg.event_idx = true;
-  auto q = f.q();
   Driver d{f.mem, 8};
-  for (uint16_t i = 0; i < 3; ++i) d.desc(i, kData, 8, 0, 0);
-  d.post(0);
-  d.post(1);
-  d.post(2);
-  for (int i = 0; i < 3; ++i) REQUIRE(q.pop(f.mem).ok());
+  auto q = event_idx_queue_three_popped(f, d);
   // While the device drains, avail_event stays behind (no kicks); enabling publishes where it is.
   CHECK(f.mem.read_le<uint16_t>(kUsed + 4 + 8 * 8).value() == 0);
   CHECK_FALSE(q.enable_notification(f.mem).value());
@@ -193,14 +197,8 @@ TEST_CASE("EVENT_IDX: avail_event is published and used_event decides interrupts
 
 TEST_CASE("EVENT_IDX: a kick can be asked for only after several posts") {
   Fixture f;
-  f.cfg.event_idx = true;
-  auto q = f.q();
   Driver d{f.mem, 8};
-  for (uint16_t i = 0; i < 3; ++i) d.desc(i, kData, 8, 0, 0);
-  d.post(0);
-  d.post(1);
-  d.post(2);
-  for (int i = 0; i < 3; ++i) REQUIRE(q.pop(f.mem).ok());
+  auto q = event_idx_queue_three_popped(f, d);
   // Kick me after 4 more: the driver kicks when avail.idx passes avail_event, 3 + 4 - 1 = 6.
   CHECK_FALSE(q.enable_notification(f.mem, 4).value());
   CHECK(f.mem.read_le<uint16_t>(kUsed + 4 + 8 * 8).value() == 6);
