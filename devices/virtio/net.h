@@ -95,8 +95,12 @@ class Net : public VirtioDevice {
 // permissions, no /dev/vhost-net, no socket).
 // `coalesce_us` (at most tandem::net::kMaxTapCoalesceUs): 0 handles every kick and every readable
 // tap at once; N > 0 batches (net_tap.cc); the first packet after a quiet spell still goes at once.
+// `rx_kick_wait_ms` (1 to kMaxRxKickWaitMs): with batching, a receive ring that ran dry waits this
+// long for the guest's deferred kick before the datapath looks by itself (net_tap.cc, process_rx).
+constexpr uint32_t kDefaultRxKickWaitMs = 10, kMaxRxKickWaitMs = 10000;
 Result<std::unique_ptr<NetBackend>> make_tap_backend(const std::string& tap_name,
-                                                     uint32_t coalesce_us = tandem::net::kDefaultTapCoalesceUs);
+                                                     uint32_t coalesce_us = tandem::net::kDefaultTapCoalesceUs,
+                                                     uint32_t rx_kick_wait_ms = kDefaultRxKickWaitMs);
 Result<std::unique_ptr<NetBackend>> make_vhost_net_backend(const std::string& tap_name);
 // Connects to `socket`, retrying for up to `connect_timeout_ms` (the backend may still be starting).
 Result<std::unique_ptr<NetBackend>> make_vhost_user_backend(const std::string& socket, int connect_timeout_ms);

@@ -38,11 +38,11 @@ namespace {
 
 constexpr size_t kMaxFrame = 65536 + net::kHdrSize + 64;  // a 64 KiB GSO frame and its header
 constexpr size_t kMaxIov = 1024;
-constexpr int kRxKickWaitMs = 10;  // how long a deferred RX kick is waited for (process_rx)
 
 class TapBackend : public NetBackend {
  public:
-  TapBackend(tandem::net::Tap tap, uint32_t coalesce_us) : tap_(std::move(tap)), coalesce_us_(coalesce_us) {}
+  TapBackend(tandem::net::Tap tap, uint32_t coalesce_us, uint32_t rx_kick_wait_ms)
+      : tap_(std::move(tap)), coalesce_us_(coalesce_us), rx_kick_wait_ms_(static_cast<int>(rx_kick_wait_ms)) {}
   ~TapBackend() override {
     stop();
     if (debug_logging()) {
@@ -50,7 +50,7 @@ class TapBackend : public NetBackend {
                    "tandem: debug: %s: rx %llu packets (%llu dropped), tx %llu packets (%llu dropped), rx waits %llu (%llu ended "
                    "after %d ms with fewer posts than the kick threshold of %u), tx waits %llu\n",
                    describe().c_str(), (unsigned long long)rx_packets_, (unsigned long long)rx_dropped_, (unsigned long long)tx_packets_,
-                   (unsigned long long)tx_dropped_, (unsigned long long)rx_waits_, (unsigned long long)rx_kick_timeouts_, kRxKickWaitMs,
+                   (unsigned long long)tx_dropped_, (unsigned long long)rx_waits_, (unsigned long long)rx_kick_timeouts_, rx_kick_wait_ms_,
                    unsigned{rx_kick_after_}, (unsigned long long)tx_waits_);
     }
   }
@@ -134,7 +134,7 @@ class TapBackend : public NetBackend {
       int timeout_ms = -1;
       if (rx_waiting_ && rx_kick_deferred_) {
         auto left = std::chrono::ceil<std::chrono::milliseconds>(rx_kick_deadline_ - std::chrono::steady_clock::now()).count();
-        timeout_ms = static_cast<int>(std::clamp<decltype(left)>(left, 0, kRxKickWaitMs));
+        timeout_ms = static_cast<int>(std::clamp<decltype(left)>(left, 0, rx_kick_wait_ms_));
       }
       if (::poll(fds, 4, timeout_ms) < 0) {
         if (errno == EINTR) continue;
@@ -268,7 +268,7 @@ class TapBackend : public NetBackend {
   // makes it kick at nearly every refill (Linux refills after each NAPI poll of up to 64); with
   // EVENT_IDX tandem asks for the kick once half the ring is posted again (rx_kick_after_), which
   // halves those kicks and loses nothing while the guest still has frames to process. Without a
-  // kick in kRxKickWaitMs the ring is looked at anyway (rx_look_without_kick): what is posted is
+  // kick in rx_kick_wait_ms_ the ring is looked at anyway (rx_look_without_kick): what is posted is
   // taken, and if the ring runs dry again the kick is asked for at the next post. (Halving the
   // threshold for good after each such look was tried: it fell to 1 within a run, and the gain
   // with it; docs/bench-net.md.)
@@ -296,7 +296,7 @@ class TapBackend : public NetBackend {
           // (avail_event), unless it already has posted.
           const uint16_t after = rx_kick_now_ ? 1 : rx_kick_after_;
           rx_kick_deferred_ = after > 1;
-          if (rx_kick_deferred_) rx_kick_deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(kRxKickWaitMs);
+          if (rx_kick_deferred_) rx_kick_deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(rx_kick_wait_ms_);
           auto more = rx_->enable_notification(*mem_, after);
           if (!more) return fail("rx", more.message());
           if (*more) continue;
@@ -348,6 +348,7 @@ class TapBackend : public NetBackend {
 
   tandem::net::Tap tap_;
   const uint32_t coalesce_us_;  // 0: handle every kick at once
+  const int rx_kick_wait_ms_;   // how long a deferred RX kick is waited for (process_rx)
   const GuestMemory* mem_ = nullptr;
   TransportHooks hooks_;
   bool mrg_ = false;
@@ -368,16 +369,20 @@ class TapBackend : public NetBackend {
 
 }  // namespace
 
-Result<std::unique_ptr<NetBackend>> make_tap_backend(const std::string& tap_name, uint32_t coalesce_us) {
+Result<std::unique_ptr<NetBackend>> make_tap_backend(const std::string& tap_name, uint32_t coalesce_us, uint32_t rx_kick_wait_ms) {
   if (coalesce_us > tandem::net::kMaxTapCoalesceUs) {
     return Error{"tap " + tap_name + ": coalesce=" + std::to_string(coalesce_us) + " is above " +
                  std::to_string(tandem::net::kMaxTapCoalesceUs) + " microseconds"};
+  }
+  if (rx_kick_wait_ms == 0 || rx_kick_wait_ms > kMaxRxKickWaitMs) {
+    return Error{"tap " + tap_name + ": the RX kick wait of " + std::to_string(rx_kick_wait_ms) + " ms is outside 1.." +
+                 std::to_string(kMaxRxKickWaitMs)};
   }
   auto tap = tandem::net::Tap::open(tap_name);
   if (!tap) return tap.error();
   TANDEM_TRY(tap->check_vnet_hdr_support());
   if (auto s = tap->set_up(); !s) return s.error();
-  return std::unique_ptr<NetBackend>(new TapBackend(std::move(tap).value(), coalesce_us));
+  return std::unique_ptr<NetBackend>(new TapBackend(std::move(tap).value(), coalesce_us, rx_kick_wait_ms));
 }
 
 }  // namespace tandem::virtio
