@@ -140,6 +140,11 @@ int main() {
     set2.start();
     for (int i = 0; i < 500 && !exit2.requested(); ++i) sleep_ms(10);
     check(exit2.requested() && exit2.reason().find("triple fault") != std::string::npos, "a triple fault ends its vCPU");
+    // Its registers show where (the lidt/int3 at 0x2000), or say that KVM has reset them (AMD).
+    const std::string why = exit2.reason();
+    check(why.find("rip=000000000000200") != std::string::npos || why.find("(the vCPU's INIT state") != std::string::npos,
+          "the triple fault's registers say where it happened, or that KVM has reset them");
+    std::printf("triple fault: %s\n", why.c_str());
     auto paused = std::async(std::launch::async, [&] { set2.pause(); });
     bool returned = paused.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
     check(returned, "pause() returns when a vCPU has already ended");

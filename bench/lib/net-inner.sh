@@ -19,8 +19,9 @@
 #   shared  each VM's vCPU and I/O threads on one CPU: A on 0, B on 1
 #   cpu0    every thread of both VMs on CPU 0, next to the switches' polling thread on CPU 1
 #   none    the scheduler decides
-#   auto    (default) split for tap and vhost; none for the vhost-user switches, whose polling
-#           thread owns CPU 1, and for vhost-pci, which has no I/O thread
+#   auto    (default) split for tap and vhost; cpu0 for the vhost-user switches, whose polling
+#           thread owns CPU 1 (as a switch's own core does in a deployment); none for vhost-pci,
+#           which has no I/O thread
 # Environment: TANDEM_GUEST_KERNEL, TANDEM_GUEST_INITRD, TANDEM_BIN (default bazel-bin/vmm/tandem),
 # BENCH_NET_TAP_OPTS (more tandem tap options, e.g. ",coalesce=0"), BENCH_NET_QEMU_TAP_OPTS (more
 # QEMU tap options, e.g. ",poll-us=50"), BENCH_STATS=0 (no counters).
@@ -69,7 +70,7 @@ softnet_dropped() {
 pin_name() {
   if (( $(nproc) < 2 )); then echo none; return; fi
   if [[ $pin != auto ]]; then echo "$pin"; return; fi
-  case "$1" in tap|vhost) echo split ;; *) echo none ;; esac
+  case "$1" in tap|vhost) echo split ;; testpmd|ovs) echo cpu0 ;; *) echo none ;; esac
 }
 pin_spec() {
   case "$1" in

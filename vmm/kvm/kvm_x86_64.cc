@@ -160,7 +160,13 @@ std::string Vcpu::describe_registers() const {
                 id_, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.r8, r.r9, r.r10,
                 r.r11, r.r12, r.r13, r.r14, r.r15, s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector, s.cs.base,
                 s.ss.selector, s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
-  return buf;
+  std::string out = buf;
+  // KVM on AMD puts a vCPU through INIT when it shuts down (the VMCB is undefined after a
+  // SHUTDOWN intercept): after a triple fault there, these are the reset values.
+  if (s.cs.base == 0xffff0000 && r.rip == 0xfff0) {
+    out += "\n  (the vCPU's INIT state: KVM resets a vCPU that shuts down on AMD, so where the guest faulted is lost)";
+  }
+  return out;
 }
 
 }  // namespace tandem::kvm
