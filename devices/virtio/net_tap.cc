@@ -197,9 +197,7 @@ class TapBackend : public NetBackend {
   size_t rx_look_without_kick() {
     const uint16_t before = rx_->next_avail();
     rx_waiting_ = false;
-    rx_kick_now_ = true;
-    size_t moved = process_rx();
-    rx_kick_now_ = false;
+    size_t moved = process_rx(/*kick_threshold=*/false);
     if (rx_->next_avail() != before) ++rx_kick_timeouts_;
     return moved;
   }
@@ -262,6 +260,7 @@ class TapBackend : public NetBackend {
   }
 
   // Delivers what the tap has into posted buffers; returns how many frames it took from the tap.
+  // Without `kick_threshold`, a ring that runs dry asks for the kick at the driver's next post.
   //
   // RX kick threshold: when the ring runs dry with a frame waiting, the guest is the bottleneck
   // (it has a ring's worth of received frames to go through). Asking for a kick at its next post
@@ -272,7 +271,7 @@ class TapBackend : public NetBackend {
   // taken, and if the ring runs dry again the kick is asked for at the next post. (Halving the
   // threshold for good after each such look was tried: it fell to 1 within a run, and the gain
   // with it; docs/bench-net.md.)
-  size_t process_rx() {
+  size_t process_rx(bool kick_threshold = true) {
     if (!rx_ || rx_broken_) return 0;
     size_t used = 0;
     std::vector<Chain> chains;
@@ -294,7 +293,7 @@ class TapBackend : public NetBackend {
         if (!*popped) {
           // Out of buffers: ask for a kick once the driver has posted rx_kick_after_ more
           // (avail_event), unless it already has posted.
-          const uint16_t after = rx_kick_now_ ? 1 : rx_kick_after_;
+          const uint16_t after = kick_threshold ? rx_kick_after_ : 1;
           rx_kick_deferred_ = after > 1;
           if (rx_kick_deferred_) rx_kick_deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(rx_kick_wait_ms_);
           auto more = rx_->enable_notification(*mem_, after);
@@ -360,7 +359,7 @@ class TapBackend : public NetBackend {
   std::vector<uint8_t> frame_;
   size_t frame_len_ = 0;
   uint16_t rx_kick_after_ = 1;  // receive buffers the driver posts before it kicks (process_rx)
-  bool rx_kick_deferred_ = false, rx_kick_now_ = false;
+  bool rx_kick_deferred_ = false;
   std::chrono::steady_clock::time_point rx_kick_deadline_;
   uint64_t rx_kick_timeouts_ = 0;
   bool have_frame_ = false, rx_waiting_ = false, tx_blocked_ = false, rx_broken_ = false, tx_broken_ = false;
