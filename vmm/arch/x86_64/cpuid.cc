@@ -1,7 +1,12 @@
-// vmm/arch/x86_64/cpuid.cc: per-vCPU CPUID normalisation (topology, APIC IDs, XSAVE leaf 0xD).
+// vmm/arch/x86_64/cpuid.cc: per-vCPU CPUID normalisation (topology, APIC IDs, XSAVE leaf 0xD) and
+// the brand string.
 #include "vmm/arch/x86_64/cpuid.h"
 
+#include <cpuid.h>
+
 #include <algorithm>
+#include <array>
+#include <cstring>
 
 namespace tandem::x86 {
 
@@ -69,6 +74,53 @@ void fix_xsave(kvm::CpuidTable& t) {
 
 void expose_tsc_deadline(kvm::CpuidTable& t) {
   if (auto* l1 = t.find(1)) l1->ecx |= 1u << 24;
+}
+
+void fill_brand_string(kvm::CpuidTable& t, std::string_view brand) {
+  constexpr uint32_t kFirst = 0x80000002, kLast = 0x80000004;
+  auto* top = t.find(0x80000000);
+  if (!top || brand.empty()) return;
+  bool present = top->eax >= kLast;  // leaves past the highest extended leaf do not count
+  bool empty = true;
+  for (uint32_t f = kFirst; f <= kLast; ++f) {
+    if (const auto* e = t.find(f); e && (e->eax | e->ebx | e->ecx | e->edx) != 0) empty = false;
+  }
+  if (present && !empty) return;  // a brand string the host reported: keep it
+  top->eax = std::max(top->eax, kLast);
+  std::array<char, 48> text{};
+  std::memcpy(text.data(), brand.data(), std::min(brand.size(), text.size() - 1));  // NUL-terminated
+  for (uint32_t f = kFirst; f <= kLast; ++f) {
+    auto* e = t.find(f);
+    if (!e) {
+      kvm_cpuid_entry2 fresh{};
+      fresh.function = f;
+      t.entries.push_back(fresh);
+      e = &t.entries.back();
+    }
+    uint32_t regs[4];
+    std::memcpy(regs, text.data() + 16 * (f - kFirst), sizeof regs);
+    e->eax = regs[0];
+    e->ebx = regs[1];
+    e->ecx = regs[2];
+    e->edx = regs[3];
+  }
+}
+
+std::string host_brand_string() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(0x80000000, &a, &b, &c, &d) == 0 || a < 0x80000004) return {};
+  char text[49] = {};
+  for (unsigned f = 0; f < 3; ++f) {
+    __get_cpuid(0x80000002 + f, &a, &b, &c, &d);
+    const unsigned regs[4] = {a, b, c, d};
+    std::memcpy(text + 16 * f, regs, sizeof regs);
+  }
+  std::string s(text);
+  auto first = s.find_first_not_of(' ');
+  if (first == std::string::npos) return {};
+  s.erase(0, first);
+  s.erase(s.find_last_not_of(' ') + 1);
+  return s;
 }
 
 uint64_t initial_xcr0(const kvm::CpuidTable& t) {

@@ -4,10 +4,13 @@
 // topology (one socket, `num_cpus` cores, one thread each) in leaves 0x1, 0x4, 0xB, 0x1F and AMD's
 // 0x80000008/0x8000001E; the hypervisor bit; and leaf 0xD (XSAVE) rebuilt consistently from the
 // state components the vCPU really exposes, so that the guest's XSAVE size checks agree (passing
-// nested KVM's leaf 0xD through makes stock kernels warn). Pure functions, testable without KVM.
+// nested KVM's leaf 0xD through makes stock kernels warn); and the brand string where KVM reports
+// none. Pure functions, testable without KVM (host_brand_string reads the host's CPUID).
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "vmm/kvm/kvm.h"
 
@@ -23,6 +26,16 @@ void normalize_cpuid(kvm::CpuidTable& table, uint32_t apic_id, uint32_t num_cpus
 // itself (QEMU, Firecracker and Cloud Hypervisor all do). Without it Linux programs the LAPIC
 // timer in one-shot mode. No leaf 1: nothing to do.
 void expose_tsc_deadline(kvm::CpuidTable& table);
+
+// The processor brand string of leaves 0x80000002-0x80000004 (up to 48 bytes, the rest NUL; the
+// guest's /proc/cpuinfo "model name"). Fills them only where the table's leaves are missing or all
+// zero (nested KVM may report them so, and Linux then names the CPU after its family: "Hammer"),
+// and raises leaf 0x80000000's highest extended leaf to reach them. No leaf 0x80000000, or an
+// empty brand: nothing to do.
+void fill_brand_string(kvm::CpuidTable& table, std::string_view brand);
+
+// The host CPU's brand string from the CPUID instruction, spaces trimmed; empty when there is none.
+std::string host_brand_string();
 
 // The XCR0 a vCPU starts with: the state components leaf 0xD exposes when CPUID says XSAVE is
 // there, else 0 (leave XCR0 alone).

@@ -1,6 +1,8 @@
 // Unit tests for vmm/arch/x86_64: CPUID topology and XSAVE normalisation, boot tables, registers.
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include "memory/layout.h"
 #include "vmm/arch/x86_64/boot_cpu.h"
 #include "vmm/arch/x86_64/cpuid.h"
@@ -127,4 +129,67 @@ TEST_CASE("the TSC-deadline timer bit goes into leaf 1 only, and normalisation k
   kvm::CpuidTable none;  // no leaf 1: nothing happens
   expose_tsc_deadline(none);
   CHECK(none.entries.empty());
+}
+
+namespace {
+std::string brand_of(const kvm::CpuidTable& t) {
+  std::string s;
+  for (uint32_t f = 0x80000002; f <= 0x80000004; ++f) {
+    const auto* e = t.find(f);
+    REQUIRE(e != nullptr);
+    for (uint32_t r : {e->eax, e->ebx, e->ecx, e->edx}) {
+      for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>((r >> (8 * i)) & 0xff));
+    }
+  }
+  return s;
+}
+}  // namespace
+
+TEST_CASE("the brand string fills empty or missing leaves 0x80000002-4 and keeps a reported one") {
+  SUBCASE("missing leaves, highest extended leaf too low: added, and the leaf raised") {
+    auto t = sample();
+    t.entries.push_back(entry(0x80000000, 0, 0x80000001, 0x68747541, 0x444d4163, 0x69746e65));
+    fill_brand_string(t, "tandem virtual CPU");
+    CHECK(t.find(0x80000000)->eax == 0x80000004);
+    std::string b = brand_of(t);
+    CHECK(b.size() == 48);
+    CHECK(std::string(b.c_str()) == "tandem virtual CPU");
+    CHECK(b[47] == '\0');
+  }
+  SUBCASE("all-zero leaves are filled; a brand of 48 bytes or more is cut to 47 and NUL-terminated") {
+    auto t = sample();
+    t.entries.push_back(entry(0x80000000, 0, 0x80000008, 0, 0, 0));
+    for (uint32_t f = 0x80000002; f <= 0x80000004; ++f) t.entries.push_back(entry(f, 0, 0, 0, 0, 0));
+    const std::string long_name(60, 'x');
+    fill_brand_string(t, long_name);
+    CHECK(t.find(0x80000000)->eax == 0x80000008);  // never lowered
+    std::string b = brand_of(t);
+    CHECK(std::string(b.c_str()) == std::string(47, 'x'));
+    CHECK(t.entries.size() == sample().entries.size() + 4);  // no duplicate leaves
+  }
+  SUBCASE("a reported brand string stays") {
+    auto t = sample();
+    t.entries.push_back(entry(0x80000000, 0, 0x80000008, 0, 0, 0));
+    t.entries.push_back(entry(0x80000002, 0, 0x20444d41, 0x43595045, 0, 0));  // "AMD EPYC"
+    fill_brand_string(t, "tandem virtual CPU");
+    CHECK(t.find(0x80000002)->eax == 0x20444d41);
+    CHECK(t.find(0x80000003) == nullptr);
+  }
+  SUBCASE("no leaf 0x80000000 or an empty brand: nothing changes") {
+    auto t = sample();
+    const size_t n = t.entries.size();
+    fill_brand_string(t, "tandem virtual CPU");
+    CHECK(t.entries.size() == n);
+    t.entries.push_back(entry(0x80000000, 0, 0x80000001, 0, 0, 0));
+    fill_brand_string(t, "");
+    CHECK(t.find(0x80000000)->eax == 0x80000001);
+  }
+  SUBCASE("the host's brand string has no padding spaces at either end") {
+    std::string h = host_brand_string();
+    if (!h.empty()) {
+      CHECK(h.front() != ' ');
+      CHECK(h.back() != ' ');
+      CHECK(h.size() <= 48);
+    }
+  }
 }
