@@ -23,7 +23,7 @@ CliResult parse_cli(const std::vector<std::string>& args) {
   app.set_help_flag("-h,--help", "Print this help and exit");
   app.require_subcommand(0, 1);
 
-  std::string memory = "512M", serial = "stdio", log_level = "info";
+  std::string memory = "512M", serial = "stdio", log_level = "info", xsave = "on";
   // --seccomp's default: $TANDEM_SECCOMP when set (a test run or a debugging session can trace or
   // lift the lists of every VM it starts without editing their command lines), else on.
   const char* seccomp_env = std::getenv("TANDEM_SECCOMP");
@@ -35,6 +35,11 @@ CliResult parse_cli(const std::vector<std::string>& args) {
   vm->add_option("--cmdline", cfg.cmdline, "kernel command line")->capture_default_str();
   vm->add_option("--memory", memory, "guest RAM, with K/M/G suffix (plain numbers are bytes)")->capture_default_str();
   vm->add_option("--cpus", cfg.cpus, "number of vCPUs")->capture_default_str();
+  vm->add_option("--xsave", xsave,
+                 "x86_64: off hides XSAVE from the guest's CPUID, with the state it manages (AVX, AVX-512, PKU, AMX...); "
+                 "the guest then saves its FPU with FXSAVE")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   vm->add_option("--serial", serial, "serial console: stdio, file:PATH or none")->capture_default_str();
   vm->add_option("--api-socket", cfg.api_socket, "Unix socket for the JSON-RPC API");
   std::vector<std::string> nets;
@@ -139,6 +144,7 @@ CliResult parse_cli(const std::vector<std::string>& args) {
     cfg.vhost_pcis.push_back(*v);
   }
   cfg.debug = log_level == "debug";
+  cfg.xsave = xsave == "on";
   auto mode = seccomp::parse_mode(seccomp_mode);
   if (!mode) {  // only $TANDEM_SECCOMP gets here: IsMember checks the option
     out.exit_code = 2;

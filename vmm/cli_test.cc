@@ -52,6 +52,11 @@ TEST_CASE("tandem vm parses every option") {
   CHECK(r.vm.serial.kind == SerialSpec::Kind::kFile);
   CHECK(r.vm.api_socket == "/tmp/a.sock");
   CHECK(r.vm.seccomp == seccomp::Mode::kOn);  // the default
+  CHECK(r.vm.xsave);                         // the default
+  CHECK_FALSE(cli({"vm", "--kernel", "/k", "--xsave", "off"}).vm.xsave);
+  auto badxsave = cli({"vm", "--kernel", "/k", "--xsave", "no"});
+  CHECK(badxsave.exit_code == 2);
+  CHECK(badxsave.error.find("--xsave") != std::string::npos);
   CHECK(cli({"vm", "--kernel", "/k", "--seccomp", "log"}).vm.seccomp == seccomp::Mode::kLog);
   CHECK(cli({"vm", "--kernel", "/k", "--seccomp=off"}).vm.seccomp == seccomp::Mode::kOff);
   auto bad = cli({"vm", "--kernel", "/k", "--seccomp", "strict"});

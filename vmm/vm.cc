@@ -267,7 +267,7 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   }
 
   // The kernel and the platform's boot tables; the vCPUs' entry state.
-  if (auto s = arch::boot(*kvm, *plan, *mem, *vcpus, arch::BootSpec{files.kernel, files.initrd, cfg.cmdline}); !s) {
+  if (auto s = arch::boot(*kvm, *plan, *mem, *vcpus, arch::BootSpec{files.kernel, files.initrd, cfg.cmdline, cfg.xsave}); !s) {
     return fail(exit_status::kFailure, "boot: " + s.message());
   }
   files = BootFiles{};  // the kernel and initrd now live in guest memory only

@@ -231,6 +231,7 @@ Result<BootFiles> validate(const VmConfig& cfg) {
   auto plan = arch::plan_memory(cfg.memory);
   if (!plan) return Error{"--memory: " + plan.message()};
   if (cfg.cpus == 0) return Error{"--cpus: 0 vCPUs requested; at least 1 is needed"};
+  if (!cfg.xsave && std::string(arch::name()) != "x86_64") return Error{std::string("--xsave off: an x86_64 option; this tandem is built for ") + arch::name()};
   if (cfg.cpus > arch::max_cpus()) {
     return Error{"--cpus: " + std::to_string(cfg.cpus) + " vCPUs requested; tandem for " + arch::name() + " supports at most " +
                  std::to_string(arch::max_cpus())};

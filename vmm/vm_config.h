@@ -54,6 +54,8 @@ struct VmConfig {
   std::string cmdline = "console=ttyS0";
   uint64_t memory = 512ULL << 20;
   uint32_t cpus = 1;
+  // x86_64: false hides XSAVE, and every feature whose state it manages, from the guest's CPUID.
+  bool xsave = true;
   SerialSpec serial;
   std::string api_socket;
   std::vector<NetSpec> nets;

@@ -105,6 +105,7 @@ struct BootSpec {
   std::span<const uint8_t> kernel;
   std::span<const uint8_t> initrd;
   std::string cmdline;
+  bool xsave = true;  // x86_64: false hides XSAVE and the state it manages from the guest (--xsave off)
 };
 Status boot(const kvm::Kvm& kvm, const MemoryPlan& plan, const GuestMemory& mem, Vcpus& vcpus, const BootSpec& spec);
 

@@ -263,7 +263,7 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
       c.error(t.source(), what + ": no 'name' (every VM needs one: it names its console, sockets and MACs)");
     }
     if (!vm.name.empty()) what = "vm " + quoted(vm.name);
-    c.only_keys(t, {"name", "arch", "kernel", "initrd", "cmdline", "memory", "cpus", "serial", "api_socket", "restart",
+    c.only_keys(t, {"name", "arch", "kernel", "initrd", "cmdline", "memory", "cpus", "xsave", "serial", "api_socket", "restart",
                     "seccomp", "virtio-net", "vhost-pci-net"},
                 what);
     if (auto v = c.string(t, "arch", what)) {
@@ -286,6 +286,7 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
     if (auto v = c.string(t, "cmdline", what)) cfg.cmdline = *v;
     if (auto v = c.size(t, "memory", what)) cfg.memory = *v;
     if (auto v = c.integer(t, "cpus", what, 1, 255)) cfg.cpus = static_cast<uint32_t>(*v);
+    if (auto v = c.boolean(t, "xsave", what)) cfg.xsave = *v;
     if (auto v = c.string(t, "serial", what)) {
       if (*v == "console") {
         vm.console = true;
@@ -649,6 +650,7 @@ std::vector<std::string> vm_arguments(const VmConfig& cfg) {
   std::vector<std::string> a{"--kernel", cfg.kernel};
   if (!cfg.initrd.empty()) a.insert(a.end(), {"--initrd", cfg.initrd});
   a.insert(a.end(), {"--cmdline", cfg.cmdline, "--memory", std::to_string(cfg.memory), "--cpus", std::to_string(cfg.cpus)});
+  if (!cfg.xsave) a.insert(a.end(), {"--xsave", "off"});
   switch (cfg.serial.kind) {
     case SerialSpec::Kind::kStdio: a.insert(a.end(), {"--serial", "stdio"}); break;
     case SerialSpec::Kind::kNone: a.insert(a.end(), {"--serial", "none"}); break;

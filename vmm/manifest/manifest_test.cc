@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "vmm/cli.h"
 
 using namespace tandem;
@@ -51,6 +53,9 @@ TEST_CASE("manifest: two VMs, the vhost-pci side first, sockets and MACs from na
   CHECK(a.after.empty());
   CHECK(a.config.memory == 768ULL << 20);
   CHECK(a.config.cpus == 2);
+  CHECK(a.config.xsave);  // the default
+  const auto args = vm_arguments(a.config);
+  CHECK(std::find(args.begin(), args.end(), "--xsave") == args.end());
   CHECK(a.config.kernel == "/boot/k");
   CHECK(a.config.initrd == "/cache/i.cpio.gz");
   CHECK(a.config.cmdline == "console=ttyS0");
@@ -84,6 +89,7 @@ kernel = "bz"
 serial = "file:a.log"
 restart = "on-failure"
 seccomp = "log"
+xsave = false
   [[vm.virtio-net]]
   tap = "tap7"
   vhost = true
@@ -121,6 +127,8 @@ seccomp = "log"
   CHECK(cli.vm.shutdown_timeout_s == 5);
   CHECK(a.config.seccomp == seccomp::Mode::kLog);
   CHECK(cli.vm.seccomp == seccomp::Mode::kLog);
+  CHECK_FALSE(a.config.xsave);
+  CHECK_FALSE(cli.vm.xsave);
   CHECK(cli.vm.serial.path == "dir/a.log");
   REQUIRE(cli.vm.nets.size() == 3);
   CHECK(cli.vm.nets[0].tap == "tap7");
@@ -384,7 +392,7 @@ const Bad kBad[] = {
     {"vm is a table", "[vm]\nname = \"a\"\n",
      "m.toml:1:1: manifest: 'vm' must be an array of tables ([[vm]]), not a table"},
     {"unknown VM key", "[[vm]]\nname = \"a\"\nmemroy = \"1G\"\n",
-     "m.toml:3:1: vm \"a\": unknown key 'memroy' (expected name, arch, kernel, initrd, cmdline, memory, cpus, serial, api_socket, restart, seccomp, virtio-net, vhost-pci-net)"},
+     "m.toml:3:1: vm \"a\": unknown key 'memroy' (expected name, arch, kernel, initrd, cmdline, memory, cpus, xsave, serial, api_socket, restart, seccomp, virtio-net, vhost-pci-net)"},
     {"unknown arch", "[[vm]]\nname = \"a\"\narch = \"riscv64\"\n", "m.toml:3:8: vm \"a\": arch \"riscv64\" is not \"x86_64\" or \"aarch64\""},
     {"no name", "[[vm]]\ncpus = 1\n", "m.toml:1:1: vm[0]: no 'name' (every VM needs one: it names its console, sockets and MACs)"},
     {"bad name", "[[vm]]\nname = \"a b\"\n",
@@ -392,6 +400,7 @@ const Bad kBad[] = {
     {"duplicate name", "[[vm]]\nname = \"a\"\n[[vm]]\nname = \"a\"\n",
      "m.toml:4:8: vm[1]: duplicate VM name \"a\" (first at m.toml:2:8)"},
     {"cpus is a string", "[[vm]]\nname = \"a\"\ncpus = \"2\"\n", "m.toml:3:8: vm \"a\": 'cpus' must be an integer, not a string"},
+    {"xsave is a string", "[[vm]]\nname = \"a\"\nxsave = \"off\"\n", "m.toml:3:9: vm \"a\": 'xsave' must be true or false, not a string"},
     {"too many cpus", "[[vm]]\nname = \"a\"\ncpus = 300\n", "m.toml:3:8: vm \"a\": 'cpus' is 300; expected 1 to 255"},
     {"bad memory unit", "[[vm]]\nname = \"a\"\nmemory = \"12X\"\n",
      "m.toml:3:10: vm \"a\": 'memory': size '12X' has an unknown unit (use K, M, G or T)"},

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <initializer_list>
 #include <cstring>
 
 namespace tandem::x86 {
@@ -39,7 +40,7 @@ bool component_enabled(const kvm::CpuidTable& t, uint32_t comp) {
 
 void fix_xsave(kvm::CpuidTable& t) {
   auto* d0 = t.find(0xd, 0);
-  if (!d0) return;
+  if (!d0 || (d0->eax | d0->edx) == 0) return;  // no state components (hide_xsave): the leaf stays empty
   uint64_t supported = d0->eax | (static_cast<uint64_t>(d0->edx) << 32);
   uint64_t mask = 0;
   uint32_t size = 512 + 64;  // legacy area + XSAVE header
@@ -74,6 +75,31 @@ void fix_xsave(kvm::CpuidTable& t) {
 
 void expose_tsc_deadline(kvm::CpuidTable& t) {
   if (auto* l1 = t.find(1)) l1->ecx |= 1u << 24;
+}
+
+void hide_xsave(kvm::CpuidTable& t) {
+  auto bits = [](std::initializer_list<int> list) {
+    uint32_t m = 0;
+    for (int b : list) m |= 1u << b;
+    return m;
+  };
+  for (auto& e : t.entries) {
+    switch (e.function) {
+      case 0x1: e.ecx &= ~bits({12 /*FMA*/, 26 /*XSAVE*/, 27 /*OSXSAVE*/, 28 /*AVX*/, 29 /*F16C*/}); break;
+      case 0x7:
+        if (e.index == 0) {
+          e.ebx &= ~bits({5 /*AVX2*/, 16, 17, 21, 26, 27, 28, 30, 31 /*AVX-512*/});
+          e.ecx &= ~bits({1 /*AVX512_VBMI*/, 3 /*PKU*/, 4 /*OSPKE*/, 6, 9 /*VAES*/, 10 /*VPCLMULQDQ*/, 11, 12, 14});
+          e.edx &= ~bits({2, 3, 8, 22, 23, 24, 25 /*AVX-512 and AMX*/});
+        } else if (e.index == 1) {
+          e.eax &= ~bits({4 /*AVX-VNNI*/, 5 /*AVX512_BF16*/});
+        }
+        break;
+      case 0xd: e.eax = e.ebx = e.ecx = e.edx = 0; break;
+      case 0x80000001: e.ecx &= ~bits({11 /*XOP*/, 16 /*FMA4*/}); break;
+      default: break;
+    }
+  }
 }
 
 void fill_brand_string(kvm::CpuidTable& t, std::string_view brand) {

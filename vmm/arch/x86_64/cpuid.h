@@ -27,6 +27,11 @@ void normalize_cpuid(kvm::CpuidTable& table, uint32_t apic_id, uint32_t num_cpus
 // timer in one-shot mode. No leaf 1: nothing to do.
 void expose_tsc_deadline(kvm::CpuidTable& table);
 
+// Hides XSAVE from the guest, with every feature whose state XSAVE manages or that needs it
+// (OSXSAVE, AVX, AVX2, FMA, F16C, AVX-512, VAES, VPCLMULQDQ, AVX-VNNI, PKU, AMX, AMD's XOP and FMA4)
+// and leaf 0xD: the guest saves its FPU state with FXSAVE. `tandem vm --xsave off`.
+void hide_xsave(kvm::CpuidTable& table);
+
 // The processor brand string of leaves 0x80000002-0x80000004 (up to 48 bytes, the rest NUL; the
 // guest's /proc/cpuinfo "model name"). Fills them only where the table's leaves are missing or all
 // zero (nested KVM may report them so, and Linux then names the CPU after its family: "Hammer"),

@@ -158,6 +158,7 @@ Status boot(const kvm::Kvm& kvm, const MemoryPlan& plan, const GuestMemory& mem,
   auto supported = kvm.supported_cpuid();
   if (!supported) return supported.error();
   if (kvm.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0) x86::expose_tsc_deadline(*supported);
+  if (!spec.xsave) x86::hide_xsave(*supported);
   std::string brand = x86::host_brand_string();
   x86::fill_brand_string(*supported, brand.empty() ? "tandem virtual CPU" : brand);
   const auto n = static_cast<uint32_t>(vcpus.vcpus.size());

@@ -193,3 +193,24 @@ TEST_CASE("the brand string fills empty or missing leaves 0x80000002-4 and keeps
     }
   }
 }
+
+TEST_CASE("--xsave off: no XSAVE, none of the state it manages, leaf 0xD empty, XCR0 left alone") {
+  auto t = sample();
+  t.find(1)->ecx |= (1u << 26) | (1u << 12) | (1u << 29) | (1u << 0);  // XSAVE, FMA, F16C, SSE3
+  t.find(7, 0)->ebx = (1u << 5) | (1u << 16) | (1u << 3);                 // AVX2, AVX-512F, BMI1
+  t.find(7, 0)->ecx = (1u << 3) | (1u << 9);                              // PKU, VAES
+  t.find(7, 0)->edx = 1u << 24;                                           // AMX-TILE
+  t.entries.push_back(entry(0x80000001, 0, 0, 0, (1u << 11) | (1u << 16) | 1u, 0));  // XOP, FMA4, LAHF
+  CHECK(initial_xcr0(t) != 0);
+  hide_xsave(t);
+  normalize_cpuid(t, 0, 1);
+  CHECK(t.find(1)->ecx == (1u | (1u << 31)));  // SSE3 and the hypervisor bit stay
+  CHECK(t.find(7, 0)->ebx == (1u << 3));
+  CHECK(t.find(7, 0)->ecx == 0);
+  CHECK(t.find(7, 0)->edx == 0);
+  CHECK(t.find(0x80000001)->ecx == 1u);
+  for (const auto& e : t.entries) {
+    if (e.function == 0xd) CHECK((e.eax | e.ebx | e.ecx | e.edx) == 0);  // normalisation does not refill it
+  }
+  CHECK(initial_xcr0(t) == 0);
+}
