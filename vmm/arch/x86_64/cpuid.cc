@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <array>
-#include <initializer_list>
 #include <cstring>
+#include <initializer_list>
 
 namespace tandem::x86 {
 
