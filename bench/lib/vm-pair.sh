@@ -64,15 +64,17 @@ tap_down() {
   ip link del tbr0 2>/dev/null || true
 }
 
+# The waits below read the clock (bash's SECONDS): counting 0.1 s sleeps ran several times longer
+# than asked in a loaded nested host.
 # wait_sockets SECONDS PID FILE...: until every FILE is a socket; fails when PID has ended.
 wait_sockets() {
-  local secs="$1" pid="$2" i=0 f ok; shift 2
-  while (( i < secs * 10 )); do
+  local pid="$2" end=$((SECONDS + $1)) f ok; shift 2
+  while (( SECONDS < end )); do
     ok=1
     for f in "$@"; do [[ -S "$f" ]] || ok=0; done
     [[ $ok -eq 1 ]] && return 0
     kill -0 "$pid" 2>/dev/null || return 1
-    sleep 0.1; i=$((i + 1))
+    sleep 0.1
   done
   return 1
 }
@@ -314,17 +316,17 @@ pin_vm() {
 
 # wait_for FILE PATTERN SECONDS PID: until FILE has PATTERN; 1 when PID ended first or on timeout.
 wait_for() {
-  local file="$1" pattern="$2" secs="$3" pid="$4" i=0
-  while (( i < secs * 10 )); do
+  local file="$1" pattern="$2" pid="$4" end=$((SECONDS + $3))
+  while (( SECONDS < end )); do
     grep -qE "$pattern" "$file" 2>/dev/null && return 0
     if ! kill -0 "$pid" 2>/dev/null; then grep -qE "$pattern" "$file" 2>/dev/null; return; fi
-    sleep 0.1; i=$((i + 1))
+    sleep 0.1
   done
   return 1
 }
 stop_vm() {  # stop_vm PID SECONDS: wait for a clean exit, then kill
-  local pid="$1" secs="$2" i=0
-  while kill -0 "$pid" 2>/dev/null && (( i < secs * 10 )); do sleep 0.1; i=$((i + 1)); done
+  local pid="$1" end=$((SECONDS + $2))
+  while kill -0 "$pid" 2>/dev/null && (( SECONDS < end )); do sleep 0.1; done
   kill -TERM "$pid" 2>/dev/null || true
   sleep 0.3
   kill -KILL "$pid" 2>/dev/null || true
