@@ -34,7 +34,7 @@ fi
 vmms="qemu,tandem"
 backends="tap,vhost,testpmd,ovs"
 iperf_s=5
-pktgen_s=5
+pktgen_s=20
 burst=1
 runs=1
 pin=auto
