@@ -21,7 +21,7 @@ sink_cmdline="console=ttyS0 quiet panic=-1 tandem.net=vpn0:10.2.0.2/24 tandem.rx
 # run_part NAME SURVIVOR_SPEC RESTARTED_SPEC: the survivor runs vhost-pci-flap; the other side is
 # started, killed mid-flood and started again, CYCLES times.
 run_part() {
-  local part="$1" survivor_spec="$2" restarted_spec="$3" v1="$E2E_TMP/$1-survivor.log" v2 pid1 pid2 n
+  local part="$1" survivor_spec="$2" restarted_spec="$3" v1="$E2E_TMP/$1-survivor.log" v2 pid1 pid2 n links
   local -a fds
   boot_tandem_ready "$v1" 300 --memory 512M --vhost-pci "$survivor_spec" --cmdline "$flap_cmdline" || fail "$part: the surviving VM did not boot"
   pid1=$TANDEM_PID
@@ -32,6 +32,10 @@ run_part() {
     wait_for "$v1" "FLAP-(FLOOD|PING-FAILED) $n([^0-9]|\$)|FLAP error" 300 "$pid1" \
       || { tail -n 20 "$v1"; cat "$v1.stderr" "$v2.stderr"; fail "$part, cycle $n: the survivor did not get to flood the peer"; }
     grep -qE "FLAP-FLOOD $n([^0-9]|\$)" "$v1" || { tail -n 20 "$v1"; cat "$v1.stderr" "$v2.stderr"; fail "$part, cycle $n: no ping to the peer"; }
+    # One peer tandem started, one link: the survivor's tandem logs generation n, and no other.
+    links=$(grep -c "link up with the peer" "$v1.stderr")
+    (( links == n )) && grep -qE "link up with the peer at .* \(generation $n\)" "$v1.stderr" \
+      || { grep "link" "$v1.stderr"; fail "$part, cycle $n: the survivor's tandem linked $links times for $n peer starts"; }
     sleep 2
     fds[$n]=$(ls /proc/"$pid1"/fd | wc -l)
     kill -KILL "$pid2"; wait "$pid2" 2>/dev/null

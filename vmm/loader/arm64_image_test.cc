@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/le.h"
+#include "tests/unit/skip.h"
 #include "vmm/loader/arm64_image.h"
 
 using namespace tandem;
@@ -138,10 +139,7 @@ TEST_CASE("bad Images are refused with the reason") {
 
 TEST_CASE("the stock x86_64 kernel is refused by name") {
   std::string k = first_match("/boot/vmlinuz-*-amd64");
-  if (k.empty()) {
-    MESSAGE("no /boot/vmlinuz-*-amd64 on this machine: skipped");
-    return;
-  }
+  REQUIRE_MESSAGE(!k.empty(), "no /boot/vmlinuz-*-amd64: tools/setup installs linux-image-amd64");
   auto file = read_file(k);
   REQUIRE(file.size() > 1 * MiB);
   CHECK(parse_arm64_image(file).message() ==
@@ -153,10 +151,7 @@ TEST_CASE("the stock x86_64 kernel is refused by name") {
 
 TEST_CASE("a real arm64 kernel parses and plans (when one is cached)") {
   std::string k = first_match(home() + "/.cache/tandem/arm64/*/boot/vmlinuz-*-arm64");
-  if (k.empty()) {
-    MESSAGE("no arm64 kernel under ~/.cache/tandem/arm64: skipped");
-    return;
-  }
+  if (k.empty()) TANDEM_SKIP("no arm64 kernel under ~/.cache/tandem/arm64");
   auto raw = read_file(k);
   auto file = decompress_kernel(raw, 512 * MiB);  // Debian's is a plain EFI-stub Image; an Image.gz inflates
   REQUIRE_MESSAGE(file.ok(), (file.ok() ? "" : file.message()));

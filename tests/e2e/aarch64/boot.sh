@@ -63,7 +63,7 @@ cases=(
 if [[ -n "$x86_kernel" ]]; then
   cases+=("x86 bzImage|kernel $x86_kernel: this is an x86 bzImage|--kernel $x86_kernel --initrd $TANDEM_GUEST_INITRD")
 else
-  log "no /boot/vmlinuz-*-amd64 visible here: the x86-kernel case is skipped"
+  skip "no /boot/vmlinuz-*-amd64 visible here: the x86-kernel case"
 fi
 for c in "${cases[@]}"; do
   IFS='|' read -r what expect args <<<"$c"
