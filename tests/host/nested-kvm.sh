@@ -3,7 +3,8 @@
 # host test: tools/nested-kvm keeps its contract. Runs on the host (not inside nested-kvm).
 # /dev/kvm works inside; exit statuses 0, 1, 7 and 127 pass through; the working directory is shared
 # writable; /tmp is private; the environment is carried over; a timeout kills everything and says
-# so; bad usage is exit 2 with a one-line error.
+# so; a nested host whose kernel panics gives 125 naming the console line, kept by --console; bad
+# usage is exit 2 with a one-line error.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 name=nested-kvm
@@ -48,7 +49,23 @@ grep -q "about-to-sleep" <<<"$err" || fail "the last output was not shown on tim
 sleep 1
 pgrep -f "qemu-system-x86_64 .*mount_tag=ctl" >/dev/null && fail "a qemu process was left behind after the timeout"
 
-for bad in "--bogus -- true" "--timeout -- true" "--memory abc -- true" "--cpus 0 -- true" "--" ""; do
+# A nested host whose kernel fails (a real panic, through sysrq) gives 125, names the console
+# line that shows it, and leaves its console in --console FILE; a command that fails in a healthy
+# nested host keeps its own status and leaves an empty console.
+# (Only in a nested host: natively, the panic would be this machine's.)
+if [[ "$(tools/nested-kvm -- sh -c 'echo "${TANDEM_IN_NESTED_KVM:-0}"' 2>/dev/null)" == 1 ]]; then
+  err="$(tools/nested-kvm --console "$scratch/panic.console" -- sh -c 'echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger; sleep 60' 2>&1 >/dev/null)"; rc=$?
+  [[ $rc -eq 125 ]] || fail "a panicking nested host gave status $rc, not 125"
+  grep -q "^nested-kvm: L1 kernel: .*Kernel panic - not syncing: sysrq triggered crash" <<<"$err" || fail "the panic was not named: $err"
+  grep -q "Kernel panic" "$scratch/panic.console" || fail "--console did not keep the nested host's console"
+  tools/nested-kvm --console "$scratch/fail.console" -- sh -c 'exit 3' 2>/dev/null; rc=$?
+  [[ $rc -eq 3 && -f "$scratch/fail.console" && ! -s "$scratch/fail.console" ]] \
+    || fail "a failing command in a healthy nested host: status $rc (want 3), console '$(cat "$scratch/fail.console" 2>/dev/null)' (want empty)"
+else
+  echo "[$name] SKIP: this machine's own KVM runs the command: no nested host to make panic"
+fi
+
+for bad in "--bogus -- true" "--timeout -- true" "--memory abc -- true" "--cpus 0 -- true" "--console" "--" ""; do
   # shellcheck disable=SC2086
   err="$(tools/nested-kvm $bad 2>&1)"; rc=$?
   [[ $rc -eq 2 ]] || fail "'nested-kvm $bad' gave status $rc, not 2"
