@@ -19,7 +19,8 @@ KEEP="${SOAK_KEEP:-}"
 MEM=512M
 T="$(mktemp -d /tmp/soak.XXXXXX)"
 TANDEM="${TANDEM_BIN_DIR:-$(pwd)/bazel-bin}/vmm/tandem"
-eval "$(guest-images/build --env)" || { echo "SOAK-ERROR no guest image"; exit 2; }
+[[ -f "${TANDEM_GUEST_KERNEL:-}" && -f "${TANDEM_GUEST_INITRD:-}" ]] \
+  || { echo "SOAK-ERROR no guest image (TANDEM_GUEST_KERNEL, TANDEM_GUEST_INITRD: tools/nested-soak sets them)"; exit 2; }
 PIDS=()
 cleanup() { local p; for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done; }
 trap cleanup EXIT
@@ -93,7 +94,7 @@ for (( r = 1; r <= ROUNDS; r++ )); do
     echo "SOAK vmm=$VMM round=$r guest=$g result=$v seconds=$((SECONDS - t0s[g]))"
     if [[ "$v" != ready && -n "$KEEP" ]]; then
       mkdir -p "$KEEP"
-      cp "${logs[g]}" "$KEEP/$VMM-r$r-g$g.log"; cp "${logs[g]}.stderr" "$KEEP/$VMM-r$r-g$g.stderr"
+      cp "${logs[g]}" "$KEEP/$VMM-r$r-g$g.log" 2>/dev/null; cp "${logs[g]}.stderr" "$KEEP/$VMM-r$r-g$g.stderr" 2>/dev/null
     fi
   done
 done
