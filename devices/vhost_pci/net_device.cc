@@ -130,6 +130,10 @@ void NetDevice::park() {
 void NetDevice::log(const std::string& what) const { std::fprintf(stderr, "tandem: %s: %s\n", name().c_str(), what.c_str()); }
 
 void NetDevice::start() {
+#ifdef TANDEM_TEST_SPIN_RELAY
+  relay_ = std::make_unique<SpinRelay>();
+  log("TEST BUILD: notifications go through a spinning user-space relay (spin_relay.h)");
+#endif
   thread_ = std::thread([self = this] { self->serve(); });
 }
 
@@ -413,12 +417,19 @@ void NetDevice::on_features(uint64_t features) {
 
 Status NetDevice::wire_locked(uint32_t index) {
   Ring& r = rings_[index];
+  int irq = r.kick ? r.kick.get() : -1;
+  r.doorbell = r.call ? r.call.get() : -1;
+#ifdef TANDEM_TEST_SPIN_RELAY
+  auto relayed = relay_->interpose(index, irq, r.doorbell);  // test-only: spin_relay.h
+  irq = relayed.irq;
+  r.doorbell = relayed.doorbell;
+#endif
   {
     std::lock_guard vlock(msix_->mutex());
-    TANDEM_TRY(msix_->set_source(static_cast<uint16_t>(1 + index), r.kick ? r.kick.get() : -1));
+    TANDEM_TRY(msix_->set_source(static_cast<uint16_t>(1 + index), irq));
   }
-  if (r.call && bar0_) {
-    TANDEM_TRY(vm_->set_ioeventfd(r.call.get(), *bar0_ + kDoorbellOffset + 4 * index, true));
+  if (r.doorbell >= 0 && bar0_) {
+    TANDEM_TRY(vm_->set_ioeventfd(r.doorbell, *bar0_ + kDoorbellOffset + 4 * index, true));
     r.doorbell_wired = true;
   }
   return {};
@@ -430,8 +441,12 @@ void NetDevice::unwire_locked(uint32_t index) {
     std::lock_guard vlock(msix_->mutex());
     (void)msix_->set_source(static_cast<uint16_t>(1 + index), -1);
   }
-  if (r.doorbell_wired && bar0_) (void)vm_->set_ioeventfd(r.call.get(), *bar0_ + kDoorbellOffset + 4 * index, false);
+  if (r.doorbell_wired && bar0_) (void)vm_->set_ioeventfd(r.doorbell, *bar0_ + kDoorbellOffset + 4 * index, false);
   r.doorbell_wired = false;
+#ifdef TANDEM_TEST_SPIN_RELAY
+  relay_->remove(index);
+#endif
+  r.doorbell = -1;
   r.kick.reset();
   r.call.reset();
 }

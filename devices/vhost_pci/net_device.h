@@ -26,6 +26,9 @@
 #include "devices/pci/pci_config.h"
 #include "devices/pci/pci_device.h"
 #include "devices/vhost_pci/link_device.h"
+#ifdef TANDEM_TEST_SPIN_RELAY
+#include "devices/vhost_pci/spin_relay.h"
+#endif
 #include "devices/vhost_user/backend.h"
 #include "devices/vm_services.h"
 #include "memory/mapping.h"
@@ -98,6 +101,7 @@ class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public 
     bool live = false;
     vhost_user::VringConfig cfg;
     UniqueFd kick, call;  // our dups of the session's fds
+    int doorbell = -1;    // the fd KVM's ioeventfd signals (call, or the test relay's own)
     bool doorbell_wired = false;
   };
   NetDevice(const Config& cfg, std::shared_ptr<VmServices> vm);
@@ -138,6 +142,9 @@ class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public 
   std::optional<uint32_t> stop_ack_;  // the last STOP_ACK value written
   bool driver_ok_ = false;
 
+#ifdef TANDEM_TEST_SPIN_RELAY
+  std::unique_ptr<SpinRelay> relay_;  // test-only: spin_relay.h
+#endif
   std::atomic<bool> stopping_{false};
   UniqueFd wake_;  // eventfd: stop() wakes the serve thread, which otherwise sleeps until the socket stirs
   std::thread thread_;

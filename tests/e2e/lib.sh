@@ -146,20 +146,43 @@ run_tandem() {
   sed -i 's/\r$//' "$log"
 }
 
-# ctxt_switches PID vcpu|other: voluntary context switches summed over PID's vCPU threads (named
-# vcpuN) or over all its other threads, from /proc/PID/task/*/status (one awk: cheap in the nested
-# host, where the guests may be using every CPU).
+# ctxt_switches PID vcpu|other: context switches, voluntary and involuntary, summed over PID's vCPU
+# threads (named vcpuN) or over all its other threads, from /proc/PID/task/*/status (one awk: cheap
+# in the nested host, where the guests may be using every CPU).
 ctxt_switches() {
   local v
   v="$(awk -v want="$2" '/^Name:/ { vcpu = ($2 ~ /^vcpu[0-9]+$/) }
-    /^voluntary_ctxt_switches:/ { if ((want == "vcpu") == vcpu) s += $2 } END { print s + 0 }' /proc/"$1"/task/*/status 2>/dev/null)"
+    /^(non)?voluntary_ctxt_switches:/ { if ((want == "vcpu") == vcpu) s += $2 } END { print s + 0 }' /proc/"$1"/task/*/status 2>/dev/null)"
   echo "${v:-0}"
 }
 
-# ctxt_by_thread PID: "name:switches" for each thread of PID, on one line (for logs).
+# cpu_ticks PID vcpu|other: CPU time (utime + stime, in clock ticks of 1/100 s) summed over PID's
+# vCPU threads or over all its other threads, from /proc/PID/task/*/stat (the fields after the
+# parenthesised name: state is 3rd, utime 14th, stime 15th).
+cpu_ticks() {
+  local t name sum=0 rest is_vcpu
+  for t in /proc/"$1"/task/*; do
+    name="$(cat "$t/comm" 2>/dev/null)" || continue
+    is_vcpu=0; [[ "$name" =~ ^vcpu[0-9]+$ ]] && is_vcpu=1
+    if [[ "$2" == vcpu ]]; then (( is_vcpu )) || continue; else (( is_vcpu )) && continue; fi
+    rest="$(sed 's/^.*) //' "$t/stat" 2>/dev/null)" || continue
+    read -r -a f <<<"$rest"
+    (( ${#f[@]} > 12 )) && sum=$((sum + f[11] + f[12]))
+  done
+  echo "$sum"
+}
+
+# ctxt_by_thread PID: "name:switches/ticks" for each thread of PID (voluntary + involuntary context
+# switches, utime + stime), on one line (for logs).
 ctxt_by_thread() {
-  awk '/^Name:/ { n = $2 } /^voluntary_ctxt_switches:/ { printf "%s%s:%s", sep, n, $2; sep = " " } END { print "" }' \
-    /proc/"$1"/task/*/status 2>/dev/null
+  local t out="" sw rest
+  for t in /proc/"$1"/task/*; do
+    sw="$(awk '/^(non)?voluntary_ctxt_switches:/ { s += $2 } END { print s + 0 }' "$t/status" 2>/dev/null)"
+    rest="$(sed 's/^.*) //' "$t/stat" 2>/dev/null)" || continue
+    read -r -a f <<<"$rest"
+    out+="${out:+ }$(cat "$t/comm" 2>/dev/null):${sw}/$(( ${f[11]:-0} + ${f[12]:-0} ))"
+  done
+  echo "$out"
 }
 
 # sigterm_power_off LOG ARGS...: boots a guest with ARGS (its script sleeps), sends its tandem

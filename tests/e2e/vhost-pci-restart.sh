@@ -1,7 +1,6 @@
 #!/bin/bash
 # timeout: 1800
 # nested-memory: 3072
-# e2e-default: no - in 5 full runs the nested host crashed or soft-locked 3 times around the 6th cycle
 # e2e: VM2 (the vhost-user front-end of VM1's vhost-pci-net) is killed with SIGKILL while VM1
 # floods it, ten times over. Each time VM1 keeps running and sees its link go down; VM2 started
 # again brings the link up and VM1 pings it and floods it again. At the end VM1's dmesg has no
