@@ -1,16 +1,22 @@
-// Unit tests for base/: Result, UniqueFd, little-endian accessors, eventfd signalling.
+// Unit tests for base/: Result, UniqueFd, little-endian accessors, eventfd signalling, worker threads.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
 
+#include <pthread.h>
+
 #include <array>
+#include <atomic>
 #include <cerrno>
+#include <string>
+#include <thread>
 
 #include "base/eventfd.h"
 #include "base/le.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "base/unix_socket.h"
+#include "base/worker_thread.h"
 
 using namespace tandem;
 
@@ -116,4 +122,30 @@ TEST_CASE("unix_address takes paths up to 107 bytes, and says why it refuses oth
   CHECK(std::string(ok->sun_path) == std::string(107, 'a'));
   CHECK(unix_address(std::string(108, 'a')).message() == "socket path \"" + std::string(108, 'a') + "\" is empty or longer than 107 bytes");
   CHECK(unix_address("").message() == "socket path \"\" is empty or longer than 107 bytes");
+}
+
+namespace {
+std::atomic<int> g_hook_runs{0};
+void count_hook() { g_hook_runs.fetch_add(1); }
+// begin_worker_thread(name) on a thread of its own; returns the name the thread got.
+std::string worker_name(const char* name) {
+  char got[32] = {};
+  std::thread([&] {
+    begin_worker_thread(name);
+    pthread_getname_np(pthread_self(), got, sizeof got);
+  }).join();
+  return got;
+}
+}  // namespace
+
+TEST_CASE("a worker thread is named and runs the VMM's hook; without a hook it only gets its name") {
+  set_worker_thread_hook(nullptr);
+  g_hook_runs = 0;
+  CHECK(worker_name("vhost-pci") == "vhost-pci");
+  CHECK(g_hook_runs == 0);
+  set_worker_thread_hook(count_hook);
+  CHECK(worker_name("net-tap") == "net-tap");
+  CHECK(worker_name("a-name-longer-than-fifteen") == "a-name-longer-t");  // the kernel keeps 15
+  CHECK(g_hook_runs == 2);
+  set_worker_thread_hook(nullptr);
 }

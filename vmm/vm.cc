@@ -18,6 +18,7 @@
 
 #include "base/eventfd.h"
 #include "base/signal_name.h"
+#include "base/worker_thread.h"
 #include "devices/bus.h"
 #include "devices/legacy/boot_timer.h"
 #include "devices/legacy/serial.h"
@@ -165,6 +166,8 @@ VmOutcome run_vm(const VmConfig& cfg, BootFiles files) {
   auto fail = [](int status, const std::string& m) { return VmOutcome{status, m}; };
   // Before any thread starts: each one installs its own allow-list (vmm/seccomp) as it begins.
   if (auto s = seccomp::set_process_mode(cfg.seccomp); !s) return fail(exit_status::kFailure, s.message());
+  // Device workers begin through base/worker_thread.h: their allow-list comes from here.
+  set_worker_thread_hook([] { seccomp::enter(seccomp::ThreadKind::kDevice); });
 
   auto kvm = kvm::Kvm::open();
   if (!kvm) return fail(exit_status::kFailure, kvm.message());

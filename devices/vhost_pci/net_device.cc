@@ -13,7 +13,7 @@
 #include "base/eventfd.h"
 #include "base/hex.h"
 #include "base/le.h"
-#include "vmm/seccomp/seccomp.h"
+#include "base/worker_thread.h"
 
 namespace tandem::vhost_pci {
 
@@ -138,8 +138,7 @@ void NetDevice::start() {
 }
 
 void NetDevice::serve() {
-  pthread_setname_np(pthread_self(), "vhost-pci");
-  seccomp::enter(seccomp::ThreadKind::kDevice);
+  begin_worker_thread("vhost-pci");  // the VMM's sandbox (base/worker_thread.h)
   vhost_user::BackendConfig bc;
   bc.name = name();
   bc.features = cfg_.features | vhost_user::kFeatureProtocolFeatures;

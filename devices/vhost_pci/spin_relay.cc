@@ -3,12 +3,12 @@
 #include "devices/vhost_pci/spin_relay.h"
 
 #include <poll.h>
-#include <pthread.h>
 #include <sys/eventfd.h>
 
 #include <algorithm>
 
 #include "base/eventfd.h"
+#include "base/worker_thread.h"
 
 namespace tandem::vhost_pci {
 
@@ -50,7 +50,7 @@ void SpinRelay::remove(uint32_t index) {
 }
 
 void SpinRelay::spin() {
-  pthread_setname_np(pthread_self(), "vpci-relay");
+  begin_worker_thread("vpci-relay");
   while (!stopping_.load()) {
     if (waiters_.load()) std::this_thread::yield();  // let interpose()/remove() take the lock
     std::lock_guard lock(mu_);

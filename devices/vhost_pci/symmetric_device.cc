@@ -16,7 +16,7 @@
 #include "base/eventfd.h"
 #include "base/hex.h"
 #include "base/le.h"
-#include "vmm/seccomp/seccomp.h"
+#include "base/worker_thread.h"
 
 namespace tandem::vhost_pci {
 
@@ -214,8 +214,7 @@ std::optional<vhost_user::Connection> SymmetricDevice::next_connection() {
 }
 
 void SymmetricDevice::serve() {
-  pthread_setname_np(pthread_self(), "vhost-pci-sym");
-  seccomp::enter(seccomp::ThreadKind::kDevice);
+  begin_worker_thread("vhost-pci-sym");  // the VMM's sandbox (base/worker_thread.h)
   while (!stopping_.load()) {
     auto conn = next_connection();
     if (!conn) break;

@@ -27,10 +27,10 @@
 #include <thread>
 
 #include "base/eventfd.h"
+#include "base/worker_thread.h"
 #include "devices/bus.h"
 #include "devices/net/tap.h"
 #include "devices/virtio/net.h"
-#include "vmm/seccomp/seccomp.h"
 
 namespace tandem::virtio {
 
@@ -120,8 +120,7 @@ class TapBackend : public NetBackend {
   }
 
   void run() {
-    pthread_setname_np(pthread_self(), "net-tap");
-    seccomp::enter(seccomp::ThreadKind::kDevice);
+    begin_worker_thread("net-tap");  // the VMM's sandbox (base/worker_thread.h)
     rx_broken_ = tx_broken_ = false;
     have_frame_ = rx_waiting_ = tx_blocked_ = false;
     frame_.resize(kMaxFrame);

@@ -13,10 +13,10 @@
 #include <thread>
 
 #include "base/eventfd.h"
+#include "base/worker_thread.h"
 #include "devices/vhost_user/frontend.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/vhost_rings.h"
-#include "vmm/seccomp/seccomp.h"
 
 namespace tandem::virtio {
 
@@ -94,8 +94,7 @@ class VhostUserBackend : public NetBackend {
   }
 
   void watch() {
-    pthread_setname_np(pthread_self(), "vhost-user-link");
-    seccomp::enter(seccomp::ThreadKind::kDevice);
+    begin_worker_thread("vhost-user-link");  // the VMM's sandbox (base/worker_thread.h)
     while (true) {
       int fd = -1;
       {
