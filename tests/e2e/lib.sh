@@ -11,11 +11,17 @@ E2E_NAME="$(basename "$0" .sh)"
 E2E_TMP="$(mktemp -d "/tmp/e2e-$E2E_NAME.XXXXXX")"
 E2E_PIDS=()
 
+# On exit: stop what the test started, then keep its guests' consoles and tandem's logs (every
+# regular file of E2E_TMP) in TANDEM_E2E_KEEP when tools/test set it (a directory inside the
+# working directory, the one place of the host the nested host can write).
 e2e_cleanup() {
   local p
   for p in "${E2E_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
   sleep 0.2
   for p in "${E2E_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  if [[ -n "${TANDEM_E2E_KEEP:-}" ]] && mkdir -p "$TANDEM_E2E_KEEP" 2>/dev/null; then
+    (cd "$E2E_TMP" && find . -maxdepth 2 -type f -size -64M -exec cp --parents -t "$TANDEM_E2E_KEEP" {} +) 2>/dev/null
+  fi
 }
 trap e2e_cleanup EXIT
 

@@ -30,7 +30,9 @@ for n in $(seq 1 $CYCLES); do
   grep -qE "FLAP-FLOOD $n([^0-9]|\$)" "$v1" || { tail -n 20 "$v1"; cat "$v2.stderr"; fail "cycle $n: VM1 could not ping VM2"; }
   sleep 2
   fds_live[$n]=$(fd_count)
-  kill -KILL "$pid2"; wait "$pid2" 2>/dev/null
+  # (a VM2 that ended by itself, a triple fault say, is a failure, not a restart)
+  kill -KILL "$pid2" 2>/dev/null || { tail -n 20 "$v2"; cat "$v2.stderr"; fail "cycle $n: VM2's tandem had ended before it was killed"; }
+  wait "$pid2" 2>/dev/null
   wait_for "$v1" "FLAP-DOWN $n([^0-9]|\$)" 60 "$pid1" || { tail -n 20 "$v1"; cat "$v1.stderr"; fail "cycle $n: VM1 never saw its link go down"; }
   sleep 1
   fds_down[$n]=$(fd_count)
