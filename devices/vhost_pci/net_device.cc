@@ -50,7 +50,7 @@ uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
 }  // namespace
 
 NetDevice::NetDevice(const Config& cfg, std::shared_ptr<VmServices> vm)
-    : cfg_(cfg), vm_(std::move(vm)), pci_(ids()), bar2_hole_(std::make_shared<PeerBarHole>()) {}
+    : cfg_(cfg), vm_(std::move(vm)), fn_(ids(), *vm_, name()), bar2_hole_(std::make_shared<PeerBarHole>()) {}
 
 Result<std::shared_ptr<NetDevice>> NetDevice::create(const Config& cfg, std::shared_ptr<VmServices> vm, uint64_t bar0, uint64_t bar2) {
   if (cfg.queue_pairs == 0 || 2 * cfg.queue_pairs > kMaxQueues) return Error{"vhost-pci-net: queue pairs must be 1..32"};
@@ -62,17 +62,15 @@ Result<std::shared_ptr<NetDevice>> NetDevice::create(const Config& cfg, std::sha
   d->wake_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!d->wake_) return errno_error(who + ": eventfd");
   d->rings_.resize(d->max_queues());
-  auto msix = MsixVectors::create(static_cast<uint16_t>(1 + d->max_queues()), *d->vm_, who);
-  if (!msix) return msix.error();
-  d->msix_ = std::move(msix).value();
-  TANDEM_TRY(with_context(d->pci_.add_bar(0, BarKind::kMem64, kBar0Size), who));
-  TANDEM_TRY(with_context(d->pci_.add_bar(2, BarKind::kMem64, cfg.peer_bar_size, true), who));
-  d->pci_.set_bar_address(0, bar0);
-  d->pci_.set_bar_address(2, bar2);
-  auto cap = d->pci_.add_capability(pci::kCapMsix, d->msix_->table().capability_body(0, kMsixTableOffset, kMsixPbaOffset));
-  if (!cap) return Error{who + ": " + cap.message()};
-  d->msix_cap_ = *cap;
-  d->pci_.set_writable(d->msix_cap_ + 3, 1, 0xc0);
+  TANDEM_TRY(d->fn_.add_bar(0, BarKind::kMem64, kBar0Size, bar0));
+  TANDEM_TRY(d->fn_.add_bar(2, BarKind::kMem64, cfg.peer_bar_size, bar2, true));
+  TANDEM_TRY(d->fn_.add_msix(static_cast<uint16_t>(1 + d->max_queues()), 0, kMsixTableOffset, kMsixPbaOffset));
+  d->fn_.serve_bar(0, d);
+  d->fn_.serve_bar(2, d->bar2_hole_);
+  d->fn_.on_bar_moved([raw = d.get()](uint8_t bar, std::optional<uint64_t> old_addr, std::optional<uint64_t> new_addr) {
+    if (bar == 0) raw->move_doorbells_locked(old_addr, new_addr);
+    if (bar == 2) raw->move_peer_memory_locked(new_addr);
+  });
   std::array<uint8_t, 22> layout{};
   layout[0] = 24;  // cap_len
   layout[1] = 0x01;  // kind: vhost-pci-net layout
@@ -83,7 +81,7 @@ Result<std::shared_ptr<NetDevice>> NetDevice::create(const Config& cfg, std::sha
   store_le<uint32_t>(layout, 10, 4);
   store_le<uint32_t>(layout, 14, static_cast<uint32_t>(kMetaSize));
   store_le<uint32_t>(layout, 18, d->max_queues());
-  if (auto c = d->pci_.add_capability(pci::kCapVendor, layout); !c) return Error{who + ": " + c.message()};
+  if (auto c = d->fn_.add_capability(pci::kCapVendor, layout); !c) return c.error();
   auto meta = Mapping::map(kMetaSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (!meta) return Error{who + ": metadata page: " + meta.message()};
   d->meta_ = std::move(meta).value();
@@ -112,19 +110,12 @@ void NetDevice::unplug() {
   std::lock_guard lock(mu_);
   for (uint32_t i = 0; i < rings_.size(); ++i) unwire_locked(i);
   withdraw_memory_locked();
-  if (meta_slot_) (void)vm_->remove_memslot(*meta_slot_);
-  meta_slot_.reset();
-  if (bar0_) (void)vm_->unmap_mmio(*bar0_);
-  bar0_.reset();
-  if (bar2_) (void)vm_->unmap_mmio(*bar2_);
-  bar2_.reset();
-  pci_.space().set16(pci::kCommand, 0);  // a config write cannot map the BARs again
+  fn_.disable();  // both BARs and what hangs off them go; a config write cannot map them again
 }
 
 void NetDevice::park() {
   std::lock_guard lock(mu_);
-  pci_.space().set16(pci::kCommand, 0);
-  update_bars_locked();
+  fn_.disable();
 }
 
 void NetDevice::log(const std::string& what) const { std::fprintf(stderr, "tandem: %s: %s\n", name().c_str(), what.c_str()); }
@@ -191,72 +182,50 @@ void NetDevice::serve() {
 
 void NetDevice::config_read(uint32_t offset, std::span<uint8_t> data) {
   std::lock_guard lock(mu_);
-  pci_.read(offset, data);
+  fn_.config_read(offset, data);
 }
 
 void NetDevice::config_write(uint32_t offset, std::span<const uint8_t> data) {
   std::lock_guard lock(mu_);
-  pci_.write(offset, data);
-  if (auto s = msix_->config_written(pci_, msix_cap_, offset, data.size()); !s) log(s.message());
-  update_bars_locked();
+  fn_.config_write(offset, data);  // a BAR that moved calls the two functions below
 }
 
-void NetDevice::update_bars_locked() {
-  auto b0 = pci_.active_bar(0);
-  if (b0 != bar0_) {
-    for (uint32_t i = 0; i < rings_.size(); ++i) {
-      if (rings_[i].doorbell_wired) {
-        (void)vm_->set_ioeventfd(rings_[i].call.get(), *bar0_ + kDoorbellOffset + 4 * i, false);
-        rings_[i].doorbell_wired = false;
-      }
-    }
-    if (bar0_) (void)vm_->unmap_mmio(*bar0_);
-    bar0_.reset();
-    if (b0) {
-      if (auto s = vm_->map_mmio(shared_from_this(), *b0, kBar0Size); !s) {
-        log("BAR 0 at " + hex(*b0) + " stays unmapped: " + s.message());
-      } else {
-        bar0_ = b0;
-        for (uint32_t i = 0; i < rings_.size(); ++i) {
-          if (rings_[i].live && rings_[i].call) {
-            if (vm_->set_ioeventfd(rings_[i].call.get(), *bar0_ + kDoorbellOffset + 4 * i, true)) rings_[i].doorbell_wired = true;
-          }
-        }
-      }
+// BAR 0 moved: the doorbells of the live rings follow it.
+void NetDevice::move_doorbells_locked(std::optional<uint64_t> old_addr, std::optional<uint64_t> new_addr) {
+  for (uint32_t i = 0; i < rings_.size(); ++i) {
+    Ring& r = rings_[i];
+    if (r.doorbell_wired && old_addr) (void)vm_->set_ioeventfd(r.doorbell, *old_addr + kDoorbellOffset + 4 * i, false);
+    r.doorbell_wired = false;
+    if (r.doorbell >= 0 && new_addr) {
+      if (vm_->set_ioeventfd(r.doorbell, *new_addr + kDoorbellOffset + 4 * i, true)) r.doorbell_wired = true;
     }
   }
-  auto b2 = pci_.active_bar(2);
-  if (b2 != bar2_) {
-    bool had_memory = memory_installed_;
-    withdraw_memory_locked();
-    if (meta_slot_) (void)vm_->remove_memslot(*meta_slot_);
-    meta_slot_.reset();
-    if (bar2_) (void)vm_->unmap_mmio(*bar2_);
-    bar2_.reset();
-    if (b2) {
-      if (auto s = vm_->map_mmio(bar2_hole_, *b2, cfg_.peer_bar_size); !s) {
-        log("BAR 2 at " + hex(*b2) + " stays unmapped: " + s.message());
-        return;
-      }
-      bar2_ = b2;
-      auto slot = vm_->add_memslot(*b2, kMetaSize, meta_.data(), true);
-      if (!slot) log("metadata page: " + slot.message());
-      else meta_slot_ = *slot;
-      if (had_memory || std::any_of(rings_.begin(), rings_.end(), [](const Ring& r) { return r.live; })) {
-        if (auto s = install_memory_locked(); !s) log(s.message());
-      }
+}
+
+// BAR 2 moved (its hole moved with it): the metadata page and the peer's RAM follow.
+void NetDevice::move_peer_memory_locked(std::optional<uint64_t> new_addr) {
+  bool had_memory = memory_installed_;
+  withdraw_memory_locked();
+  if (meta_slot_) (void)vm_->remove_memslot(*meta_slot_);
+  meta_slot_.reset();
+  if (new_addr) {
+    auto slot = vm_->add_memslot(*new_addr, kMetaSize, meta_.data(), true);
+    if (!slot) log("metadata page: " + slot.message());
+    else meta_slot_ = *slot;
+    if (had_memory || std::any_of(rings_.begin(), rings_.end(), [](const Ring& r) { return r.live; })) {
+      if (auto s = install_memory_locked(); !s) log(s.message());
     }
-    // The metadata lists the regions only while they are installed: a peer that connected before
-    // the guest enabled BAR 2 has its regions listed now (the driver would find its rings outside
-    // the peer memory otherwise).
-    if (memory_installed_ != had_memory) publish_locked();
   }
+  // The metadata lists the regions only while they are installed: a peer that connected before
+  // the guest enabled BAR 2 has its regions listed now (the driver would find its rings outside
+  // the peer memory otherwise).
+  if (memory_installed_ != had_memory) publish_locked();
 }
 
 // ---- Registers ---------------------------------------------------------------------------------
 
 void NetDevice::read(uint64_t offset, std::span<uint8_t> data) {
-  if (offset >= kMsixTableOffset) return msix_->bar_read(kMsixTableOffset, kMsixPbaOffset, offset, data);
+  if (fn_.msix_read(offset, data)) return;
   if (data.size() != 4 || offset % 4) {
     std::memset(data.data(), 0xff, data.size());
     return;
@@ -279,10 +248,7 @@ void NetDevice::read(uint64_t offset, std::span<uint8_t> data) {
 }
 
 void NetDevice::write(uint64_t offset, std::span<const uint8_t> data) {
-  if (offset >= kMsixTableOffset) {
-    if (auto s = msix_->bar_write(kMsixTableOffset, kMsixPbaOffset, offset, data); !s) log(s.message());
-    return;
-  }
+  if (fn_.msix_write(offset, data)) return;
   if (data.size() != 4 || offset % 4 || offset >= kDoorbellOffset) return;  // doorbells without a live ring: ignored
   uint32_t v = *load_le<uint32_t>(data, 0);
   std::lock_guard lock(mu_);
@@ -358,18 +324,17 @@ void NetDevice::publish_locked() {
   ++generation_;  // even: stable
   store_le<uint32_t>(page, kMetaGeneration, generation_);
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  msix_->signal(0);
+  fn_.msix().signal(0);
 }
 
 // ---- Peer memory -------------------------------------------------------------------------------
 
 Status NetDevice::install_memory_locked() {
   if (memory_installed_) return {};
-  if (!bar2_) {  // the BAR is not decoding yet: installed when the guest enables it
-    return {};
-  }
+  const auto bar2 = fn_.bar(2);
+  if (!bar2) return {};  // the BAR is not decoding yet: installed when the guest enables it
   for (auto& r : regions_) {
-    auto slot = vm_->add_memslot(*bar2_ + r.bar_offset, r.size, r.host, false);
+    auto slot = vm_->add_memslot(*bar2 + r.bar_offset, r.size, r.host, false);
     if (!slot) {
       withdraw_memory_locked();
       return Error{"peer region at BAR offset " + hex(r.bar_offset) + ": " + slot.message()};
@@ -424,11 +389,11 @@ Status NetDevice::wire_locked(uint32_t index) {
   r.doorbell = relayed.doorbell;
 #endif
   {
-    std::lock_guard vlock(msix_->mutex());
-    TANDEM_TRY(msix_->set_source(static_cast<uint16_t>(1 + index), irq));
+    std::lock_guard vlock(fn_.msix().mutex());
+    TANDEM_TRY(fn_.msix().set_source(static_cast<uint16_t>(1 + index), irq));
   }
-  if (r.doorbell >= 0 && bar0_) {
-    TANDEM_TRY(vm_->set_ioeventfd(r.doorbell, *bar0_ + kDoorbellOffset + 4 * index, true));
+  if (auto bar0 = fn_.bar(0); r.doorbell >= 0 && bar0) {
+    TANDEM_TRY(vm_->set_ioeventfd(r.doorbell, *bar0 + kDoorbellOffset + 4 * index, true));
     r.doorbell_wired = true;
   }
   return {};
@@ -437,10 +402,10 @@ Status NetDevice::wire_locked(uint32_t index) {
 void NetDevice::unwire_locked(uint32_t index) {
   Ring& r = rings_[index];
   {
-    std::lock_guard vlock(msix_->mutex());
-    (void)msix_->set_source(static_cast<uint16_t>(1 + index), -1);
+    std::lock_guard vlock(fn_.msix().mutex());
+    (void)fn_.msix().set_source(static_cast<uint16_t>(1 + index), -1);
   }
-  if (r.doorbell_wired && bar0_) (void)vm_->set_ioeventfd(r.doorbell, *bar0_ + kDoorbellOffset + 4 * index, false);
+  if (auto bar0 = fn_.bar(0); r.doorbell_wired && bar0) (void)vm_->set_ioeventfd(r.doorbell, *bar0 + kDoorbellOffset + 4 * index, false);
   r.doorbell_wired = false;
 #ifdef TANDEM_TEST_SPIN_RELAY
   relay_->remove(index);

@@ -25,6 +25,7 @@
 #include "devices/pci/msix.h"
 #include "devices/pci/pci_config.h"
 #include "devices/pci/pci_device.h"
+#include "devices/pci/pci_function.h"
 #include "devices/vhost_pci/link_device.h"
 #ifdef TANDEM_TEST_SPIN_RELAY
 #include "devices/vhost_pci/spin_relay.h"
@@ -114,22 +115,20 @@ class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public 
   void withdraw_memory_locked();
   Status wire_locked(uint32_t index);
   void unwire_locked(uint32_t index);
-  void update_bars_locked();
+  void move_doorbells_locked(std::optional<uint64_t> old_addr, std::optional<uint64_t> new_addr);
+  void move_peer_memory_locked(std::optional<uint64_t> new_addr);
   uint16_t used_index_locked(uint32_t index) const;
   void log(const std::string& what) const;
 
   Config cfg_;
   std::shared_ptr<VmServices> vm_;
-  std::unique_ptr<MsixVectors> msix_;
-  PciConfig pci_;
-  uint32_t msix_cap_ = 0;
+  PciFunction fn_;  // config space, MSI-X, both BARs' MMIO (under mu_)
   std::optional<vhost_user::Listener> listener_;
   Mapping meta_;  // the metadata page, a read-only memslot at BAR 2 offset 0
   std::shared_ptr<BusDevice> bar2_hole_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::optional<uint64_t> bar0_, bar2_;
   std::optional<uint32_t> meta_slot_;
   std::vector<Placed> regions_;
   bool memory_installed_ = false;

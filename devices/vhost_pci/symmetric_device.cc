@@ -65,7 +65,7 @@ class SymmetricDevice::Window : public BusDevice {
 };
 
 SymmetricDevice::SymmetricDevice(const SymmetricConfig& cfg, std::shared_ptr<VmServices> vm, uint64_t shm_base)
-    : cfg_(cfg), vm_(std::move(vm)), shm_base_(shm_base), pci_(ids()) {}
+    : cfg_(cfg), vm_(std::move(vm)), shm_base_(shm_base), fn_(ids(), *vm_, name()) {}
 
 Result<std::shared_ptr<SymmetricDevice>> SymmetricDevice::create(const SymmetricConfig& cfg, std::shared_ptr<VmServices> vm,
                                                                  uint64_t bar0, uint64_t shm_base) {
@@ -77,15 +77,12 @@ Result<std::shared_ptr<SymmetricDevice>> SymmetricDevice::create(const Symmetric
   if (!d->wake_) return errno_error(who + ": eventfd");
 
   // PCI identity, BAR 0, MSI-X, and the capability that says where the sections are (§9.2).
-  auto msix = MsixVectors::create(kSymmetricVectors, *d->vm_, who);
-  if (!msix) return msix.error();
-  d->msix_ = std::move(msix).value();
-  TANDEM_TRY(with_context(d->pci_.add_bar(0, BarKind::kMem64, kBar0Size), who));
-  d->pci_.set_bar_address(0, bar0);
-  auto cap = d->pci_.add_capability(pci::kCapMsix, d->msix_->table().capability_body(0, kMsixTableOffset, kMsixPbaOffset));
-  if (!cap) return Error{who + ": " + cap.message()};
-  d->msix_cap_ = *cap;
-  d->pci_.set_writable(d->msix_cap_ + 3, 1, 0xc0);
+  TANDEM_TRY(d->fn_.add_bar(0, BarKind::kMem64, kBar0Size, bar0));
+  TANDEM_TRY(d->fn_.add_msix(kSymmetricVectors, 0, kMsixTableOffset, kMsixPbaOffset));
+  d->fn_.serve_bar(0, d);
+  d->fn_.on_bar_moved([raw = d.get()](uint8_t, std::optional<uint64_t> old_addr, std::optional<uint64_t> new_addr) {
+    raw->move_doorbells_locked(old_addr, new_addr);
+  });
   std::array<uint8_t, 30> layout{};  // the capability from its byte 2 on
   layout[0] = 32;                    // cap_len
   layout[1] = kCapKindSymmetric;
@@ -96,7 +93,7 @@ Result<std::shared_ptr<SymmetricDevice>> SymmetricDevice::create(const Symmetric
   store_le<uint32_t>(layout, 14, static_cast<uint32_t>(cfg.section_size));
   store_le<uint32_t>(layout, 18, static_cast<uint32_t>(kDoorbellOffset));
   store_le<uint32_t>(layout, 22, 4);
-  if (auto c = d->pci_.add_capability(pci::kCapVendor, layout); !c) return Error{who + ": " + c.message()};
+  if (auto c = d->fn_.add_capability(pci::kCapVendor, layout); !c) return c.error();
 
   // The output section: a memfd sealed so that neither side can shrink or grow it under the other
   // (a shrunk file would fault the peer's KVM on its next access).
@@ -156,14 +153,12 @@ void SymmetricDevice::unplug() {
   stop();
   withdraw_peer();
   std::lock_guard lock(mu_);
-  if (bar0_) (void)vm_->unmap_mmio(*bar0_);
-  bar0_.reset();
+  fn_.disable();  // BAR 0 goes; a config write cannot map it again
   if (own_slot_) (void)vm_->remove_memslot(*own_slot_);
   own_slot_.reset();
   if (window_mapped_) (void)vm_->unmap_mmio(shm_base_);
   window_mapped_ = false;
   listener_.reset();  // removes the socket path
-  pci_.space().set16(pci::kCommand, 0);
 }
 
 uint32_t SymmetricDevice::link_state() const {
@@ -304,12 +299,12 @@ Status SymmetricDevice::install_peer(link::Message hello, UniqueFd data_in, Uniq
   if (!slot) return Error{"the peer's section at " + hex(shm_base_ + cfg_.section_size) + ": " + slot.message()};
   p.slot = *slot;
   {
-    std::lock_guard vlock(msix_->mutex());
-    Status s = msix_->set_source(2, data_in.get());
-    if (s) s = msix_->set_source(1, space_in.get());
+    std::lock_guard vlock(fn_.msix().mutex());
+    Status s = fn_.msix().set_source(2, data_in.get());
+    if (s) s = fn_.msix().set_source(1, space_in.get());
     if (!s) {
-      (void)msix_->set_source(2, -1);
-      (void)msix_->set_source(1, -1);
+      (void)fn_.msix().set_source(2, -1);
+      (void)fn_.msix().set_source(1, -1);
       (void)vm_->remove_memslot(*p.slot);
       return s;
     }
@@ -320,7 +315,7 @@ Status SymmetricDevice::install_peer(link::Message hello, UniqueFd data_in, Uniq
   wire_doorbells_locked();
   link_ = kUp;
   ++peer_generation_;
-  msix_->signal(0);
+  fn_.msix().signal(0);
   return {};
 }
 
@@ -329,71 +324,63 @@ void SymmetricDevice::withdraw_peer() {
   if (!peer_) return;
   unwire_doorbells_locked();
   {
-    std::lock_guard vlock(msix_->mutex());
-    (void)msix_->set_source(2, -1);
-    (void)msix_->set_source(1, -1);
+    std::lock_guard vlock(fn_.msix().mutex());
+    (void)fn_.msix().set_source(2, -1);
+    (void)fn_.msix().set_source(1, -1);
   }
   if (peer_->slot) (void)vm_->remove_memslot(*peer_->slot);
   peer_.reset();
   link_ = kDown;
-  msix_->signal(0);
+  fn_.msix().signal(0);
 }
 
 void SymmetricDevice::wire_doorbells_locked() {
-  if (!peer_ || !bar0_ || peer_->doorbells_wired) return;
-  Status s = vm_->set_ioeventfd(peer_->data_out.get(), *bar0_ + kDataDoorbell, true);
+  const auto bar0 = fn_.bar(0);
+  if (!peer_ || !bar0 || peer_->doorbells_wired) return;
+  Status s = vm_->set_ioeventfd(peer_->data_out.get(), *bar0 + kDataDoorbell, true);
   if (!s) {
     log("data doorbell: " + s.message());
     return;
   }
-  if (s = vm_->set_ioeventfd(peer_->space_out.get(), *bar0_ + kSpaceDoorbell, true); !s) {
-    (void)vm_->set_ioeventfd(peer_->data_out.get(), *bar0_ + kDataDoorbell, false);
+  if (s = vm_->set_ioeventfd(peer_->space_out.get(), *bar0 + kSpaceDoorbell, true); !s) {
+    (void)vm_->set_ioeventfd(peer_->data_out.get(), *bar0 + kDataDoorbell, false);
     log("space doorbell: " + s.message());
     return;
   }
   peer_->doorbells_wired = true;
 }
 
-void SymmetricDevice::unwire_doorbells_locked() {
-  if (!peer_ || !bar0_ || !peer_->doorbells_wired) return;
-  (void)vm_->set_ioeventfd(peer_->data_out.get(), *bar0_ + kDataDoorbell, false);
-  (void)vm_->set_ioeventfd(peer_->space_out.get(), *bar0_ + kSpaceDoorbell, false);
+void SymmetricDevice::unwire_doorbells_at_locked(std::optional<uint64_t> bar0) {
+  if (!peer_ || !bar0 || !peer_->doorbells_wired) return;
+  (void)vm_->set_ioeventfd(peer_->data_out.get(), *bar0 + kDataDoorbell, false);
+  (void)vm_->set_ioeventfd(peer_->space_out.get(), *bar0 + kSpaceDoorbell, false);
   peer_->doorbells_wired = false;
+}
+
+void SymmetricDevice::unwire_doorbells_locked() { unwire_doorbells_at_locked(fn_.bar(0)); }
+
+// BAR 0 moved (PciFunction moved its MMIO already): the doorbells follow it.
+void SymmetricDevice::move_doorbells_locked(std::optional<uint64_t> old_addr, std::optional<uint64_t>) {
+  unwire_doorbells_at_locked(old_addr);
+  wire_doorbells_locked();
 }
 
 // ---- PCI configuration space and the BAR -------------------------------------------------------
 
 void SymmetricDevice::config_read(uint32_t offset, std::span<uint8_t> data) {
   std::lock_guard lock(mu_);
-  pci_.read(offset, data);
+  fn_.config_read(offset, data);
 }
 
 void SymmetricDevice::config_write(uint32_t offset, std::span<const uint8_t> data) {
   std::lock_guard lock(mu_);
-  pci_.write(offset, data);
-  if (auto s = msix_->config_written(pci_, msix_cap_, offset, data.size()); !s) log(s.message());
-  update_bar_locked();
-}
-
-void SymmetricDevice::update_bar_locked() {
-  auto b0 = pci_.active_bar(0);
-  if (b0 == bar0_) return;
-  unwire_doorbells_locked();
-  if (bar0_) (void)vm_->unmap_mmio(*bar0_);
-  bar0_.reset();
-  if (!b0) return;
-  if (auto s = vm_->map_mmio(shared_from_this(), *b0, kBar0Size); !s) {
-    log("BAR 0 at " + hex(*b0) + " stays unmapped: " + s.message());
-    return;
-  }
-  bar0_ = b0;
-  wire_doorbells_locked();
+  fn_.config_write(offset, data);
 }
 
 // ---- Registers ---------------------------------------------------------------------------------
 
 void SymmetricDevice::read(uint64_t offset, std::span<uint8_t> data) {
-  if (offset >= kMsixTableOffset) return msix_->bar_read(kMsixTableOffset, kMsixPbaOffset, offset, data);
+  if (fn_.msix_read(offset, data)) return;
   if (data.size() != 4 || offset % 4) {
     std::memset(data.data(), 0xff, data.size());
     return;
@@ -415,10 +402,7 @@ void SymmetricDevice::read(uint64_t offset, std::span<uint8_t> data) {
 }
 
 void SymmetricDevice::write(uint64_t offset, std::span<const uint8_t> data) {
-  if (offset >= kMsixTableOffset) {
-    if (auto s = msix_->bar_write(kMsixTableOffset, kMsixPbaOffset, offset, data); !s) log(s.message());
-    return;
-  }
+  if (fn_.msix_write(offset, data)) return;
   // Doorbells reach here only while no peer is wired (otherwise KVM takes them): ignored, as are
   // odd widths and every register but DRIVER_STATUS.
   if (data.size() != 4 || offset != kRegDriverStatus) return;

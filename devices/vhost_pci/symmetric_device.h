@@ -25,6 +25,7 @@
 #include "devices/pci/msix.h"
 #include "devices/pci/pci_config.h"
 #include "devices/pci/pci_device.h"
+#include "devices/pci/pci_function.h"
 #include "devices/vhost_pci/link_device.h"
 #include "devices/vhost_pci/link_protocol.h"
 #include "devices/vhost_user/connection.h"
@@ -101,16 +102,15 @@ class SymmetricDevice : public PciDevice, public BusDevice, public LinkDevice,
   // With mu_ held.
   void wire_doorbells_locked();
   void unwire_doorbells_locked();
-  void update_bar_locked();
+  void unwire_doorbells_at_locked(std::optional<uint64_t> bar0);
+  void move_doorbells_locked(std::optional<uint64_t> old_addr, std::optional<uint64_t> new_addr);
   bool wait_wake(int fd, int timeout_ms);  // false: stopping (or timeout with fd < 0)
   void log(const std::string& what) const;
 
   SymmetricConfig cfg_;
   std::shared_ptr<VmServices> vm_;
   const uint64_t shm_base_;
-  std::unique_ptr<MsixVectors> msix_;
-  PciConfig pci_;
-  uint32_t msix_cap_ = 0;
+  PciFunction fn_;  // config space, MSI-X, BAR 0's MMIO (under mu_)
   UniqueFd own_fd_;                      // the output section's memfd (sealed against shrinking)
   Mapping own_map_;
   std::optional<uint32_t> own_slot_;
@@ -119,7 +119,6 @@ class SymmetricDevice : public PciDevice, public BusDevice, public LinkDevice,
   std::optional<vhost_user::Listener> listener_;
 
   mutable std::mutex mu_;
-  std::optional<uint64_t> bar0_;
   std::optional<Peer> peer_;
   uint32_t link_ = kDown;
   uint32_t peer_generation_ = 0;

@@ -32,14 +32,15 @@ PciTransport::PciTransport(std::shared_ptr<VirtioDevice> device, std::shared_ptr
     : device_(std::move(device)),
       vm_(std::move(vm)),
       mem_(mem),
-      cfg_(PciIds{0x1af4, static_cast<uint16_t>(0x1040 + device_->device_id()), 1, 0,
-                  static_cast<uint8_t>(device_->device_id() == 1 ? 0x00 : 0x80), static_cast<uint8_t>(device_->device_id() == 1 ? 0x02 : 0xff),
-                  0x1af4, static_cast<uint16_t>(device_->device_id())}) {}
+      fn_(PciIds{0x1af4, static_cast<uint16_t>(0x1040 + device_->device_id()), 1, 0,
+                 static_cast<uint8_t>(device_->device_id() == 1 ? 0x00 : 0x80), static_cast<uint8_t>(device_->device_id() == 1 ? 0x02 : 0xff),
+                 0x1af4, static_cast<uint16_t>(device_->device_id())},
+          *vm_, device_->name()) {}
 
 Result<std::shared_ptr<PciTransport>> PciTransport::create(std::shared_ptr<VirtioDevice> device, std::shared_ptr<VmServices> vm,
                                                            const GuestMemory& mem, uint64_t bar0) {
-  std::shared_ptr<PciTransport> t(new PciTransport(std::move(device), vm, mem));
   if (!vm) return Error{"virtio-pci: no VM services given"};
+  std::shared_ptr<PciTransport> t(new PciTransport(std::move(device), vm, mem));
   const std::string who = t->device_->name();
   uint16_t nq = t->device_->num_queues();
   if (nq == 0 || nq * kNotifyMultiplier > kMsixTableOffset - kNotifyOffset) return Error{who + ": " + std::to_string(nq) + " queues do not fit"};
@@ -49,26 +50,20 @@ Result<std::shared_ptr<PciTransport>> PciTransport::create(std::shared_ptr<Virti
     q.kick.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!q.kick) return errno_error(who + ": eventfd for a queue doorbell");
   }
-  auto msix = MsixVectors::create(static_cast<uint16_t>(nq + 1), *vm, who);
-  if (!msix) return msix.error();
-  t->msix_ = std::move(msix).value();
-
-  TANDEM_TRY(with_context(t->cfg_.add_bar(0, BarKind::kMem64, kBar0Size), who));
-  t->cfg_.set_bar_address(0, bar0);
-  auto add = [&](uint8_t id, std::span<const uint8_t> body) -> Result<uint32_t> { return with_context(t->cfg_.add_capability(id, body), who); };
+  TANDEM_TRY(t->fn_.add_bar(0, BarKind::kMem64, kBar0Size, bar0));
   auto common = vendor_cap(kCapCommon, kCommonCfgOffset, kCommonCfgSize);
   auto isr = vendor_cap(kCapIsr, kIsrOffset, 1);
   auto devcfg = vendor_cap(kCapDevice, kDeviceCfgOffset, kDeviceCfgSize);
   auto notify = vendor_cap(kCapNotify, kNotifyOffset, static_cast<uint64_t>(nq) * kNotifyMultiplier, kNotifyMultiplier);
   for (auto* body : {&common, &isr, &devcfg, &notify}) {
-    auto r = add(pci::kCapVendor, *body);
+    auto r = t->fn_.add_capability(pci::kCapVendor, *body);
     if (!r) return r.error();
   }
-  auto msix_body = t->msix_->table().capability_body(0, kMsixTableOffset, kMsixPbaOffset);
-  auto cap = add(pci::kCapMsix, msix_body);
-  if (!cap) return cap.error();
-  t->msix_cap_ = *cap;
-  t->cfg_.set_writable(t->msix_cap_ + 3, 1, 0xc0);  // message control: enable and function mask
+  TANDEM_TRY(t->fn_.add_msix(static_cast<uint16_t>(nq + 1), 0, kMsixTableOffset, kMsixPbaOffset));
+  t->fn_.serve_bar(0, t);
+  t->fn_.on_bar_moved([raw = t.get()](uint8_t, std::optional<uint64_t> old_addr, std::optional<uint64_t> new_addr) {
+    raw->move_doorbells(old_addr, new_addr);
+  });
   t->device_->set_hooks(TransportHooks{
       [w = std::weak_ptr<PciTransport>(t)] {
         if (auto s = w.lock()) s->signal_config();
@@ -85,19 +80,14 @@ Result<std::shared_ptr<PciTransport>> PciTransport::create(std::shared_ptr<Virti
 
 PciTransport::~PciTransport() {
   std::lock_guard lock(mu_);
-  if (mapped_bar_) {
-    for (size_t q = 0; q < queues_.size(); ++q) {
-      (void)vm_->set_ioeventfd(queues_[q].kick.get(), *mapped_bar_ + kNotifyOffset + q * kNotifyMultiplier, false);
-    }
-  }
+  move_doorbells(fn_.bar(0), std::nullopt);
 }
 
 void PciTransport::unplug() {
   std::lock_guard lock(mu_);
   reset_locked();
   status_.store(0);
-  cfg_.space().set16(pci::kCommand, 0);  // no decoding: BAR 0 and its doorbells go
-  update_bar_locked();
+  fn_.disable();  // no decoding: BAR 0 and its doorbells go
 }
 
 void PciTransport::log(const std::string& what) const { std::fprintf(stderr, "tandem: %s: %s\n", device_->name().c_str(), what.c_str()); }
@@ -106,46 +96,35 @@ uint8_t PciTransport::status() const { return status_.load(); }
 
 std::optional<uint64_t> PciTransport::bar0() const {
   std::lock_guard lock(mu_);
-  return mapped_bar_;
+  return fn_.bar(0);
 }
 
 void PciTransport::config_read(uint32_t offset, std::span<uint8_t> data) {
   std::lock_guard lock(mu_);
-  cfg_.read(offset, data);
+  fn_.config_read(offset, data);
 }
 
 void PciTransport::config_write(uint32_t offset, std::span<const uint8_t> data) {
   std::lock_guard lock(mu_);
-  cfg_.write(offset, data);
-  if (auto s = msix_->config_written(cfg_, msix_cap_, offset, data.size()); !s) log(s.message());
-  update_bar_locked();
+  fn_.config_write(offset, data);
 }
 
-void PciTransport::update_bar_locked() {
-  auto now = cfg_.active_bar(0);
-  if (now == mapped_bar_) return;
-  if (mapped_bar_) {
-    for (size_t q = 0; q < queues_.size(); ++q) {
-      if (auto s = vm_->set_ioeventfd(queues_[q].kick.get(), *mapped_bar_ + kNotifyOffset + q * kNotifyMultiplier, false); !s) log(s.message());
+// BAR 0 moved (PciFunction moved its MMIO already): the doorbells' ioeventfds follow. Without an
+// ioeventfd a doorbell still works, through the exit path in write().
+void PciTransport::move_doorbells(std::optional<uint64_t> old_addr, std::optional<uint64_t> new_addr) {
+  for (size_t q = 0; q < queues_.size(); ++q) {
+    const uint64_t slot = kNotifyOffset + q * kNotifyMultiplier;
+    if (old_addr) {
+      if (auto s = vm_->set_ioeventfd(queues_[q].kick.get(), *old_addr + slot, false); !s) log(s.message());
     }
-    if (auto s = vm_->unmap_mmio(*mapped_bar_); !s) log(s.message());
-    mapped_bar_.reset();
-  }
-  if (now) {
-    if (auto s = vm_->map_mmio(shared_from_this(), *now, kBar0Size); !s) {
-      log("BAR 0 at " + hex(*now) + " stays unmapped: " + s.message());
-      return;
-    }
-    mapped_bar_ = now;
-    for (size_t q = 0; q < queues_.size(); ++q) {
-      // Without the ioeventfd the doorbell still works, through the exit path below.
-      if (auto s = vm_->set_ioeventfd(queues_[q].kick.get(), *now + kNotifyOffset + q * kNotifyMultiplier, true); !s) log(s.message());
+    if (new_addr) {
+      if (auto s = vm_->set_ioeventfd(queues_[q].kick.get(), *new_addr + slot, true); !s) log(s.message());
     }
   }
 }
 
 void PciTransport::read(uint64_t offset, std::span<uint8_t> data) {
-  if (offset >= kMsixTableOffset) return msix_->bar_read(kMsixTableOffset, kMsixPbaOffset, offset, data);
+  if (fn_.msix_read(offset, data)) return;
   std::memset(data.data(), 0, data.size());
   if (offset < kCommonCfgOffset + kCommonCfgSize) {
     std::lock_guard lock(mu_);
@@ -158,10 +137,7 @@ void PciTransport::read(uint64_t offset, std::span<uint8_t> data) {
 }
 
 void PciTransport::write(uint64_t offset, std::span<const uint8_t> data) {
-  if (offset >= kMsixTableOffset) {
-    if (auto s = msix_->bar_write(kMsixTableOffset, kMsixPbaOffset, offset, data); !s) log(s.message());
-    return;
-  }
+  if (fn_.msix_write(offset, data)) return;
   if (offset < kCommonCfgOffset + kCommonCfgSize) {
     std::lock_guard lock(mu_);
     common_write(offset - kCommonCfgOffset, data);
@@ -219,12 +195,12 @@ void PciTransport::common_write(uint64_t offset, std::span<const uint8_t> data) 
       }
       return;
     case 0x10:
-      if (w == 2) config_vector_.store(v < msix_->table().vectors() ? static_cast<uint16_t>(v) : kMsixNoVector);
+      if (w == 2) config_vector_.store(v < fn_.msix().table().vectors() ? static_cast<uint16_t>(v) : kMsixNoVector);
       return;
     case 0x14: if (w == 1) set_status(static_cast<uint8_t>(v)); return;
     case 0x16: if (w == 2) queue_select_ = static_cast<uint16_t>(v); return;
     case 0x18: if (w == 2 && queue_writable) q->size = static_cast<uint16_t>(v); return;
-    case 0x1a: if (w == 2 && queue_writable) q->vector = v < msix_->table().vectors() ? static_cast<uint16_t>(v) : kMsixNoVector; return;
+    case 0x1a: if (w == 2 && queue_writable) q->vector = v < fn_.msix().table().vectors() ? static_cast<uint16_t>(v) : kMsixNoVector; return;
     case 0x1c: if (w == 2 && queue_writable) q->enabled = v == 1; return;
     default: break;
   }
@@ -274,7 +250,7 @@ void PciTransport::set_status(uint8_t value) {
         return;
       }
       a.kick_fd = q.kick.get();
-      a.call_fd = msix_->eventfd(q.vector);
+      a.call_fd = fn_.msix().eventfd(q.vector);
       active.push_back(a);
     }
     if (auto s = device_->activate(mem_, driver_features_, std::move(active)); !s) {
@@ -305,7 +281,7 @@ void PciTransport::reset_locked() {
 
 void PciTransport::signal_config() {
   isr_.fetch_or(2);
-  msix_->signal(config_vector_.load());
+  fn_.msix().signal(config_vector_.load());
 }
 
 }  // namespace tandem::virtio

@@ -22,6 +22,7 @@
 #include "devices/pci/msix.h"
 #include "devices/pci/pci_config.h"
 #include "devices/pci/pci_device.h"
+#include "devices/pci/pci_function.h"
 #include "devices/virtio/device.h"
 #include "devices/vm_services.h"
 #include "memory/guest_memory.h"
@@ -76,19 +77,16 @@ class PciTransport : public PciDevice, public BusDevice, public std::enable_shar
   void common_write(uint64_t offset, std::span<const uint8_t> data);
   void set_status(uint8_t status);
   void reset_locked();
-  void update_bar_locked();
+  void move_doorbells(std::optional<uint64_t> old_addr, std::optional<uint64_t> new_addr);
   void signal_config();
   void log(const std::string& what) const;
 
   std::shared_ptr<VirtioDevice> device_;
   std::shared_ptr<VmServices> vm_;  // shared: whoever drops the last reference to this device
   const GuestMemory& mem_;
-  std::unique_ptr<MsixVectors> msix_;
-  PciConfig cfg_;
-  uint32_t msix_cap_ = 0;
+  PciFunction fn_;  // config space, MSI-X, BAR 0's MMIO (under mu_)
 
   mutable std::mutex mu_;
-  std::optional<uint64_t> mapped_bar_;
   std::vector<Queue> queues_;
   uint32_t device_feature_select_ = 0;
   uint32_t driver_feature_select_ = 0;
