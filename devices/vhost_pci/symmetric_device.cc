@@ -64,6 +64,27 @@ class SymmetricDevice::Window : public BusDevice {
   const uint64_t section_size_;
 };
 
+// The output section: a memfd sealed so that neither side can shrink or grow it under the other
+// (a shrunk file would fault the peer's KVM on its next access), then, once our own writable
+// mapping exists, against any new writable mapping or write (F_SEAL_FUTURE_WRITE): the peer gets
+// a read-only file description, and even a reopen of it through /proc/self/fd (which would give
+// back write access to a plain file) cannot map it writable.
+Result<SymmetricDevice::OutputSection> SymmetricDevice::OutputSection::create(uint64_t size) {
+  OutputSection s;
+  s.fd.reset(::memfd_create("tandem-vhost-pci-section", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!s.fd) return errno_error("memfd_create for the output section");
+  if (::ftruncate(s.fd.get(), static_cast<off_t>(size)) != 0) return errno_error("sizing the output section");
+  if (::fcntl(s.fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) return errno_error("sealing the output section's size");
+  auto map = Mapping::map(size, PROT_READ | PROT_WRITE, MAP_SHARED, s.fd.get(), 0);
+  if (!map) return Error{"output section: " + map.message()};
+  s.map = std::move(map).value();
+  if (::fcntl(s.fd.get(), F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) != 0) return errno_error("sealing the output section against writers");
+  const std::string self = "/proc/self/fd/" + std::to_string(s.fd.get());
+  s.peer_fd.reset(::open(self.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!s.peer_fd) return errno_error("a read-only descriptor of the output section (" + self + ")");
+  return s;
+}
+
 SymmetricDevice::SymmetricDevice(const SymmetricConfig& cfg, std::shared_ptr<VmServices> vm, uint64_t shm_base)
     : cfg_(cfg), vm_(std::move(vm)), shm_base_(shm_base), fn_(ids(), *vm_, name()) {}
 
@@ -95,23 +116,15 @@ Result<std::shared_ptr<SymmetricDevice>> SymmetricDevice::create(const Symmetric
   store_le<uint32_t>(layout, 22, 4);
   if (auto c = d->fn_.add_capability(pci::kCapVendor, layout); !c) return c.error();
 
-  // The output section: a memfd sealed so that neither side can shrink or grow it under the other
-  // (a shrunk file would fault the peer's KVM on its next access).
-  d->own_fd_.reset(::memfd_create("tandem-vhost-pci-section", MFD_CLOEXEC | MFD_ALLOW_SEALING));
-  if (!d->own_fd_) return errno_error(who + ": memfd_create for the output section");
-  if (::ftruncate(d->own_fd_.get(), static_cast<off_t>(cfg.section_size)) != 0) return errno_error(who + ": sizing the output section");
-  if (::fcntl(d->own_fd_.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-    return errno_error(who + ": sealing the output section");
-  }
-  auto own = Mapping::map(cfg.section_size, PROT_READ | PROT_WRITE, MAP_SHARED, d->own_fd_.get(), 0);
-  if (!own) return Error{who + ": output section: " + own.message()};
-  d->own_map_ = std::move(own).value();
+  auto section = OutputSection::create(cfg.section_size);
+  if (!section) return Error{who + ": " + section.message()};
+  d->own_ = std::move(section).value();
   d->window_ = std::make_shared<Window>(*d, cfg.section_size);
   if (auto s = d->vm_->map_mmio(d->window_, shm_base, window_size(cfg.section_size)); !s) {
     return Error{who + ": the section window at " + hex(shm_base) + ": " + s.message()};
   }
   d->window_mapped_ = true;
-  auto slot = d->vm_->add_memslot(shm_base, cfg.section_size, d->own_map_.data(), false);
+  auto slot = d->vm_->add_memslot(shm_base, cfg.section_size, d->own_.map.data(), false);
   if (!slot) {
     d->unplug();
     return Error{who + ": output section at " + hex(shm_base) + ": " + slot.message()};
@@ -238,7 +251,7 @@ std::string SymmetricDevice::session(vhost_user::Connection& conn) {
   ours.section_size = static_cast<uint32_t>(cfg_.section_size);
   auto hello = link::encode_hello(ours);
   if (!hello) return hello.message();
-  const int fds[] = {own_fd_.get(), data_in.get(), space_in.get()};
+  const int fds[] = {own_.peer_fd.get(), data_in.get(), space_in.get()};  // the peer gets the read-only one
   if (auto s = conn.send(*hello, fds, kSendTimeout); !s) return "sending HELLO: " + s.message();
 
   auto theirs = receive(conn, cfg_.hello_timeout);

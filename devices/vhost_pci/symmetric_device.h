@@ -1,7 +1,9 @@
 // devices/vhost_pci/symmetric_device.h: the vhost-pci-net 2.1 symmetric PCI function
 // (docs/vhost-pci-net.md §9).
 //
-// Each side owns one output section, a sealed memfd. The guest sees it read-write at a fixed
+// Each side owns one output section, a sealed memfd; the peer's tandem gets a read-only descriptor
+// of it, and the file is sealed against new writers (F_SEAL_FUTURE_WRITE), so neither the peer's
+// guest nor the peer's VMM can write it (issue 26 §3). The guest sees it read-write at a fixed
 // guest-physical address (`shm_base`, given in a vendor capability of kind 0x02, no BAR), and the
 // peer's section right after it behind a read-only memslot: a guest write there exits here, is
 // dropped and counted in RO_WRITES. The two tandems meet on a Unix socket (one listens, the other
@@ -79,9 +81,15 @@ class SymmetricDevice : public PciDevice, public BusDevice, public LinkDevice,
   uint32_t ro_writes() const { return ro_writes_.load(); }
   uint32_t peer_generation() const;
   // This side's section as tandem maps it (tests).
-  std::span<uint8_t> own_section() { return {own_map_.data(), cfg_.section_size}; }
+  std::span<uint8_t> own_section() { return {own_.map.data(), cfg_.section_size}; }
 
  private:
+  struct OutputSection {
+    UniqueFd fd;       // the memfd, sealed: fixed size, no writer but `map`
+    UniqueFd peer_fd;  // a read-only file description of it, for the peer's HELLO
+    Mapping map;       // ours, read-write (the guest's memslot)
+    static Result<OutputSection> create(uint64_t size);
+  };
   class Window;  // MMIO behind both sections: what exits (writes into the peer's, reads of a missing peer)
   struct Peer {
     Mapping map;                        // the peer's section, PROT_READ
@@ -111,8 +119,7 @@ class SymmetricDevice : public PciDevice, public BusDevice, public LinkDevice,
   std::shared_ptr<VmServices> vm_;
   const uint64_t shm_base_;
   PciFunction fn_;  // config space, MSI-X, BAR 0's MMIO (under mu_)
-  UniqueFd own_fd_;                      // the output section's memfd (sealed against shrinking)
-  Mapping own_map_;
+  OutputSection own_;
   std::optional<uint32_t> own_slot_;
   std::shared_ptr<Window> window_;
   bool window_mapped_ = false;

@@ -12,7 +12,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <thread>
@@ -22,6 +26,7 @@
 #include "devices/vhost_pci/link_protocol.h"
 #include "devices/vhost_pci/symmetric_device.h"
 #include "devices/vhost_user/connection.h"
+#include "tests/tools/section_write_probe.h"
 
 using namespace tandem;
 using namespace tandem::vhost_pci;
@@ -320,4 +325,62 @@ TEST_CASE("a hostile peer on the socket is refused: unsealed section, malformed 
   Side b(sock, false);
   b.dev->start();
   CHECK(eventually([&] { return a.reg(kRegLinkState) == kUp && b.reg(kRegLinkState) == kUp; }));
+}
+
+TEST_CASE("the peer's tandem cannot write our section: a read-only descriptor, sealed against new writers") {
+  TempDir dir;
+  const std::string sock = dir.path + "/s.sock";
+  Side a(sock, true);
+  a.dev->start();
+  UniqueFd mem(::memfd_create("peer", MFD_CLOEXEC | MFD_ALLOW_SEALING)), ev1(::eventfd(0, EFD_CLOEXEC)), ev2(::eventfd(0, EFD_CLOEXEC));
+  REQUIRE(::ftruncate(mem.get(), kSection) == 0);
+  REQUIRE(::fcntl(mem.get(), F_ADD_SEALS, F_SEAL_SHRINK) == 0);
+  auto c = vhost_user::Connection::connect(sock);
+  REQUIRE(c);
+  link::Hello h;
+  h.section_size = kSection;
+  int fds[] = {mem.get(), ev1.get(), ev2.get()};
+  REQUIRE(c->send(*link::encode_hello(h), fds));
+  std::array<uint8_t, 16> hdr{};
+  std::vector<UniqueFd> got;
+  REQUIRE(c->read_exact(hdr, got, 2000ms));
+  std::vector<uint8_t> payload(*link::decode_header(hdr));
+  REQUIRE(c->read_exact(payload, got, 2000ms));
+  REQUIRE(got.size() == 3);
+  CHECK((::fcntl(got[0].get(), F_GETFL) & O_ACCMODE) == O_RDONLY);
+  CHECK((::fcntl(got[0].get(), F_GET_SEALS) & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL)) ==
+        (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL));
+  a.dev->own_section()[100] = 0x11;  // our own mapping stays writable
+  for (const auto& attempt : testing::probe_section_writes(got[0].get(), kSection)) {
+    INFO(attempt.how << ": " << attempt.error);
+    CHECK(attempt.refused);
+  }
+  CHECK(a.dev->own_section()[0] != 0x5a);  // nothing the probe wrote (it writes 0x5a) reached us
+  CHECK(a.dev->own_section()[100] == 0x11);
+  CHECK(eventually([&] { return a.reg(kRegLinkState) == kUp; }));
+}
+
+TEST_CASE("a hostile peer VMM (tests/tools/link_section_writer, its own process) finds every write path closed") {
+  TempDir dir;
+  const std::string sock = dir.path + "/s.sock";
+  Side a(sock, true);
+  a.dev->start();
+  const std::string out = dir.path + "/writer.out";
+  const std::string cmd = "tests/tools/link_section_writer --socket " + sock + " --section-size " + std::to_string(kSection) + " > " + out + " 2>&1";
+  int status = std::system(cmd.c_str());
+  std::string text;
+  if (FILE* f = std::fopen(out.c_str(), "r")) {
+    char buf[4096];
+    size_t n = std::fread(buf, 1, sizeof buf, f);
+    text.assign(buf, n);
+    std::fclose(f);
+    ::unlink(out.c_str());
+  }
+  MESSAGE(text);  // the tool's report, in the test log
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(text.find("its descriptor is read-only") != std::string::npos);
+  CHECK(text.find("mmap(PROT_WRITE, MAP_SHARED): refused") != std::string::npos);
+  CHECK(text.find("mprotect(PROT_WRITE) of a read-only mapping: refused") != std::string::npos);
+  CHECK(text.find("SUCCEEDED") == std::string::npos);
 }

@@ -83,9 +83,12 @@ for (( r = 1; r <= ROUNDS; r++ )); do
     pids[g]=$PID; t0s[g]=$SECONDS
   done
   for (( g = 0; g < GUESTS; g++ )); do
+    # every guest has 240 s from its own start; one that ended while we waited for an earlier one
+    # is reaped first, never counted as a hang
     rc=hang
-    while (( SECONDS - t0s[g] < 240 )); do
+    while :; do
       kill -0 "${pids[g]}" 2>/dev/null || { wait "${pids[g]}"; rc=$?; break; }
+      (( SECONDS - t0s[g] < 240 )) || break
       sleep 0.2
     done
     [[ $rc == hang ]] && { kill -KILL "${pids[g]}" 2>/dev/null; wait "${pids[g]}" 2>/dev/null; }
