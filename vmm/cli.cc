@@ -49,7 +49,7 @@ CliResult parse_cli(const std::vector<std::string>& args) {
       ->allow_extra_args(false);
   std::vector<std::string> vhost_pcis;
   vm->add_option("--vhost-pci", vhost_pcis,
-                 "vhost-pci-net device, repeatable: socket=PATH[,bar=SIZE][,hotplug_on_connect=on]; a peer's vhost-user "
+                 "vhost-pci-net device, repeatable: socket=PATH[,bar=SIZE][,hotplug_on_connect=on][,allow_unsealed=on]; a peer's vhost-user "
                  "front-end connects there (with hotplug_on_connect=on the device is hot-added then, and removed when it goes). "
                  "Or socket=PATH,mode=symmetric[,listen=on|off][,section=SIZE]: 2.1, both VMs have one; their tandems meet "
                  "on the socket (one listens) and share only two output sections of SIZE (default 4M)")

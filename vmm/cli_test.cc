@@ -182,7 +182,15 @@ TEST_CASE("--vhost-pci takes socket=PATH[,bar=SIZE]; bad specs exit 2") {
   auto hoc = cli({"vm", "--kernel", "k", "--vhost-pci", "socket=/run/c.sock,hotplug_on_connect=on"});
   REQUIRE(hoc.action == CliResult::Action::kRunVm);
   CHECK(hoc.vm.vhost_pcis[0].hotplug_on_connect);
-  for (auto [spec, says] : {std::pair{"bar=8G", "names no socket"}, std::pair{"socket=/x,hotplug_on_connect=yes", "expected on or off"}, std::pair{"socket=/x,bar=3G", "power of two"},
+  CHECK_FALSE(hoc.vm.vhost_pcis[0].allow_unsealed);
+  auto unsealed = cli({"vm", "--kernel", "k", "--vhost-pci", "socket=/run/u.sock,allow_unsealed=on"});
+  REQUIRE(unsealed.action == CliResult::Action::kRunVm);
+  CHECK(unsealed.vm.vhost_pcis[0].allow_unsealed);
+  auto round_trip = parse_vhost_pci(vhost_pci_spec_text(unsealed.vm.vhost_pcis[0]));
+  REQUIRE(round_trip);
+  CHECK(round_trip->allow_unsealed);
+  for (auto [spec, says] : {std::pair{"bar=8G", "names no socket"}, std::pair{"socket=/x,hotplug_on_connect=yes", "expected on or off"},
+                            std::pair{"socket=/x,allow_unsealed=yes", "expected on or off"}, std::pair{"socket=/x,bar=3G", "power of two"},
                             std::pair{"socket=/x,bar=64G", "power of two"}, std::pair{"socket=/x,bar=lots", "bar=lots"},
                             std::pair{"sock=/x", "unknown key 'sock'"}, std::pair{"/x", "not KEY=VALUE"}}) {
     auto bad = cli({"vm", "--kernel", "k", "--vhost-pci", spec});
@@ -216,6 +224,7 @@ TEST_CASE("--vhost-pci mode=symmetric takes listen= and section=; asymmetric-onl
                             std::pair{"socket=/x,mode=symmetric,listen=maybe", "expected on or off"},
                             std::pair{"socket=/x,mode=symmetric,bar=8G", "no peer-memory BAR"},
                             std::pair{"socket=/x,mode=symmetric,hotplug_on_connect=on", "for mode=asymmetric"},
+                            std::pair{"socket=/x,mode=symmetric,allow_unsealed=on", "for mode=asymmetric"},
                             std::pair{"socket=/x,listen=off", "for mode=symmetric"},
                             std::pair{"socket=/x,section=4M", "for mode=symmetric"}}) {
     auto bad = cli({"vm", "--kernel", "k", "--vhost-pci", spec});

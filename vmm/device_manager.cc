@@ -75,6 +75,7 @@ DeviceManager::Built DeviceManager::build(const std::string& id, const VhostPciS
   vhost_pci::Config vc;
   vc.socket = spec.socket;
   vc.peer_bar_size = spec.bar_size;
+  vc.allow_unsealed = spec.allow_unsealed;
   vc.on_peer = [this, id](bool connected, const std::string& detail) {  // the device's thread
     notify_(connected ? "peer.connected" : "peer.disconnected", api::Json{{"device", id}, {"detail", detail}});
     asio::post(io_, [this, id, connected] { peer_changed(id, connected); });

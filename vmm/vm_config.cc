@@ -133,7 +133,7 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
   VhostPciSpec spec;
   auto items = split_options(text);
   if (!items) return items.error();
-  bool have_bar = false, have_hotplug = false, have_listen = false, have_section = false;
+  bool have_bar = false, have_hotplug = false, have_listen = false, have_section = false, have_unsealed = false;
   for (const auto& [key, value] : *items) {
     if (key == "socket") {
       spec.socket = value;
@@ -151,6 +151,10 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
       if (value != "on" && value != "off") return Error{"hotplug_on_connect=" + value + ": expected on or off"};
       spec.hotplug_on_connect = value == "on";
       have_hotplug = true;
+    } else if (key == "allow_unsealed") {
+      if (value != "on" && value != "off") return Error{"allow_unsealed=" + value + ": expected on or off"};
+      spec.allow_unsealed = value == "on";
+      have_unsealed = true;
     } else if (key == "listen") {
       if (value != "on" && value != "off") return Error{"listen=" + value + ": expected on or off"};
       spec.listen = value == "on";
@@ -162,7 +166,7 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
       spec.section_size = *size;
       have_section = true;
     } else {
-      return Error{"unknown key '" + key + "' in '" + text + "' (expected socket, mode, bar, hotplug_on_connect, listen, section)"};
+      return Error{"unknown key '" + key + "' in '" + text + "' (expected socket, mode, bar, hotplug_on_connect, allow_unsealed, listen, section)"};
     }
   }
   if (spec.socket.empty()) return Error{"'" + text + "' names no socket: give socket=PATH"};
@@ -170,6 +174,7 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
   bool symmetric = spec.mode == VhostPciSpec::Mode::kSymmetric;
   if (symmetric && have_bar) return Error{"bar= is for mode=asymmetric: a symmetric device has no peer-memory BAR (see section=)"};
   if (symmetric && have_hotplug) return Error{"hotplug_on_connect= is for mode=asymmetric"};
+  if (symmetric && have_unsealed) return Error{"allow_unsealed= is for mode=asymmetric (a symmetric peer's section must be sealed)"};
   if (!symmetric && have_listen) return Error{"listen= is for mode=symmetric (an asymmetric device always listens)"};
   if (!symmetric && have_section) return Error{"section= is for mode=symmetric"};
   return spec;
@@ -186,7 +191,8 @@ std::string vhost_pci_spec_text(const VhostPciSpec& spec) {
     return "socket=" + spec.socket + ",mode=symmetric,listen=" + (spec.listen ? "on" : "off") +
            ",section=" + std::to_string(spec.section_size);
   }
-  return "socket=" + spec.socket + ",bar=" + std::to_string(spec.bar_size) + (spec.hotplug_on_connect ? ",hotplug_on_connect=on" : "");
+  return "socket=" + spec.socket + ",bar=" + std::to_string(spec.bar_size) + (spec.hotplug_on_connect ? ",hotplug_on_connect=on" : "") +
+         (spec.allow_unsealed ? ",allow_unsealed=on" : "");
 }
 
 std::string net_spec_text(const NetSpec& spec) {

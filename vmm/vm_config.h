@@ -44,6 +44,10 @@ struct VhostPciSpec {
   // peer's front-end connects, hot-removed when it goes (the 2017 design's "device created on
   // connect").
   bool hotplug_on_connect = false;
+  // Asymmetric: take a peer's memory files that are not sealed against shrinking (hugetlbfs or
+  // tmpfs files, which cannot be sealed). Such a peer can truncate its memory under this VM: only
+  // for a trusted peer (docs/security.md).
+  bool allow_unsealed = false;
   bool listen = true;                   // symmetric: listen on `socket` (off: connect to it)
   uint64_t section_size = vhost_pci::link::kDefaultSectionSize;  // symmetric: bytes per output section, a power of two 1M-64M
 };
@@ -86,7 +90,7 @@ Result<uint32_t> parse_coalesce_us(const std::string& text);
 Status check_peer_bar_size(uint64_t size);
 // The symmetric output-section size rule: a power of two from 1M to 64M.
 Status check_section_size(uint64_t size);
-// "socket=PATH[,bar=SIZE][,hotplug_on_connect=on]" or
+// "socket=PATH[,bar=SIZE][,hotplug_on_connect=on][,allow_unsealed=on]" or
 // "socket=PATH,mode=symmetric[,listen=on|off][,section=SIZE]". Errors name the bad part.
 Result<VhostPciSpec> parse_vhost_pci(const std::string& text);
 // The MAC a --net device gets when none is given: derived from what identifies the device on this

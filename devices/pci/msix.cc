@@ -1,6 +1,7 @@
 // devices/pci/msix.cc: MSI-X table, PBA and per-vector eventfd/GSI binding.
 #include "devices/pci/msix.h"
 
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -155,8 +156,24 @@ Status MsixVectors::config_written(const PciConfig& cfg, uint32_t cap, uint32_t 
 
 void MsixVectors::bar_read(uint64_t table, uint64_t pba, uint64_t offset, std::span<uint8_t> data) {
   std::lock_guard lock(mu_);
-  if (offset < pba) table_.read_table(offset - table, data);
-  else table_.read_pba(offset - pba, data);
+  if (offset < pba) return table_.read_table(offset - table, data);
+  refresh_pending();
+  table_.read_pba(offset - pba, data);
+}
+
+// PCI 3.0 §6.8.2.10: a vector that would have fired while masked has its pending bit set. Such
+// signals collect in the vector's eventfd (or the outside source raising it) while no irqfd is
+// attached; poll() sees them without taking them, and the irqfd delivers them on unmask.
+void MsixVectors::refresh_pending() {
+  for (uint16_t v = 0; v < lines_.size(); ++v) {
+    const Line& line = lines_[v];
+    bool pending = false;
+    if (!line.attached) {
+      pollfd p{line.source >= 0 ? line.source : line.fd.get(), POLLIN, 0};
+      pending = ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+    }
+    table_.set_pending(v, pending);
+  }
 }
 
 Status MsixVectors::bar_write(uint64_t table, uint64_t pba, uint64_t offset, std::span<const uint8_t> data) {

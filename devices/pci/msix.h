@@ -6,7 +6,8 @@
 // MsixVectors adds what makes interrupts flow: one eventfd and one GSI per vector, routed with
 // KVM_SET_GSI_ROUTING and connected with an irqfd while the vector is deliverable. A masked vector
 // has its irqfd detached; signals collect in the eventfd and KVM delivers them when the guest
-// unmasks, so masking works the same whether tandem or a vhost backend writes the eventfd.
+// unmasks, so masking works the same whether tandem or a vhost backend writes the eventfd; the PBA
+// shows such a signal as pending.
 #pragma once
 
 #include <array>
@@ -99,6 +100,7 @@ class MsixVectors {
 
  private:
   MsixVectors(uint16_t vectors, VmServices& vm, std::string owner) : table_(vectors), vm_(vm), owner_(std::move(owner)) {}
+  void refresh_pending();  // mu_ held
   struct Line {
     UniqueFd fd;
     int source = -1;  // an outside eventfd raising this vector instead of fd, or -1

@@ -123,3 +123,27 @@ TEST_CASE("MSI-X: the capability, table accesses at and past the table, the enab
   wr(f, cap + 2, MsixTable::kEnable, 2);
   CHECK(f.msix().table().enabled());
 }
+
+TEST_CASE("MSI-X: a signal on a masked vector shows in the PBA until the vector is unmasked") {
+  testing::RecordingVmServices vm;
+  PciFunction f(kIds, vm, "test function");
+  REQUIRE(f.add_bar(0, BarKind::kMem64, 0x8000, 0x40000000).ok());
+  REQUIRE(f.add_msix(4, 0, 0x4000, 0x6000).ok());
+  auto pba = [&] {
+    std::array<uint8_t, 8> b{};
+    REQUIRE(f.msix_read(0x6000, b));
+    return *load_le<uint64_t>(b, 0);
+  };
+  CHECK(pba() == 0);
+  f.msix().signal(1);  // every vector is masked at reset
+  CHECK(pba() == 0b10);
+  CHECK(pba() == 0b10);  // reading the PBA takes nothing away
+
+  std::array<uint8_t, 1> ptr{};
+  f.config_read(0x34, ptr);
+  wr(f, ptr[0] + 2, MsixTable::kEnable, 2);
+  std::array<uint8_t, 4> unmask{};
+  CHECK(f.msix_write(0x4000 + 16 * 1 + 12, unmask));  // vector 1's control: mask bit clear
+  CHECK(vm.irqfds.size() == 1);                        // its irqfd is attached: KVM delivers it
+  CHECK(pba() == 0);
+}

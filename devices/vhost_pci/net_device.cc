@@ -135,6 +135,8 @@ void NetDevice::serve() {
   bc.features = cfg_.features | vhost_user::kFeatureProtocolFeatures;
   bc.queue_num = cfg_.queue_pairs;
   bc.max_vrings = max_queues();
+  bc.seals.allow_unsealed = cfg_.allow_unsealed;
+  bc.seals.hint = "--vhost-pci socket=" + cfg_.socket + ",allow_unsealed=on (manifest: allow_unsealed = true)";
   // Sleeps in poll() until the socket stirs or stop() writes wake_: no periodic wake-ups, so a
   // quiet link (or a flood, which never touches this thread) costs no context switches here.
   auto wait_for = [&](int fd) {

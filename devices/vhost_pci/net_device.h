@@ -52,6 +52,9 @@ struct Config {
   // RING_EVENT_IDX, RING_INDIRECT_DESC.
   uint64_t features = (1ULL << 32) | (1ULL << 15) | (1ULL << 29) | (1ULL << 28);
   std::chrono::milliseconds stop_timeout{500};
+  // Take peer memory files without F_SEAL_SHRINK (refused by default: a peer could truncate them
+  // under this VM).
+  bool allow_unsealed = false;
   // Called on the device's thread when a peer's front-end connects (true) or goes (false), with a
   // few words on why; for the API's notifications. Optional.
   std::function<void(bool connected, const std::string& detail)> on_peer;

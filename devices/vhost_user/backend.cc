@@ -1,6 +1,7 @@
 // devices/vhost_user/backend.cc: the back-end session: memory table, rings, answers.
 #include "devices/vhost_user/backend.h"
 
+#include <fcntl.h>
 #include <linux/magic.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -40,7 +41,7 @@ uint64_t used_bytes(uint64_t num) { return 6 + 8 * num; }
 
 // ---- MemoryMap ---------------------------------------------------------------------------------
 
-Result<MemoryMap> MemoryMap::map(const MemoryTable& table, std::vector<UniqueFd> fds) {
+Result<MemoryMap> MemoryMap::map(const MemoryTable& table, std::vector<UniqueFd> fds, const SealPolicy& seals) {
   TANDEM_TRY(validate_regions(table.regions, "memory table"));
   if (fds.size() != table.regions.size())
     return Error{"memory table: " + std::to_string(fds.size()) + " fds for " + std::to_string(table.regions.size()) + " regions"};
@@ -63,6 +64,15 @@ Result<MemoryMap> MemoryMap::map(const MemoryTable& table, std::vector<UniqueFd>
     struct stat st{};
     if (::fstat(fd, &st) != 0) return errno_error(at + "fstat");
     if (!S_ISREG(st.st_mode)) return Error{at + "its fd is not a memory file (memfd, tmpfs or hugetlbfs)"};
+    if (!seals.allow_unsealed) {
+      int have = ::fcntl(fd, F_GET_SEALS);
+      if (have < 0 || !(have & F_SEAL_SHRINK)) {
+        return Error{at + "its memory file is not sealed against shrinking (F_SEAL_SHRINK), so the front-end could truncate it "
+                          "under this VM: seal it (QEMU's memory-backend-memfd does by default), or allow unsealed memory with " +
+                     seals.hint + " if that peer is trusted"};
+      }
+    }
+    if (r.mmap_offset % page) return Error{at + "mmap_offset " + hex(r.mmap_offset) + " is not page-aligned"};
     uint64_t file_size = st.st_size > 0 ? static_cast<uint64_t>(st.st_size) : 0;
     if (r.mmap_offset > file_size || r.memory_size > file_size - r.mmap_offset)
       return Error{at + "mmap_offset " + hex(r.mmap_offset) + " + size " + hex(r.memory_size) + " is past the end of its fd (" +
@@ -393,7 +403,7 @@ BackendSession::Outcome BackendSession::dispatch(Message& m) {
 }
 
 BackendSession::Outcome BackendSession::set_mem_table(Message& m) {
-  auto mapped = MemoryMap::map(std::get<MemoryTable>(m.payload), std::move(m.fds));
+  auto mapped = MemoryMap::map(std::get<MemoryTable>(m.payload), std::move(m.fds), config_.seals);
   if (!mapped.ok()) return Outcome{mapped.error(), {}, {}};
   // Live rings stop while the memory changes under them; they restart against the new table.
   std::vector<uint32_t> restart;

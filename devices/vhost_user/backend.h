@@ -60,6 +60,12 @@ struct MappedRegion {
 };
 
 // The front-end's memory table, mapped MAP_SHARED, with checked translations.
+// Whether MemoryMap::map takes memory files that are not sealed against shrinking.
+struct MemorySealPolicy {
+  bool allow_unsealed = false;
+  std::string hint = "allow_unsealed=on";  // the option that allows unsealed memory, for the refusal
+};
+
 class MemoryMap {
  public:
   MemoryMap() = default;
@@ -67,9 +73,13 @@ class MemoryMap {
   MemoryMap& operator=(MemoryMap&&) = default;
 
   // Maps every region of `table` from its fd (fds[i] backs regions[i]). Refuses fds that are not
-  // regular files (memfd, tmpfs, hugetlbfs) or are shorter than mmap_offset + memory_size, and
-  // regions whose front-end (userspace) ranges overlap. On failure nothing stays mapped or open.
-  static Result<MemoryMap> map(const MemoryTable& table, std::vector<UniqueFd> fds);
+  // regular files (memfd, tmpfs, hugetlbfs) or are shorter than mmap_offset + memory_size, an
+  // mmap_offset that is not page-aligned, and regions whose front-end (userspace) ranges overlap.
+  // Unless `seals.allow_unsealed`, also a file not sealed against shrinking (F_SEAL_SHRINK): a front-end
+  // that truncates its memory under our mapping would end us with SIGBUS (or VM1's KVM_RUN with
+  // EFAULT). On failure nothing stays mapped or open.
+  using SealPolicy = MemorySealPolicy;
+  static Result<MemoryMap> map(const MemoryTable& table, std::vector<UniqueFd> fds, const SealPolicy& seals = SealPolicy{});
 
   bool empty() const { return regions_.empty(); }
   std::span<const MappedRegion> regions() const { return regions_; }
@@ -127,6 +137,9 @@ struct BackendConfig {
   uint32_t max_vrings = 2;   // vring indices 0 .. max_vrings-1 (1..256)
   std::chrono::milliseconds message_timeout{1000};  // rest of a started message; sending a reply
   std::function<void(const std::string&)> log;  // default: "tandem: <name>: ..." on stderr
+  // Memory files without F_SEAL_SHRINK (hugetlbfs or tmpfs files, which cannot be sealed) are
+  // refused unless seals.allow_unsealed; seals.hint names the option that allows them.
+  MemoryMap::SealPolicy seals;
 };
 
 class BackendSession {

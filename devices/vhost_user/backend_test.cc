@@ -24,9 +24,11 @@
 #include "base/hex.h"
 #include "devices/vhost_user/backend.h"
 #include "devices/vhost_user/frontend.h"
+#include "devices/vhost_user/testing/fixtures.h"
 
 using namespace tandem;
 using namespace tandem::vhost_user;
+using namespace tandem::vhost_user::testing;
 using namespace std::chrono_literals;
 
 namespace {
@@ -35,15 +37,6 @@ constexpr uint64_t kVersion1 = 1ULL << 32;
 constexpr uint64_t kMrgRxbuf = 1ULL << 15;
 constexpr uint64_t kNetFeatures = kVersion1 | kMrgRxbuf;
 
-size_t open_fds() {
-  size_t n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  REQUIRE(d != nullptr);
-  while (dirent* e = ::readdir(d))
-    if (e->d_name[0] != '.') ++n;
-  ::closedir(d);
-  return n;  // includes the directory's own fd, the same every time
-}
 
 // Lines of /proc/self/maps that map the memfd called `name`.
 int mappings_of(const std::string& name) {
@@ -55,33 +48,7 @@ int mappings_of(const std::string& name) {
   return n;
 }
 
-UniqueFd make_eventfd() {
-  UniqueFd fd(::eventfd(0, EFD_CLOEXEC));
-  REQUIRE(fd.valid());
-  return fd;
-}
-void notify(int fd, uint64_t v) { REQUIRE(::write(fd, &v, 8) == 8); }
-uint64_t drain(int fd) {
-  uint64_t v = 0;
-  REQUIRE(::read(fd, &v, 8) == 8);
-  return v;
-}
 
-// Guest RAM stand-in: a memfd the front-end maps.
-struct Ram {
-  UniqueFd fd;
-  uint8_t* base = nullptr;
-  size_t size = 0;
-  Ram(const char* name, size_t n) : fd(::memfd_create(name, MFD_CLOEXEC)), size(n) {
-    REQUIRE(fd.valid());
-    REQUIRE(::ftruncate(fd.get(), static_cast<off_t>(n)) == 0);
-    void* p = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
-    REQUIRE(p != MAP_FAILED);
-    base = static_cast<uint8_t*>(p);
-  }
-  ~Ram() { ::munmap(base, size); }
-  uint64_t addr(uint64_t off = 0) const { return reinterpret_cast<uint64_t>(base) + off; }
-};
 
 // The observer: records every call, keeps dup()s of the rings' eventfds.
 struct Recorder : BackendObserver {
@@ -811,4 +778,31 @@ TEST_CASE("the session API: create() checks its configuration; handle_one() idle
     created = Error{"dropped"};
   }
   CHECK(open_fds() == fds_before);
+}
+
+TEST_CASE("memory files: unsealed ones are refused unless allowed, naming the option; mmap_offset must be page-aligned") {
+  auto table_for = [](const Ram& ram, uint64_t offset = 0) {
+    MemoryTable t;
+    t.regions.push_back(MemRegion{0, ram.size - offset, ram.addr(), offset});
+    return t;
+  };
+  auto fds_for = [](const Ram& ram) {
+    std::vector<UniqueFd> v;
+    v.emplace_back(::dup(ram.fd.get()));
+    return v;
+  };
+  Ram sealed("sealed-ram", 0x10000), unsealed("unsealed-ram", 0x10000, false);
+  CHECK(MemoryMap::map(table_for(sealed), fds_for(sealed)).ok());
+
+  auto refused = MemoryMap::map(table_for(unsealed), fds_for(unsealed), MemoryMap::SealPolicy{false, "--vhost-pci ...,allow_unsealed=on"});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.message().find("F_SEAL_SHRINK") != std::string::npos);
+  CHECK(refused.message().find("--vhost-pci ...,allow_unsealed=on") != std::string::npos);
+  CHECK(mappings_of("unsealed-ram") == 1);  // ours only: nothing stays mapped
+  CHECK(MemoryMap::map(table_for(unsealed), fds_for(unsealed), MemoryMap::SealPolicy{true, ""}).ok());
+
+  auto odd = MemoryMap::map(table_for(sealed, 0x100), fds_for(sealed));
+  REQUIRE_FALSE(odd.ok());
+  CHECK(odd.message().find("not page-aligned") != std::string::npos);
+  CHECK(MemoryMap::map(table_for(sealed, 0x1000), fds_for(sealed)).ok());
 }

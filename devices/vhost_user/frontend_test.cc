@@ -16,9 +16,11 @@
 #include <thread>
 
 #include "devices/vhost_user/frontend.h"
+#include "devices/vhost_user/testing/fixtures.h"
 
 using namespace tandem;
 using namespace tandem::vhost_user;
+using namespace tandem::vhost_user::testing;
 using namespace std::chrono_literals;
 
 namespace {
@@ -152,34 +154,7 @@ std::unique_ptr<Frontend> connect(const TestBackend& backend, std::chrono::milli
   return std::move(f).value();
 }
 
-UniqueFd make_eventfd() {
-  UniqueFd fd(::eventfd(0, EFD_CLOEXEC));
-  REQUIRE(fd.valid());
-  return fd;
-}
 
-void notify(int fd, uint64_t v) { REQUIRE(::write(fd, &v, 8) == 8); }
-uint64_t drain(int fd) {
-  uint64_t v = 0;
-  REQUIRE(::read(fd, &v, 8) == 8);
-  return v;
-}
-
-// Guest RAM stand-in: a memfd with a recognisable pattern, mapped by the front-end.
-struct Ram {
-  UniqueFd fd;
-  uint8_t* base = nullptr;
-  size_t size = 0;
-  explicit Ram(size_t n) : fd(::memfd_create("tandem-test-ram", MFD_CLOEXEC)), size(n) {
-    REQUIRE(fd.valid());
-    REQUIRE(::ftruncate(fd.get(), static_cast<off_t>(n)) == 0);
-    void* p = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
-    REQUIRE(p != MAP_FAILED);
-    base = static_cast<uint8_t*>(p);
-  }
-  ~Ram() { ::munmap(base, size); }
-  uint64_t addr() const { return reinterpret_cast<uint64_t>(base); }
-};
 
 }  // namespace
 

@@ -2,11 +2,13 @@
 // MemoryMap): the peer's memory table mapped from real memfds, then guest-physical and front-end
 // addresses translated to host pointers.
 //
-// Input: a region count, then per region 16 bytes (guest-physical page, size in pages, front-end
-// address, mmap offset in pages, the memfd's size in pages), then lookups of 10 bytes each
+// Input: a region count, then per region 17 bytes (guest-physical page, size in pages, front-end
+// address, mmap offset in pages, the memfd's size in pages, whether it is sealed against
+// shrinking), a byte for the seal policy (unsealed memory allowed or not), then lookups of 10 bytes each
 // (an address kind, an address and a length). Every pointer a lookup returns must lie inside the
 // mapping of the region that contains the range; it is written and read back, so an address
 // outside a mapping faults under ASan. A crash or a pointer outside its region is a finding.
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -56,14 +58,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     r.mmap_offset = (in.take(1) % 9) * kPage + (in.take(1) % 2) * 100;
     const uint64_t file_pages = in.take(1) % 25;
     table.regions.push_back(r);
-    UniqueFd fd(::memfd_create("memory-map-fuzz", MFD_CLOEXEC));
+    UniqueFd fd(::memfd_create("memory-map-fuzz", MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (!fd) std::abort();
     if (::ftruncate(fd.get(), static_cast<off_t>(file_pages * kPage)) != 0) std::abort();
+    if (in.take(1) % 4 && ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) std::abort();  // mostly sealed
     fds.push_back(std::move(fd));
   }
   if (in.take(1) & 1 && !fds.empty()) fds.pop_back();  // one fd short
 
-  auto map = MemoryMap::map(table, std::move(fds));
+  MemoryMap::SealPolicy seals;
+  seals.allow_unsealed = in.take(1) & 1;
+  auto map = MemoryMap::map(table, std::move(fds), seals);
   if (!map) return 0;
   check(map->regions().size() == n);
 

@@ -6,7 +6,7 @@
 //   --messages   malformed and out-of-order vhost-user requests, each on a fresh connection after a
 //                correct handshake (REPLY_ACK negotiated): truncated and oversized messages, an
 //                unknown request, memory tables with no, too many, overlapping, empty or fd-less
-//                regions or a pipe for memory, an fd where none belongs, ring addresses before any
+//                regions, a pipe or an unsealed memfd for memory, an fd where none belongs, ring addresses before any
 //                memory table and outside it, and a flood of 20000 requests. Every one must be
 //                refused (an answer != 0, or the connection closed); one accepted is a failure.
 //   --rings      a correct session whose rings it then scribbles, phase by phase, with the guest
@@ -24,6 +24,7 @@
 // intact, 1 otherwise, 2 on bad usage.
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -206,6 +207,14 @@ int run_messages(const std::string& path) {
          if (::pipe2(p, O_CLOEXEC) != 0) return false;
          UniqueFd r(p[0]), w(p[1]);
          return refused(c, "SET_MEM_TABLE whose fd is a pipe", message(5, mem_table({{0, kMem, ua, 0}})), {r.get()});
+       }},
+      {"a memory file the front-end could shrink", [&](auto& c) {
+         // An unsealed memfd of the right size: tandem refuses it (a front-end that truncates its
+         // memory under VM1 would end VM1's tandem with SIGBUS), unless allow_unsealed=on.
+         UniqueFd loose(::memfd_create("scribbler-unsealed", MFD_CLOEXEC));
+         if (!loose || ::ftruncate(loose.get(), static_cast<off_t>(kMem)) != 0) return false;
+         return refused(c, "SET_MEM_TABLE whose memfd is not sealed against shrinking", message(5, mem_table({{0, kMem, ua, 0}})),
+                        {loose.get()});
        }},
       {"an fd on a request that takes none", [&](auto& c) {
          return refused(c, "GET_VRING_BASE with an fd attached", message(11, std::vector<uint8_t>(8, 0)), {memfd});

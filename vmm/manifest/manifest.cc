@@ -337,7 +337,7 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
     for (size_t di = 0; di < vpcis.size(); ++di) {
       const toml::table& d = *vpcis[di];
       std::string dev = what + ": vhost-pci-net[" + std::to_string(di) + "]";
-      c.only_keys(d, {"name", "mode", "socket", "bar", "hotplug_on_connect", "section", "peer"}, dev);
+      c.only_keys(d, {"name", "mode", "socket", "bar", "hotplug_on_connect", "allow_unsealed", "section", "peer"}, dev);
       VhostPciSpec spec;
       std::string name = "vpci" + std::to_string(di);
       if (auto v = c.string(d, "name", dev)) {
@@ -375,6 +375,9 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
       }
       if (applies("hotplug_on_connect", false, "")) {
         if (auto b = c.boolean(d, "hotplug_on_connect", dev)) spec.hotplug_on_connect = *b;
+      }
+      if (applies("allow_unsealed", false, ": a symmetric peer's section is always sealed")) {
+        if (auto b = c.boolean(d, "allow_unsealed", dev)) spec.allow_unsealed = *b;
       }
       bool section_given = false;
       if (applies("section", true, "")) {

@@ -103,6 +103,7 @@ xsave = false
   name = "left"
   bar = "8G"
   hotplug_on_connect = true
+  allow_unsealed = true
 )";
   auto m = parse_manifest(text, "dir/m.toml", defaults());
   REQUIRE_MESSAGE(m.ok(), m.message());
@@ -144,6 +145,8 @@ xsave = false
   CHECK(cli.vm.vhost_pcis[0].socket == "dir/run/a-left.sock");
   CHECK(a.config.vhost_pcis[0].hotplug_on_connect);
   CHECK(cli.vm.vhost_pcis[0].hotplug_on_connect);
+  CHECK(a.config.vhost_pcis[0].allow_unsealed);
+  CHECK(cli.vm.vhost_pcis[0].allow_unsealed);
 }
 
 TEST_CASE("manifest: a chain starts from its tail; a bridge port gets a tap name") {
@@ -461,13 +464,15 @@ const Bad kBad[] = {
      "m.toml:1:20: manifest: 'shutdown_timeout' is 0; expected 1 to 3600"},
     // Symmetric vhost-pci-net (docs/vhost-pci-net.md §9.7).
     {"unknown vhost-pci-net key", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nqueues = 2\n",
-     "m.toml:4:1: vm \"a\": vhost-pci-net[0]: unknown key 'queues' (expected name, mode, socket, bar, hotplug_on_connect, section, peer)"},
+     "m.toml:4:1: vm \"a\": vhost-pci-net[0]: unknown key 'queues' (expected name, mode, socket, bar, hotplug_on_connect, allow_unsealed, section, peer)"},
     {"unknown mode", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"mirrored\"\nsection = \"3M\"\n",
      "m.toml:4:8: vm \"a\": vhost-pci-net[0]: mode \"mirrored\" is not \"asymmetric\" (2.0, the default) or \"symmetric\""},
     {"bar on a symmetric device", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\nbar = \"8G\"\n",
      "m.toml:5:7: vm \"a\": vhost-pci-net[0]: 'bar' is for mode = \"asymmetric\"; this device is symmetric: it has no peer-memory BAR (its shared memory is 'section')"},
     {"hotplug_on_connect on a symmetric device", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\nhotplug_on_connect = true\n",
      "m.toml:5:22: vm \"a\": vhost-pci-net[0]: 'hotplug_on_connect' is for mode = \"asymmetric\"; this device is symmetric"},
+    {"allow_unsealed on a symmetric device", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\nallow_unsealed = true\n",
+     "m.toml:5:18: vm \"a\": vhost-pci-net[0]: 'allow_unsealed' is for mode = \"asymmetric\"; this device is symmetric: a symmetric peer's section is always sealed"},
     {"section on a default device", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nsection = \"4M\"\n",
      "m.toml:4:11: vm \"a\": vhost-pci-net[0]: 'section' is for mode = \"symmetric\"; this device is asymmetric (the default)"},
     {"section on an asymmetric device", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"asymmetric\"\nsection = \"4M\"\n",
