@@ -333,6 +333,7 @@ void NetDevice::publish_locked() {
 
 Status NetDevice::install_memory_locked() {
   if (memory_installed_) return {};
+  if (!stranded_.empty()) return Error{"out of service: a memslot of an earlier peer could not be removed"};
   const auto bar2 = fn_.bar(2);
   if (!bar2) return {};  // the BAR is not decoding yet: installed when the guest enables it
   for (auto& r : regions_) {
@@ -349,7 +350,14 @@ Status NetDevice::install_memory_locked() {
 
 void NetDevice::withdraw_memory_locked() {
   for (auto& r : regions_) {
-    if (r.slot) (void)vm_->remove_memslot(*r.slot);
+    if (!r.slot) continue;
+    if (auto s = vm_->remove_memslot(*r.slot); !s) {
+      // KVM may still map the guest's BAR onto this memory: unmapping it under KVM would let the
+      // guest reach whatever the host maps there next. Keep it, and stop taking peers.
+      stranded_.push_back(r.keep_mapped);
+      log("peer region at BAR offset " + hex(r.bar_offset) + ": removing its memslot failed (" + s.message() +
+          "); its memory stays mapped and this device is out of service until tandem restarts");
+    }
     r.slot.reset();
   }
   memory_installed_ = false;
@@ -364,7 +372,7 @@ Status NetDevice::on_mem_table(std::span<const vhost_user::MappedRegion> regions
     if (r.size > cfg_.peer_bar_size || at > cfg_.peer_bar_size - r.size) {
       return Error{"the peer's memory does not fit the " + std::to_string(cfg_.peer_bar_size >> 30) + " GiB peer BAR"};
     }
-    placed.push_back(Placed{r.gpa, r.size, at, r.host, std::nullopt});
+    placed.push_back(Placed{r.gpa, r.size, at, r.host, std::nullopt, r.keep_mapped});
     at = round_up(at + r.size, kRegionAlign);
   }
   withdraw_memory_locked();
@@ -429,6 +437,8 @@ Status NetDevice::on_vring_ready(const vhost_user::VringConfig& ring) {
   if (auto s = install_memory_locked(); !s) return s;
   if (auto s = wire_locked(ring.index); !s) {
     unwire_locked(ring.index);
+    // The memory went in for this ring: with no ring live, it comes out again.
+    if (std::none_of(rings_.begin(), rings_.end(), [](const Ring& x) { return x.live; })) withdraw_memory_locked();
     return s;
   }
   r.live = true;

@@ -100,6 +100,7 @@ class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public 
     uint64_t gpa, size, bar_offset;
     uint8_t* host;
     std::optional<uint32_t> slot;
+    std::shared_ptr<const void> keep_mapped;  // the session's mapping of it (see withdraw_memory_locked)
   };
   struct Ring {
     bool live = false;
@@ -134,6 +135,9 @@ class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public 
   std::condition_variable cv_;
   std::optional<uint32_t> meta_slot_;
   std::vector<Placed> regions_;
+  // Peer memory whose memslot KVM would not remove: it stays mapped (the guest may still reach
+  // it), and the device takes no peer memory again (out of service until tandem restarts).
+  std::vector<std::shared_ptr<const void>> stranded_;
   bool memory_installed_ = false;
   std::vector<Ring> rings_;
   uint32_t link_ = kDown;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "base/le.h"
@@ -47,7 +48,8 @@ struct Fixture {
   GuestMemory peer = std::move(GuestMemory::create({{0, kPeerRam}}, "peer-ram")).value();
   UniqueFd kick[2], call[2];
 
-  Fixture() {
+  explicit Fixture(std::shared_ptr<testing::RecordingVmServices> services = nullptr) {
+    if (services) vm = std::move(services);
     Config c;
     c.socket = dir.path + "/s.sock";
     c.stop_timeout = 300ms;
@@ -356,4 +358,52 @@ TEST_CASE("a peer whose memory does not fit the BAR is refused, the device keeps
   vhost::MemoryRegion r{0, 20ULL << 30, reinterpret_cast<uint64_t>(f.peer.regions()[0].host), f.peer.fd(), 0};
   CHECK_FALSE((*fe)->set_mem_table(std::span<const vhost::MemoryRegion>(&r, 1)).ok());
   CHECK(f.reg(0x00) == kMagic);
+}
+
+namespace {
+// KVM refusing to remove a read-write memslot (the peer's RAM): a fault no real run provokes.
+struct StickySlots : testing::RecordingVmServices {
+  Status remove_memslot(uint32_t slot) override {
+    {
+      std::lock_guard l(mu);
+      if (slots.count(slot) && !slots[slot].read_only) return Error{"KVM_SET_USER_MEMORY_REGION: Invalid argument (simulated)"};
+    }
+    return RecordingVmServices::remove_memslot(slot);
+  }
+};
+int peer_ram_mappings() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  int n = 0;
+  while (std::getline(maps, line)) n += line.find("/memfd:peer-ram") != std::string::npos;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("a memslot KVM will not remove: the peer's memory stays mapped and the device takes no new peer") {
+  Fixture f(std::make_shared<StickySlots>());
+  f.driver_setup();
+  f.dev->start();
+  const int ours = peer_ram_mappings();  // the fixture's own mapping of the peer's RAM
+  {
+    auto fe = f.connect_peer();
+    REQUIRE(f.wait_link(kUp));
+    CHECK(peer_ram_mappings() == ours + 1);  // the session's
+  }
+  REQUIRE(f.wait_link(kDown));
+  CHECK(peer_ram_mappings() == ours + 1);  // kept: KVM may still map the BAR onto it
+  // A new peer is refused when its rings would need the memory installed again.
+  auto fe = vhost_user::Frontend::connect(f.dir.path + "/s.sock", 2000ms);
+  REQUIRE(fe.ok());
+  REQUIRE((*fe)->set_owner().ok());
+  REQUIRE((*fe)->set_features(1ULL << 32).ok());
+  vhost::MemoryRegion r{0, kPeerRam, reinterpret_cast<uint64_t>(f.peer.regions()[0].host), f.peer.fd(), 0};
+  REQUIRE((*fe)->set_mem_table(std::span<const vhost::MemoryRegion>(&r, 1)).ok());
+  uint64_t base = reinterpret_cast<uint64_t>(f.peer.regions()[0].host);
+  REQUIRE((*fe)->set_vring_num(0, 256).ok());
+  REQUIRE((*fe)->set_vring_addr(0, vhost::VringAddr{base + kDesc, base + kAvail, base + kUsed, 0, 0}).ok());
+  REQUIRE((*fe)->set_vring_kick(0, f.kick[0].get()).ok());
+  REQUIRE((*fe)->set_vring_call(0, f.call[0].get()).ok());
+  CHECK_FALSE((*fe)->set_vring_enable(0, true).ok());
+  CHECK_FALSE(f.wait_link(kUp));
 }

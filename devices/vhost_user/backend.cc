@@ -88,8 +88,9 @@ Result<MemoryMap> MemoryMap::map(const MemoryTable& table, std::vector<UniqueFd>
     if (length > std::numeric_limits<size_t>::max()) return Error{at + "too large to map"};
     auto mapping = Mapping::map(static_cast<size_t>(length), PROT_READ | PROT_WRITE, MAP_SHARED, fd, static_cast<off_t>(start));
     if (!mapping.ok()) return Error{at + mapping.message()};
-    m.regions_.push_back({r.guest_phys_addr, r.memory_size, r.userspace_addr, r.mmap_offset, mapping->data() + delta, fd});
-    m.mappings_.push_back(std::move(mapping).value());
+    auto shared = std::make_shared<Mapping>(std::move(mapping).value());
+    m.regions_.push_back({r.guest_phys_addr, r.memory_size, r.userspace_addr, r.mmap_offset, shared->data() + delta, fd, shared});
+    m.mappings_.push_back(std::move(shared));
   }
   m.fds_ = std::move(fds);
   return m;

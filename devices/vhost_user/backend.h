@@ -57,15 +57,18 @@ struct MappedRegion {
   uint64_t mmap_offset = 0;     // offset of the region in `fd`
   uint8_t* host = nullptr;      // [gpa, gpa + size) lives at [host, host + size) here
   int fd = -1;                  // backing fd, owned by the session's table
+  // Holding this keeps [host, host + size) mapped after the table is replaced or the session ends
+  // (for a device whose KVM memslot on it could not be removed).
+  std::shared_ptr<const void> keep_mapped;
 };
 
-// The front-end's memory table, mapped MAP_SHARED, with checked translations.
 // Whether MemoryMap::map takes memory files that are not sealed against shrinking.
 struct MemorySealPolicy {
   bool allow_unsealed = false;
   std::string hint = "allow_unsealed=on";  // the option that allows unsealed memory, for the refusal
 };
 
+// The front-end's memory table, mapped MAP_SHARED, with checked translations.
 class MemoryMap {
  public:
   MemoryMap() = default;
@@ -90,7 +93,7 @@ class MemoryMap {
 
  private:
   std::vector<MappedRegion> regions_;
-  std::vector<Mapping> mappings_;  // one per region, mapped from the page-aligned offset below it
+  std::vector<std::shared_ptr<Mapping>> mappings_;  // one per region, from the page-aligned offset below it
   std::vector<UniqueFd> fds_;
 };
 
