@@ -123,7 +123,7 @@ Result<NetSpec> parse_net(const std::string& text) {
 }
 
 Status check_peer_bar_size(uint64_t size) {
-  if (size < (4ULL << 30) || (size & (size - 1)) || size > (32ULL << 30)) {
+  if (!vhost_pci::valid_peer_bar_size(size)) {
     return Error{"the peer BAR must be a power of two from 4G to 32G"};
   }
   return {};

@@ -12,6 +12,7 @@
 #include "base/result.h"
 #include "devices/net/tap.h"
 #include "devices/vhost_pci/link_protocol.h"
+#include "devices/vhost_pci/peer_bar.h"
 #include "vmm/seccomp/seccomp.h"
 
 namespace tandem {
@@ -39,7 +40,7 @@ struct NetSpec {
 struct VhostPciSpec {
   enum class Mode { kAsymmetric, kSymmetric } mode = Mode::kAsymmetric;
   std::string socket;
-  uint64_t bar_size = 16ULL << 30;  // asymmetric: the peer-memory BAR, the largest peer it can take
+  uint64_t bar_size = vhost_pci::kDefaultPeerBarSize;  // asymmetric: the peer-memory BAR, the largest peer it can take
   // Asymmetric: the device is on the PCI bus only while a peer is connected: hot-added when a
   // peer's front-end connects, hot-removed when it goes (the 2017 design's "device created on
   // connect").

@@ -54,8 +54,8 @@ NetDevice::NetDevice(const Config& cfg, std::shared_ptr<VmServices> vm)
 
 Result<std::shared_ptr<NetDevice>> NetDevice::create(const Config& cfg, std::shared_ptr<VmServices> vm, uint64_t bar0, uint64_t bar2) {
   if (cfg.queue_pairs == 0 || 2 * cfg.queue_pairs > kMaxQueues) return Error{"vhost-pci-net: queue pairs must be 1..32"};
-  if (cfg.peer_bar_size < (4ULL << 30) || (cfg.peer_bar_size & (cfg.peer_bar_size - 1))) {
-    return Error{"vhost-pci-net: the peer BAR size must be a power of two of at least 4 GiB"};
+  if (!valid_peer_bar_size(cfg.peer_bar_size)) {
+    return Error{"vhost-pci-net: the peer BAR size must be a power of two from 4 GiB to 32 GiB"};
   }
   std::shared_ptr<NetDevice> d(new NetDevice(cfg, std::move(vm)));
   const std::string who = d->name();

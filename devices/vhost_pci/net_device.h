@@ -27,6 +27,7 @@
 #include "devices/pci/pci_device.h"
 #include "devices/pci/pci_function.h"
 #include "devices/vhost_pci/link_device.h"
+#include "devices/vhost_pci/peer_bar.h"
 #ifdef TANDEM_TEST_SPIN_RELAY
 #include "devices/vhost_pci/spin_relay.h"
 #endif
@@ -46,7 +47,7 @@ constexpr uint32_t kMaxQueues = 64;
 
 struct Config {
   std::string socket;                      // where tandem listens for the peer's front-end
-  uint64_t peer_bar_size = 16ULL << 30;    // BAR 2: room for the peer's memory (power of two)
+  uint64_t peer_bar_size = kDefaultPeerBarSize;  // BAR 2: room for the peer's memory (power of two)
   uint32_t queue_pairs = 1;
   // Offered to the peer (what guest-images/vhost-pci-net implements): VERSION_1, MRG_RXBUF,
   // RING_EVENT_IDX, RING_INDIRECT_DESC.
