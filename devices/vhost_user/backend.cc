@@ -290,8 +290,7 @@ BackendSession::Outcome BackendSession::dispatch(Message& m) {
     case R::kSetFeatures: {
       uint64_t v = std::get<uint64_t>(m.payload);
       if (uint64_t extra = v & ~config_.features) return fail("features " + hex(extra) + " were not offered");
-      acked_features_ = v;
-      observer_.on_features(v & ~kFeatureProtocolFeatures);
+      set_features(v);
       return ok();
     }
 
@@ -401,6 +400,23 @@ BackendSession::Outcome BackendSession::dispatch(Message& m) {
       return fail("not supported here (its protocol feature was not offered)");
     }
   }
+}
+
+// A driver reads the negotiated features (event index, header length) when a ring goes live: a
+// change under live rings stops them first and restarts them after, as a new memory table does.
+void BackendSession::set_features(uint64_t features) {
+  std::vector<uint32_t> restart;
+  if (features != acked_features_) {
+    for (uint32_t i = 0; i < rings_.size(); ++i)
+      if (rings_[i].live) {
+        stop_ring(i);
+        restart.push_back(i);
+      }
+  }
+  acked_features_ = features;
+  observer_.on_features(features & ~kFeatureProtocolFeatures);
+  for (uint32_t i : restart)
+    if (auto s = maybe_start(i); !s.ok()) log("vring " + std::to_string(i) + " did not restart: " + s.message());
 }
 
 BackendSession::Outcome BackendSession::set_mem_table(Message& m) {

@@ -199,6 +199,7 @@ class BackendSession {
   BackendSession(Connection connection, BackendConfig config, BackendObserver& observer);
 
   Outcome dispatch(Message& m);
+  void set_features(uint64_t features);
   Outcome set_mem_table(Message& m);
   Status set_vring_file(Message& m);
   Status check_index(uint32_t index) const;

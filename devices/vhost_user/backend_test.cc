@@ -806,3 +806,40 @@ TEST_CASE("memory files: unsealed ones are refused unless allowed, naming the op
   CHECK(odd.message().find("not page-aligned") != std::string::npos);
   CHECK(MemoryMap::map(table_for(sealed, 0x1000), fds_for(sealed)).ok());
 }
+
+TEST_CASE("SET_FEATURES on live rings: event_idx and the header length flip only with the rings stopped") {
+  constexpr uint64_t kEventIdx = 1ULL << 29;
+  BackendConfig config = net_config();
+  config.features |= kEventIdx;
+  Server server(config);
+  Ram ram("bt-features", 0x10000);
+  {
+    auto f = frontend(server);
+    REQUIRE(f->set_features(kNetFeatures).ok());
+    vhost::MemoryRegion r{0, 0x10000, ram.addr(), ram.fd.get(), 0};
+    REQUIRE(f->set_mem_table(std::span(&r, 1)).ok());
+    UniqueFd kick = make_eventfd(), call = make_eventfd();
+    REQUIRE(f->set_vring_num(0, 16).ok());
+    REQUIRE(f->set_vring_addr(0, {ram.addr(0x1000), ram.addr(0x2000), ram.addr(0x3000), 0, 0}).ok());
+    REQUIRE(f->set_vring_kick(0, kick.get()).ok());
+    REQUIRE(f->set_vring_call(0, call.get()).ok());
+    REQUIRE(f->set_vring_enable(0, true).ok());
+    CHECK(server.rec.take() == Events{"features", "mem 1", "ready 0"});
+
+    // Mid-stream: event_idx on and the mergeable-buffer header off. The ring stops (the device
+    // answers its index), the device sees the new features, the ring resumes where it stopped.
+    REQUIRE(f->set_features(kVersion1 | kEventIdx).ok());
+    CHECK(server.rec.take() == Events{"stop 0", "features", "ready 0"});
+    {
+      std::lock_guard l(server.rec.mu);
+      CHECK(server.rec.features == (kVersion1 | kEventIdx));
+      CHECK(server.rec.rings[0].base == 1000);
+    }
+    // The same features again: nothing stops.
+    REQUIRE(f->set_features(kVersion1 | kEventIdx).ok());
+    CHECK(server.rec.take() == Events{"features"});
+  }
+  server.join();
+  server.rec.kicks.clear();
+  server.rec.calls.clear();
+}
