@@ -7,7 +7,9 @@
 # TANDEM-GUEST-READY, then powers off. One line per guest:
 #   SOAK vmm=V round=R guest=G result=ready|triple-fault|reset|hang|exit-N seconds=S
 # and a last line "SOAK-DONE ...". Logs of every guest that did not power off cleanly are kept
-# under SOAK_KEEP (a directory in the writable share) when it is set.
+# under SOAK_KEEP (a directory in the writable share) when it is set. SOAK_CMDLINE replaces the
+# guests' kernel command line; SOAK_TRACE=1 records KVM's exits and injections in the nested host
+# (ftrace) and keeps the last of them with each guest that triple-faulted or reset.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -16,6 +18,9 @@ ROUNDS="${SOAK_ROUNDS:-10}"
 GUESTS="${SOAK_GUESTS:-2}"
 NET="${SOAK_NET:-testpmd}"
 KEEP="${SOAK_KEEP:-}"
+CMDLINE="${SOAK_CMDLINE:-console=ttyS0 quiet panic=-1 tandem.run=true}"
+TRACE="${SOAK_TRACE:-0}"
+TR=/sys/kernel/tracing
 MEM=512M
 T="$(mktemp -d /tmp/soak.XXXXXX)"
 TANDEM="${TANDEM_BIN_DIR:-$(pwd)/bazel-bin}/vmm/tandem"
@@ -24,6 +29,25 @@ TANDEM="${TANDEM_BIN_DIR:-$(pwd)/bazel-bin}/vmm/tandem"
 PIDS=()
 cleanup() { local p; for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done; }
 trap cleanup EXIT
+
+# trace_on: KVM's exits (with the guest's RIP), injected exceptions and interrupts, nested-page
+# faults, in a ring buffer per CPU of the nested host.
+trace_on() {
+  [[ -d $TR/events/kvm ]] || mount -t tracefs nodev $TR 2>/dev/null
+  [[ -d $TR/events/kvm ]] || { echo "SOAK-ERROR no kvm trace events in the nested host"; exit 2; }
+  echo 0 > $TR/tracing_on; echo > $TR/trace; echo 16384 > $TR/buffer_size_kb
+  for e in kvm_exit kvm_inj_exception kvm_inj_virq kvm_page_fault kvm_msr kvm_cr; do
+    [[ -e $TR/events/kvm/$e/enable ]] && echo 1 > $TR/events/kvm/$e/enable
+  done
+  echo 1 > $TR/tracing_on
+}
+# trace_keep FILE: the buffer's last 20000 lines into FILE, then a fresh buffer.
+trace_keep() {
+  echo 0 > $TR/tracing_on
+  tail -n 20000 $TR/trace > "$1" 2>/dev/null
+  echo > $TR/trace; echo 1 > $TR/tracing_on
+}
+(( TRACE )) && trace_on
 
 if [[ "$NET" == testpmd ]]; then
   vdevs=()
@@ -41,7 +65,7 @@ fi
 
 # launch G LOG: starts guest G under VMM; sets PID.
 launch() {
-  local g="$1" log="$2" mac cmdline="console=ttyS0 quiet panic=-1 tandem.run=true"
+  local g="$1" log="$2" mac cmdline="$CMDLINE"
   mac=$(printf '52:54:00:12:35:%02x' $((g + 16)))
   local -a qnet=() tnet=()
   if [[ "$NET" == testpmd ]]; then
@@ -98,6 +122,7 @@ for (( r = 1; r <= ROUNDS; r++ )); do
     if [[ "$v" != ready && -n "$KEEP" ]]; then
       mkdir -p "$KEEP"
       cp "${logs[g]}" "$KEEP/$VMM-r$r-g$g.log" 2>/dev/null; cp "${logs[g]}.stderr" "$KEEP/$VMM-r$r-g$g.stderr" 2>/dev/null
+      (( TRACE )) && [[ "$v" == triple-fault || "$v" == reset ]] && trace_keep "$KEEP/$VMM-r$r-g$g.trace"
     fi
   done
 done
