@@ -126,6 +126,27 @@ uint32_t vendor_cap(Side& s) {
   return 0;
 }
 
+// A hand-made peer: a sealed section and two eventfds, and its HELLO sent on a fresh connection.
+struct RawPeer {
+  UniqueFd mem{::memfd_create("peer", MFD_CLOEXEC | MFD_ALLOW_SEALING)};
+  UniqueFd ev1{::eventfd(0, EFD_CLOEXEC)}, ev2{::eventfd(0, EFD_CLOEXEC)};
+  std::optional<vhost_user::Connection> conn;
+  explicit RawPeer(const std::string& sock) {
+    REQUIRE(::ftruncate(mem.get(), kSection) == 0);
+    REQUIRE(::fcntl(mem.get(), F_ADD_SEALS, F_SEAL_SHRINK) == 0);
+    auto c = vhost_user::Connection::connect(sock);
+    REQUIRE(c);
+    conn.emplace(std::move(c).value());
+    hello();
+  }
+  void hello() {
+    link::Hello h;
+    h.section_size = kSection;
+    int fds[] = {mem.get(), ev1.get(), ev2.get()};
+    REQUIRE(conn->send(*link::encode_hello(h), fds));
+  }
+};
+
 }  // namespace
 
 TEST_CASE("a symmetric device shows its identity, capability and own section before any peer") {
@@ -307,17 +328,9 @@ TEST_CASE("a hostile peer on the socket is refused: unsealed section, malformed 
     expect_bye_and_down(*c);  // after hello_timeout (500 ms)
   }
   SUBCASE("a second HELLO after the link came up") {
-    UniqueFd mem(::memfd_create("sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING));
-    REQUIRE(::ftruncate(mem.get(), kSection) == 0);
-    REQUIRE(::fcntl(mem.get(), F_ADD_SEALS, F_SEAL_SHRINK) == 0);
-    auto c = vhost_user::Connection::connect(sock);
-    REQUIRE(c);
-    link::Hello h;
-    h.section_size = kSection;
-    int fds[] = {mem.get(), ev1.get(), ev2.get()};
-    REQUIRE(c->send(*link::encode_hello(h), fds));
+    RawPeer peer(sock);
     REQUIRE(eventually([&] { return a.reg(kRegLinkState) == kUp; }));
-    REQUIRE(c->send(*link::encode_hello(h), fds));
+    peer.hello();
     REQUIRE(eventually([&] { return a.reg(kRegLinkState) == kDown; }));
     CHECK_FALSE(a.slot_at(kShm + kSection));
   }
@@ -332,15 +345,8 @@ TEST_CASE("the peer's tandem cannot write our section: a read-only descriptor, s
   const std::string sock = dir.path + "/s.sock";
   Side a(sock, true);
   a.dev->start();
-  UniqueFd mem(::memfd_create("peer", MFD_CLOEXEC | MFD_ALLOW_SEALING)), ev1(::eventfd(0, EFD_CLOEXEC)), ev2(::eventfd(0, EFD_CLOEXEC));
-  REQUIRE(::ftruncate(mem.get(), kSection) == 0);
-  REQUIRE(::fcntl(mem.get(), F_ADD_SEALS, F_SEAL_SHRINK) == 0);
-  auto c = vhost_user::Connection::connect(sock);
-  REQUIRE(c);
-  link::Hello h;
-  h.section_size = kSection;
-  int fds[] = {mem.get(), ev1.get(), ev2.get()};
-  REQUIRE(c->send(*link::encode_hello(h), fds));
+  RawPeer peer(sock);
+  auto& c = peer.conn;
   std::array<uint8_t, 16> hdr{};
   std::vector<UniqueFd> got;
   REQUIRE(c->read_exact(hdr, got, 2000ms));
