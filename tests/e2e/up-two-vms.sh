@@ -22,8 +22,8 @@ demo() {
   run_dir="$(sed -n 's/.*run directory \(.*\))$/\1/p' "$E2E_TMP/check.log")"
 
   out="$E2E_TMP/up-$(basename "$M" .toml).log"
-  # (The manifest boots one guest at a time and restarts a VM that fails: the nested host's
-  # early-boot triple faults do not end the demo.)
+  # (The manifest boots one guest at a time. Its restart = "on-failure" is for users; here a
+  # restart is a failure: the exit line below must show none.)
   run_up "$out" 900 "$M"
   wait_exit "$UP_PID" 900; rc=$RC
   tr -d '\r' < "$out" > "$out.txt"
@@ -36,7 +36,6 @@ demo() {
   check_line "$out.txt" "^vm2 \| NET-SINK-DONE" "vm2 did not finish its script"
   check_line "$out.txt" "^vm1 +\\| tandem: .*$connected" "vm1's tandem never saw vm2 connect"
   check_line "$out.txt" '^tandem up: vm "vm1" started \(pid [0-9]+\)$' "no start line for vm1"
-  # (restart = "on-failure": a guest the nested host triple-faults in early boot is started again)
   check_line "$out.txt" '^tandem up: done: vm1 exited with status 0, vm2 exited with status 0$' "the VMs' exits were not reported"
   # vm2 starts only after vm1's socket exists.
   first="$(grep -nE '^tandem up: vm "vm[12]" started' "$out.txt" | head -n 1)"
