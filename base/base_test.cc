@@ -1,7 +1,12 @@
-// Unit tests for base/: Result, UniqueFd, little-endian accessors, eventfd signalling, worker threads.
+// Unit tests for base/: Result, UniqueFd, little-endian accessors, eventfd signalling, worker threads,
+// owner-only listeners and who may connect to them.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <pthread.h>
 
@@ -17,6 +22,7 @@
 #include "base/unique_fd.h"
 #include "base/unix_socket.h"
 #include "base/worker_thread.h"
+#include "tests/unit/skip.h"
 
 using namespace tandem;
 
@@ -148,4 +154,108 @@ TEST_CASE("a worker thread is named and runs the VMM's hook; without a hook it o
   CHECK(worker_name("a-name-longer-than-fifteen") == "a-name-longer-t");  // the kernel keeps 15
   CHECK(g_hook_runs == 2);
   set_worker_thread_hook(nullptr);
+}
+
+namespace {
+std::string temp_dir() {
+  char t[] = "/tmp/tandem-base-test.XXXXXX";
+  REQUIRE(::mkdtemp(t) != nullptr);
+  return t;
+}
+}  // namespace
+
+TEST_CASE("listen_private: mode 0600; a dead socket is replaced; a live one or a regular file is refused and left alone") {
+  const std::string dir = temp_dir(), path = dir + "/s.sock", file = dir + "/notes.txt";
+  {
+    auto fd = listen_private(path, 4);
+    REQUIRE_MESSAGE(fd.ok(), fd.message());
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    auto live = listen_private(path, 4);
+    REQUIRE_FALSE(live.ok());
+    CHECK(live.message().find("is in use by another process") != std::string::npos);
+  }
+  // The listener above is closed but its path stays: a dead socket, taken over.
+  CHECK(listen_private(path, 4).ok());
+  ::unlink(path.c_str());
+
+  // A mistyped socket path that names a file: refused, the file untouched.
+  UniqueFd f(::open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+  REQUIRE(f.valid());
+  REQUIRE(::write(f.get(), "keep me", 7) == 7);
+  auto onto_file = listen_private(file, 4);
+  REQUIRE_FALSE(onto_file.ok());
+  CHECK(onto_file.message().find("is not a socket") != std::string::npos);
+  struct stat st {};
+  REQUIRE(::stat(file.c_str(), &st) == 0);
+  CHECK(S_ISREG(st.st_mode));
+  CHECK(st.st_size == 7);
+  ::unlink(file.c_str());
+  ::rmdir(dir.c_str());
+}
+
+TEST_CASE("check_peer: the same uid is let in; another uid only by peer_uid= or peer_gid=") {
+  if (::geteuid() != 0) TANDEM_SKIP("needs root to connect as another uid");
+  const std::string dir = temp_dir(), path = dir + "/s.sock";
+  auto fd = listen_private(path, 4);
+  REQUIRE(fd.ok());
+  REQUIRE(::chmod(dir.c_str(), 0711) == 0);   // past the directory's and the file's modes, to reach
+  REQUIRE(::chmod(path.c_str(), 0666) == 0);  // the credential check
+  // connect_as(uid, gid): a child that connects as that user and waits to be closed.
+  auto connect_as = [&](uid_t uid, gid_t gid) {
+    pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      if (::setresgid(gid, gid, gid) != 0 || ::setresuid(uid, uid, uid) != 0) ::_exit(2);
+      auto address = unix_address(path);
+      int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      if (::connect(s, reinterpret_cast<const sockaddr*>(&*address), sizeof *address) != 0) ::_exit(3);
+      char c;
+      ssize_t got = ::read(s, &c, 1);  // until the listener closes it
+      (void)got;
+      ::_exit(0);
+    }
+    pollfd p{fd->get(), POLLIN, 0};
+    UniqueFd conn(::poll(&p, 1, 5000) == 1 ? ::accept4(fd->get(), nullptr, nullptr, SOCK_CLOEXEC) : -1);
+    return std::pair{std::move(conn), child};
+  };
+  auto exit_code = [](pid_t child) {
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  };
+  {
+    // Can this process become another user at all (not inside a user namespace that maps only root)?
+    pid_t probe = ::fork();
+    REQUIRE(probe >= 0);
+    if (probe == 0) ::_exit(::setresgid(65534, 65534, 65534) == 0 && ::setresuid(65534, 65534, 65534) == 0 ? 0 : 2);
+    if (exit_code(probe) != 0) {
+      ::unlink(path.c_str());
+      ::rmdir(dir.c_str());
+      TANDEM_SKIP("cannot switch to uid 65534 here (a user namespace that maps only root?)");
+    }
+  }
+  auto done = [&](pid_t child) { CHECK(exit_code(child) == 0); };
+  {
+    auto [conn, child] = connect_as(0, 0);
+    REQUIRE(conn.valid());
+    CHECK(check_peer(conn.get(), PeerPolicy{}).ok());
+    conn.reset();
+    done(child);
+  }
+  {
+    auto [conn, child] = connect_as(65534, 65534);
+    REQUIRE(conn.valid());
+    auto refused = check_peer(conn.get(), PeerPolicy{});
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.message().find("refused a connection from uid 65534 gid 65534") != std::string::npos);
+    CHECK(refused.message().find("peer_uid=") != std::string::npos);
+    CHECK(check_peer(conn.get(), PeerPolicy{65534u, std::nullopt}).ok());
+    CHECK(check_peer(conn.get(), PeerPolicy{std::nullopt, 65534u}).ok());
+    conn.reset();
+    done(child);
+  }
+  ::unlink(path.c_str());
+  ::rmdir(dir.c_str());
 }

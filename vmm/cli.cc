@@ -52,7 +52,9 @@ CliResult parse_cli(const std::vector<std::string>& args) {
                  "vhost-pci-net device, repeatable: socket=PATH[,bar=SIZE][,hotplug_on_connect=on][,allow_unsealed=on]; a peer's vhost-user "
                  "front-end connects there (with hotplug_on_connect=on the device is hot-added then, and removed when it goes). "
                  "Or socket=PATH,mode=symmetric[,listen=on|off][,section=SIZE]: 2.1, both VMs have one; their tandems meet "
-                 "on the socket (one listens) and share only two output sections of SIZE (default 4M)")
+                 "on the socket (one listens) and share only two output sections of SIZE (default 4M). Either mode: "
+                 "peer_uid=N and peer_gid=N let that user or group connect (only tandem's own uid may by default), "
+                 "peer_timeout=SECONDS drops a peer that connects and stays silent (default 10)")
       ->take_all()
       ->allow_extra_args(false);
   vm->add_option("--shutdown-timeout", cfg.shutdown_timeout_s,

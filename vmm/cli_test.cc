@@ -189,8 +189,19 @@ TEST_CASE("--vhost-pci takes socket=PATH[,bar=SIZE]; bad specs exit 2") {
   auto round_trip = parse_vhost_pci(vhost_pci_spec_text(unsealed.vm.vhost_pcis[0]));
   REQUIRE(round_trip);
   CHECK(round_trip->allow_unsealed);
+  CHECK_FALSE(unsealed.vm.vhost_pcis[0].peer_uid);
+  CHECK(unsealed.vm.vhost_pcis[0].peer_timeout_s == 10);
+  auto others = cli({"vm", "--kernel", "k", "--vhost-pci", "socket=/run/o.sock,peer_uid=1000,peer_gid=100,peer_timeout=3"});
+  REQUIRE(others.action == CliResult::Action::kRunVm);
+  auto o = parse_vhost_pci(vhost_pci_spec_text(others.vm.vhost_pcis[0]));  // and back from text
+  REQUIRE(o);
+  CHECK(o->peer_uid == 1000u);
+  CHECK(o->peer_gid == 100u);
+  CHECK(o->peer_timeout_s == 3);
   for (auto [spec, says] : {std::pair{"bar=8G", "names no socket"}, std::pair{"socket=/x,hotplug_on_connect=yes", "expected on or off"},
-                            std::pair{"socket=/x,allow_unsealed=yes", "expected on or off"}, std::pair{"socket=/x,bar=3G", "power of two"},
+                            std::pair{"socket=/x,allow_unsealed=yes", "expected on or off"},
+                            std::pair{"socket=/x,peer_uid=bob", "expected a numeric id"}, std::pair{"socket=/x,peer_gid=-1", "expected a numeric id"},
+                            std::pair{"socket=/x,peer_timeout=0", "expected seconds from 1 to 3600"}, std::pair{"socket=/x,bar=3G", "power of two"},
                             std::pair{"socket=/x,bar=64G", "power of two"}, std::pair{"socket=/x,bar=lots", "bar=lots"},
                             std::pair{"sock=/x", "unknown key 'sock'"}, std::pair{"/x", "not KEY=VALUE"}}) {
     auto bad = cli({"vm", "--kernel", "k", "--vhost-pci", spec});
@@ -225,6 +236,7 @@ TEST_CASE("--vhost-pci mode=symmetric takes listen= and section=; asymmetric-onl
                             std::pair{"socket=/x,mode=symmetric,bar=8G", "no peer-memory BAR"},
                             std::pair{"socket=/x,mode=symmetric,hotplug_on_connect=on", "for mode=asymmetric"},
                             std::pair{"socket=/x,mode=symmetric,allow_unsealed=on", "for mode=asymmetric"},
+                            std::pair{"socket=/x,mode=symmetric,listen=off,peer_uid=1000", "for the listening end"},
                             std::pair{"socket=/x,listen=off", "for mode=symmetric"},
                             std::pair{"socket=/x,section=4M", "for mode=symmetric"}}) {
     auto bad = cli({"vm", "--kernel", "k", "--vhost-pci", spec});

@@ -76,6 +76,8 @@ DeviceManager::Built DeviceManager::build(const std::string& id, const VhostPciS
   vc.socket = spec.socket;
   vc.peer_bar_size = spec.bar_size;
   vc.allow_unsealed = spec.allow_unsealed;
+  vc.peers = PeerPolicy{spec.peer_uid, spec.peer_gid};
+  vc.silent_peer_timeout = std::chrono::seconds(spec.peer_timeout_s);
   vc.on_peer = [this, id](bool connected, const std::string& detail) {  // the device's thread
     notify_(connected ? "peer.connected" : "peer.disconnected", api::Json{{"device", id}, {"detail", detail}});
     asio::post(io_, [this, id, connected] { peer_changed(id, connected); });
@@ -112,6 +114,8 @@ DeviceManager::Built DeviceManager::build_symmetric(const std::string& id, const
   sc.socket = spec.socket;
   sc.listen = spec.listen;
   sc.section_size = spec.section_size;
+  sc.peers = PeerPolicy{spec.peer_uid, spec.peer_gid};
+  sc.hello_timeout = std::chrono::seconds(spec.peer_timeout_s);
   sc.on_peer = [this, id](bool up, const std::string& detail) {  // the device's thread
     notify_(up ? "peer.connected" : "peer.disconnected", api::Json{{"device", id}, {"detail", detail}});
   };

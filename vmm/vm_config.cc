@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
 
 #include "base/unique_fd.h"
 #include "vmm/arch/machine.h"
@@ -133,7 +135,7 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
   VhostPciSpec spec;
   auto items = split_options(text);
   if (!items) return items.error();
-  bool have_bar = false, have_hotplug = false, have_listen = false, have_section = false, have_unsealed = false;
+  bool have_bar = false, have_hotplug = false, have_listen = false, have_section = false, have_unsealed = false, have_peer_keys = false;
   for (const auto& [key, value] : *items) {
     if (key == "socket") {
       spec.socket = value;
@@ -155,6 +157,18 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
       if (value != "on" && value != "off") return Error{"allow_unsealed=" + value + ": expected on or off"};
       spec.allow_unsealed = value == "on";
       have_unsealed = true;
+    } else if (key == "peer_uid" || key == "peer_gid" || key == "peer_timeout") {
+      char* end = nullptr;
+      errno = 0;
+      unsigned long n = std::strtoul(value.c_str(), &end, 10);
+      bool timeout = key == "peer_timeout";
+      if (value.empty() || *end || errno || n > (timeout ? 3600UL : 0xfffffffeUL) || (timeout && n == 0)) {
+        return Error{key + "=" + value + (timeout ? ": expected seconds from 1 to 3600" : ": expected a numeric id")};
+      }
+      if (key == "peer_uid") spec.peer_uid = static_cast<uint32_t>(n);
+      else if (key == "peer_gid") spec.peer_gid = static_cast<uint32_t>(n);
+      else spec.peer_timeout_s = static_cast<uint32_t>(n);
+      have_peer_keys = true;
     } else if (key == "listen") {
       if (value != "on" && value != "off") return Error{"listen=" + value + ": expected on or off"};
       spec.listen = value == "on";
@@ -166,7 +180,7 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
       spec.section_size = *size;
       have_section = true;
     } else {
-      return Error{"unknown key '" + key + "' in '" + text + "' (expected socket, mode, bar, hotplug_on_connect, allow_unsealed, listen, section)"};
+      return Error{"unknown key '" + key + "' in '" + text + "' (expected socket, mode, bar, hotplug_on_connect, allow_unsealed, peer_uid, peer_gid, peer_timeout, listen, section)"};
     }
   }
   if (spec.socket.empty()) return Error{"'" + text + "' names no socket: give socket=PATH"};
@@ -177,6 +191,10 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
   if (symmetric && have_unsealed) return Error{"allow_unsealed= is for mode=asymmetric (a symmetric peer's section must be sealed)"};
   if (!symmetric && have_listen) return Error{"listen= is for mode=symmetric (an asymmetric device always listens)"};
   if (!symmetric && have_section) return Error{"section= is for mode=symmetric"};
+  if (symmetric && !spec.listen && (spec.peer_uid || spec.peer_gid)) {
+    return Error{"peer_uid=/peer_gid= are for the listening end (this one dials: listen=off)"};
+  }
+  (void)have_peer_keys;
   return spec;
 }
 
@@ -187,12 +205,15 @@ Status check_section_size(uint64_t size) {
 }
 
 std::string vhost_pci_spec_text(const VhostPciSpec& spec) {
+  std::string peers = (spec.peer_uid ? ",peer_uid=" + std::to_string(*spec.peer_uid) : std::string()) +
+                      (spec.peer_gid ? ",peer_gid=" + std::to_string(*spec.peer_gid) : std::string()) +
+                      (spec.peer_timeout_s != 10 ? ",peer_timeout=" + std::to_string(spec.peer_timeout_s) : std::string());
   if (spec.mode == VhostPciSpec::Mode::kSymmetric) {
     return "socket=" + spec.socket + ",mode=symmetric,listen=" + (spec.listen ? "on" : "off") +
-           ",section=" + std::to_string(spec.section_size);
+           ",section=" + std::to_string(spec.section_size) + peers;
   }
   return "socket=" + spec.socket + ",bar=" + std::to_string(spec.bar_size) + (spec.hotplug_on_connect ? ",hotplug_on_connect=on" : "") +
-         (spec.allow_unsealed ? ",allow_unsealed=on" : "");
+         (spec.allow_unsealed ? ",allow_unsealed=on" : "") + peers;
 }
 
 std::string net_spec_text(const NetSpec& spec) {

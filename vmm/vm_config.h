@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,10 @@ struct VhostPciSpec {
   // tmpfs files, which cannot be sealed). Such a peer can truncate its memory under this VM: only
   // for a trusted peer (docs/security.md).
   bool allow_unsealed = false;
+  // Who may connect to a listening device (the same uid as tandem's by default), and how long a
+  // peer that connects may say nothing (2.0: its first message; 2.1: its HELLO).
+  std::optional<uint32_t> peer_uid, peer_gid;
+  uint32_t peer_timeout_s = 10;
   bool listen = true;                   // symmetric: listen on `socket` (off: connect to it)
   uint64_t section_size = vhost_pci::link::kDefaultSectionSize;  // symmetric: bytes per output section, a power of two 1M-64M
 };
@@ -91,7 +96,8 @@ Result<uint32_t> parse_coalesce_us(const std::string& text);
 Status check_peer_bar_size(uint64_t size);
 // The symmetric output-section size rule: a power of two from 1M to 64M.
 Status check_section_size(uint64_t size);
-// "socket=PATH[,bar=SIZE][,hotplug_on_connect=on][,allow_unsealed=on]" or
+// "socket=PATH[,bar=SIZE][,hotplug_on_connect=on][,allow_unsealed=on]" or (either mode)
+// ",peer_uid=N,peer_gid=N,peer_timeout=SECONDS", or
 // "socket=PATH,mode=symmetric[,listen=on|off][,section=SIZE]". Errors name the bad part.
 Result<VhostPciSpec> parse_vhost_pci(const std::string& text);
 // The MAC a --net device gets when none is given: derived from what identifies the device on this

@@ -85,10 +85,7 @@ Result<std::shared_ptr<NetDevice>> NetDevice::create(const Config& cfg, std::sha
   auto meta = Mapping::map(kMetaSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (!meta) return Error{who + ": metadata page: " + meta.message()};
   d->meta_ = std::move(meta).value();
-  // A socket file from an earlier run is removed; one that still answers belongs to a live process.
-  if (vhost_user::Connection::connect(cfg.socket)) return Error{who + ": " + cfg.socket + " is in use by another process"};
-  ::unlink(cfg.socket.c_str());
-  auto listener = vhost_user::Listener::bind(cfg.socket);
+  auto listener = vhost_user::Listener::bind(cfg.socket, cfg.peers);
   if (!listener) return Error{who + ": " + listener.message()};
   d->listener_.emplace(std::move(listener).value());
   std::lock_guard lock(d->mu_);
@@ -128,6 +125,24 @@ void NetDevice::start() {
   thread_ = std::thread([self = this] { self->serve(); });
 }
 
+// Sleeps in poll() until `fd` stirs, stop() writes wake_, or timeout_ms passes (-1: no limit): no
+// periodic wake-ups, so a quiet link (or a flood, which never touches this thread) costs no context
+// switches here.
+NetDevice::Wait NetDevice::wait_readable(int fd, int timeout_ms) {
+  for (;;) {
+    pollfd p[2] = {{fd, POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    int n = ::poll(p, 2, timeout_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      log(errno_error("vhost-pci poll").message);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      return stopping_.load() ? Wait::kStopping : Wait::kReady;
+    }
+    if (p[1].revents || stopping_.load()) return Wait::kStopping;
+    return n == 0 ? Wait::kTimeout : Wait::kReady;
+  }
+}
+
 void NetDevice::serve() {
   begin_worker_thread("vhost-pci");  // the VMM's sandbox (base/worker_thread.h)
   vhost_user::BackendConfig bc;
@@ -137,47 +152,47 @@ void NetDevice::serve() {
   bc.max_vrings = max_queues();
   bc.seals.allow_unsealed = cfg_.allow_unsealed;
   bc.seals.hint = "--vhost-pci socket=" + cfg_.socket + ",allow_unsealed=on (manifest: allow_unsealed = true)";
-  // Sleeps in poll() until the socket stirs or stop() writes wake_: no periodic wake-ups, so a
-  // quiet link (or a flood, which never touches this thread) costs no context switches here.
-  auto wait_for = [&](int fd) {
-    for (;;) {
-      pollfd p[2] = {{fd, POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-      int n = ::poll(p, 2, -1);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        log(errno_error("vhost-pci poll").message);
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        return !stopping_.load();
-      }
-      if (p[1].revents || stopping_.load()) return false;
-      return true;
-    }
-  };
   while (!stopping_.load()) {
-    if (!wait_for(listener_->fd())) break;
+    if (wait_readable(listener_->fd(), -1) == Wait::kStopping) break;
     auto conn = listener_->accept(std::chrono::milliseconds(0));
-    if (!conn) continue;  // the connection went away before we took it: wait again
+    if (!conn) {  // refused (another user), or gone before we took it: wait again
+      log(conn.message());
+      continue;
+    }
     auto session = vhost_user::BackendSession::create(std::move(conn).value(), bc, *this);
     if (!session) {
       log(session.message());
       continue;
     }
-    {
-      std::lock_guard lock(mu_);
-      ++session_;
-      link_ = kNegotiating;
-      publish_locked();
-    }
-    log("peer connected (session " + std::to_string(session_) + ")");
-    if (cfg_.on_peer) cfg_.on_peer(true, "session " + std::to_string(session_));
-    while (!stopping_.load() && !(*session)->closed()) {
-      if (!wait_for((*session)->fd())) break;
-      if ((*session)->handle_one(std::chrono::milliseconds(0)) == vhost_user::BackendSession::Step::kClosed) break;
-    }
-    if (!(*session)->closed()) (*session)->close("tandem is stopping");
-    log("peer gone: " + (*session)->close_reason());
-    if (cfg_.on_peer) cfg_.on_peer(false, (*session)->close_reason());
+    run_session(**session);
   }
+}
+
+// One front-end, from its connection to its end (or tandem's).
+void NetDevice::run_session(vhost_user::BackendSession& session) {
+  {
+    std::lock_guard lock(mu_);
+    ++session_;
+    link_ = kNegotiating;
+    publish_locked();
+  }
+  log("peer connected (session " + std::to_string(session_) + ")");
+  if (cfg_.on_peer) cfg_.on_peer(true, "session " + std::to_string(session_));
+  // A front-end speaks at once (QEMU asks GET_FEATURES as it connects); one that stays silent would
+  // hold the only session slot for ever.
+  Wait first = wait_readable(session.fd(), static_cast<int>(cfg_.silent_peer_timeout.count()));
+  if (first == Wait::kTimeout) {
+    session.close("it said nothing for " + std::to_string(cfg_.silent_peer_timeout.count()) + " ms after connecting");
+  }
+  if (first == Wait::kReady && session.handle_one(std::chrono::milliseconds(0)) != vhost_user::BackendSession::Step::kClosed) {
+    while (!stopping_.load() && !session.closed()) {
+      if (wait_readable(session.fd(), -1) == Wait::kStopping) break;
+      if (session.handle_one(std::chrono::milliseconds(0)) == vhost_user::BackendSession::Step::kClosed) break;
+    }
+  }
+  if (!session.closed()) session.close("tandem is stopping");
+  log("peer gone: " + session.close_reason());
+  if (cfg_.on_peer) cfg_.on_peer(false, session.close_reason());
 }
 
 // ---- PCI configuration space and BAR moves -----------------------------------------------------

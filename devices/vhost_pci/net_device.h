@@ -56,6 +56,10 @@ struct Config {
   // Take peer memory files without F_SEAL_SHRINK (refused by default: a peer could truncate them
   // under this VM).
   bool allow_unsealed = false;
+  // Who may connect (base/unix_socket.h: the same uid by default), and how long a front-end that
+  // connects may stay silent before its first message (it holds the only session slot meanwhile).
+  PeerPolicy peers;
+  std::chrono::milliseconds silent_peer_timeout{10000};
   // Called on the device's thread when a peer's front-end connects (true) or goes (false), with a
   // few words on why; for the API's notifications. Optional.
   std::function<void(bool connected, const std::string& detail)> on_peer;
@@ -64,7 +68,7 @@ struct Config {
 class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public vhost_user::BackendObserver,
                   public std::enable_shared_from_this<NetDevice> {
  public:
-  // Binds the socket (an existing socket file is an error: another tandem may own it).
+  // Binds the socket, owner-only (a live socket or a file that is not a socket there is an error).
   static Result<std::shared_ptr<NetDevice>> create(const Config& cfg, std::shared_ptr<VmServices> vm, uint64_t bar0,
                                                    uint64_t bar2);
   ~NetDevice() override;
@@ -112,6 +116,9 @@ class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public 
   };
   NetDevice(const Config& cfg, std::shared_ptr<VmServices> vm);
   void serve();
+  enum class Wait { kReady, kStopping, kTimeout };
+  Wait wait_readable(int fd, int timeout_ms);
+  void run_session(vhost_user::BackendSession& session);
   uint32_t max_queues() const { return 2 * cfg_.queue_pairs; }
   // All with mu_ held.
   void publish_locked();  // metadata page (seqlock) + config interrupt

@@ -5,6 +5,8 @@
 // used.idx without one), BAR moves, and the unwinding when the peer goes away. VmServices is the
 // recorder from devices/testing (no KVM in unit tests).
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -48,11 +50,12 @@ struct Fixture {
   GuestMemory peer = std::move(GuestMemory::create({{0, kPeerRam}}, "peer-ram")).value();
   UniqueFd kick[2], call[2];
 
-  explicit Fixture(std::shared_ptr<testing::RecordingVmServices> services = nullptr) {
+  explicit Fixture(std::shared_ptr<testing::RecordingVmServices> services = nullptr, std::chrono::milliseconds silent = 10s) {
     if (services) vm = std::move(services);
     Config c;
     c.socket = dir.path + "/s.sock";
     c.stop_timeout = 300ms;
+    c.silent_peer_timeout = silent;
     auto d = NetDevice::create(c, vm, kBar0, kBar2);
     REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.message()));
     dev = *d;
@@ -406,4 +409,39 @@ TEST_CASE("a memslot KVM will not remove: the peer's memory stays mapped and the
   REQUIRE((*fe)->set_vring_call(0, f.call[0].get()).ok());
   CHECK_FALSE((*fe)->set_vring_enable(0, true).ok());
   CHECK_FALSE(f.wait_link(kUp));
+}
+
+TEST_CASE("a peer that connects and says nothing is dropped after the timeout; the next one is served") {
+  Fixture f(nullptr, 300ms);
+  f.dev->start();
+  auto silent = vhost_user::Connection::connect(f.dir.path + "/s.sock");
+  REQUIRE(silent.ok());
+  // tandem closes it: a read sees the end of the stream within the timeout and some slack.
+  std::array<uint8_t, 1> b{};
+  std::vector<UniqueFd> fds;
+  auto r = silent->read_exact(b, fds, 3000ms);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.message().find("closed") != std::string::npos);
+  auto fe = f.connect_peer();
+  CHECK(f.wait_link(kUp));
+}
+
+TEST_CASE("the socket is owner-only (0600), and a regular file at its path is refused and left alone") {
+  Fixture f;
+  struct stat st {};
+  REQUIRE(::stat((f.dir.path + "/s.sock").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  const std::string file = f.dir.path + "/typo.sock";
+  {
+    UniqueFd fd(::open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+    REQUIRE(::write(fd.get(), "data", 4) == 4);
+  }
+  Config c;
+  c.socket = file;
+  auto d = NetDevice::create(c, f.vm, 0x4800000000ULL, 0x4c00000000ULL);
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.message().find("is not a socket") != std::string::npos);
+  REQUIRE(::stat(file.c_str(), &st) == 0);
+  CHECK(st.st_size == 4);
+  ::unlink(file.c_str());
 }

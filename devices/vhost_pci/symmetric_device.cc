@@ -132,13 +132,7 @@ Result<std::shared_ptr<SymmetricDevice>> SymmetricDevice::create(const Symmetric
   d->own_slot_ = *slot;
 
   if (cfg.listen) {
-    // A socket file from an earlier run is removed; one that still answers belongs to a live process.
-    if (vhost_user::Connection::connect(cfg.socket)) {
-      d->unplug();
-      return Error{who + ": " + cfg.socket + " is in use by another process"};
-    }
-    ::unlink(cfg.socket.c_str());
-    auto listener = vhost_user::Listener::bind(cfg.socket);
+    auto listener = vhost_user::Listener::bind(cfg.socket, cfg.peers);
     if (!listener) {
       d->unplug();
       return Error{who + ": " + listener.message()};
@@ -207,6 +201,7 @@ std::optional<vhost_user::Connection> SymmetricDevice::next_connection() {
       if (!wait_wake(listener_->fd(), -1)) continue;
       auto conn = listener_->accept(std::chrono::milliseconds(0));
       if (conn) return std::move(conn).value();
+      log(conn.message());  // refused (another user), or gone before we took it
     }
     return std::nullopt;
   }

@@ -180,17 +180,11 @@ Listener::~Listener() {
   if (fd_) ::unlink(path_.c_str());
 }
 
-Result<Listener> Listener::bind(const std::string& path) {
-  auto address = vhost_user_address(path);
-  if (!address) return address.error();
-  const sockaddr_un& addr = *address;
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return errno_error("vhost-user socket");
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
-    return errno_error("bind vhost-user socket " + path);
-  Listener listener(std::move(fd), path);  // from here on the path is removed with the listener
-  if (::listen(listener.fd(), 4) != 0) return errno_error("listen on vhost-user socket " + path);
-  return listener;
+Result<Listener> Listener::bind(const std::string& path, PeerPolicy peers) {
+  if (auto address = vhost_user_address(path); !address) return address.error();
+  auto fd = listen_private(path, 4);
+  if (!fd) return Error{"vhost-user socket: " + fd.message()};
+  return Listener(std::move(fd).value(), path, peers);  // from here on the path is removed with the listener
 }
 
 Result<Connection> Listener::accept(Timeout timeout) {
@@ -198,7 +192,11 @@ Result<Connection> Listener::accept(Timeout timeout) {
   for (;;) {
     TANDEM_TRY(wait_for(fd_.get(), POLLIN, deadline, "connection"));
     int fd = ::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd >= 0) return Connection(UniqueFd(fd));
+    if (fd >= 0) {
+      UniqueFd conn(fd);
+      if (auto ok = check_peer(conn.get(), peers_); !ok) return Error{path_ + ": " + ok.message()};
+      return Connection(std::move(conn));
+    }
     if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED) continue;
     return errno_error("accept on vhost-user socket " + path_);
   }

@@ -20,6 +20,7 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "base/unix_socket.h"
 #include "devices/vhost_user/protocol.h"
 
 namespace tandem::vhost_user {
@@ -51,20 +52,25 @@ class Connection {
 
 class Listener {
  public:
-  // Binds and listens on `path` (which must not exist yet; the caller removes stale sockets).
-  static Result<Listener> bind(const std::string& path);
+  // Listens on `path`, mode 0600 (base/unix_socket.h: a dead socket there is replaced; a live one,
+  // or a file that is not a socket, is an error). accept() lets in only peers `peers` allows
+  // (by default the same uid as ours).
+  static Result<Listener> bind(const std::string& path, PeerPolicy peers = {});
   ~Listener();  // removes the socket path
   Listener(Listener&&) = default;
   Listener& operator=(Listener&&) = delete;
 
+  // The next connection. A peer the policy refuses is closed at once and comes back as an error
+  // that names it (the caller logs it and accepts again).
   Result<Connection> accept(Timeout timeout = std::nullopt);
   const std::string& path() const { return path_; }
   int fd() const { return fd_.get(); }
 
  private:
-  Listener(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  Listener(UniqueFd fd, std::string path, PeerPolicy peers) : fd_(std::move(fd)), path_(std::move(path)), peers_(peers) {}
   UniqueFd fd_;
   std::string path_;
+  PeerPolicy peers_;
 };
 
 }  // namespace tandem::vhost_user

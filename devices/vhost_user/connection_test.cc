@@ -224,7 +224,10 @@ TEST_CASE("Listener: bind, accept with timeout, connect, remove the path") {
     CHECK(::stat(path.c_str(), &st) == 0);
     CHECK(listener->accept(30ms).message() == "no connection within 30 ms");
 
-    CHECK_FALSE(Listener::bind(path).ok());  // in use
+    auto again = Listener::bind(path);  // in use: refused, and the path stays ours
+    REQUIRE_FALSE(again.ok());
+    CHECK(again.message().find("is in use by another process") != std::string::npos);
+    CHECK(listener->accept(1s).ok());  // the probe that found it live: a connection that ends at once
 
     auto client = Connection::connect(path);
     REQUIRE(client.ok());

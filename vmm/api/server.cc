@@ -138,39 +138,19 @@ Server::Server(asio::io_context& io, std::string path, ServerOptions options)
 Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, const std::string& path, ServerOptions options) {
   const std::string what = "API socket " + path;
   if (path.empty()) return Error{"API socket: the path is empty"};
-  auto address = unix_address(path);
-  if (!address) {
+  if (path.size() > kUnixPathMax) {
     return Error{what + ": the path is " + std::to_string(path.size()) + " bytes long; a Unix socket path has at most " +
                  std::to_string(kUnixPathMax)};
   }
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) return Error{what + ": the path exists and is not a socket; not replacing it"};
-    // Someone still listening? Then it is in use; otherwise it is left over from a VMM that is gone.
-    // Non-blocking, so a listener that is stuck cannot stall us; only "refused" means nobody is
-    // there (EAGAIN is a live listener with a full backlog; EACCES someone else's socket).
-    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!probe) return errno_error(what + ": socket");
-    if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&*address), sizeof *address) == 0 || errno == EAGAIN ||
-        errno == EINPROGRESS) {
-      return Error{what + ": another process is listening on it (another tandem with the same --api-socket?)"};
-    }
-    if (errno != ECONNREFUSED) return errno_error(what + ": cannot tell whether the existing socket is in use");
-    if (::unlink(path.c_str()) != 0) return errno_error(what + ": cannot remove the stale socket");
-  }
+  // Owner-only, a stale socket replaced, a live one or a file that is not a socket refused
+  // (base/unix_socket.h, as for every listener of tandem).
+  auto fd = listen_private(path, SOMAXCONN);
+  if (!fd) return Error{"API socket: " + fd.message()};
   std::unique_ptr<Server> s(new Server(io, path, options));
-  asio::error_code ec;
-  s->acceptor_.open(asio::local::stream_protocol(), ec);
-  if (ec) return Error{what + ": socket: " + ec.message()};
-  // Owner-only from the start: bind under a umask that leaves nothing for group and others.
-  mode_t old = ::umask(0177);
-  s->acceptor_.bind(asio::local::stream_protocol::endpoint(path), ec);
-  ::umask(old);
-  if (ec) return Error{what + ": bind: " + ec.message()};
   s->bound_ = true;
-  if (::chmod(path.c_str(), 0600) != 0) return errno_error(what + ": chmod 0600");
-  s->acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Error{what + ": listen: " + ec.message()};
+  asio::error_code ec;
+  s->acceptor_.assign(asio::local::stream_protocol(), fd->release(), ec);
+  if (ec) return Error{what + ": " + ec.message()};
   s->accept();
   return s;
 }

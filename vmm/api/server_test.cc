@@ -112,7 +112,7 @@ TEST_CASE("the socket is owner-only; stale sockets are replaced, live ones and o
   asio::io_context io2;
   auto twice = Server::create(io2, r.path);
   REQUIRE(!twice.ok());
-  CHECK(twice.message() == "API socket " + r.path + ": another process is listening on it (another tandem with the same --api-socket?)");
+  CHECK(twice.message() == "API socket: " + r.path + " is in use by another process");
   // The failed attempt left the live socket alone.
   auto still = Client::connect(r.path);
   REQUIRE(still.ok());
@@ -134,7 +134,7 @@ TEST_CASE("the socket is owner-only; stale sockets are replaced, live ones and o
   { std::FILE* f = std::fopen(file.c_str(), "w"); std::fclose(f); }
   auto p = Server::create(io2, file);
   REQUIRE(!p.ok());
-  CHECK(p.message() == "API socket " + file + ": the path exists and is not a socket; not replacing it");
+  CHECK(p.message() == "API socket: " + file + " exists and is not a socket: tandem leaves it alone (check the socket path)");
   auto l = Server::create(io2, dir + "/" + std::string(120, 'x'));
   REQUIRE(!l.ok());
   CHECK(l.message().find("a Unix socket path has at most 107") != std::string::npos);

@@ -337,7 +337,7 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
     for (size_t di = 0; di < vpcis.size(); ++di) {
       const toml::table& d = *vpcis[di];
       std::string dev = what + ": vhost-pci-net[" + std::to_string(di) + "]";
-      c.only_keys(d, {"name", "mode", "socket", "bar", "hotplug_on_connect", "allow_unsealed", "section", "peer"}, dev);
+      c.only_keys(d, {"name", "mode", "socket", "bar", "hotplug_on_connect", "allow_unsealed", "peer_uid", "peer_gid", "peer_timeout", "section", "peer"}, dev);
       VhostPciSpec spec;
       std::string name = "vpci" + std::to_string(di);
       if (auto v = c.string(d, "name", dev)) {
@@ -379,6 +379,9 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
       if (applies("allow_unsealed", false, ": a symmetric peer's section is always sealed")) {
         if (auto b = c.boolean(d, "allow_unsealed", dev)) spec.allow_unsealed = *b;
       }
+      if (auto v = c.integer(d, "peer_uid", dev, 0, 0xfffffffe)) spec.peer_uid = static_cast<uint32_t>(*v);
+      if (auto v = c.integer(d, "peer_gid", dev, 0, 0xfffffffe)) spec.peer_gid = static_cast<uint32_t>(*v);
+      if (auto v = c.integer(d, "peer_timeout", dev, 1, 3600)) spec.peer_timeout_s = static_cast<uint32_t>(*v);
       bool section_given = false;
       if (applies("section", true, "")) {
         if (auto v = c.size(d, "section", dev)) {
@@ -399,6 +402,9 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
         spec.listen = false;  // and the socket of the device it names, once resolved
         if (const toml::node* s = d.get("socket")) {
           c.error(s->source(), dev + ": 'socket' is for a device that listens; with 'peer' it connects to its peer's socket");
+        }
+        for (const char* key : {"peer_uid", "peer_gid"}) {
+          if (const toml::node* k = d.get(key)) c.error(k->source(), dev + ": '" + key + "' is for a device that listens; with 'peer' it connects");
         }
         peers.push_back({vi, di, *peer, d.get("peer")->source(), true, vpci_devs.size()});
       } else {

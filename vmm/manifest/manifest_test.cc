@@ -104,6 +104,8 @@ xsave = false
   bar = "8G"
   hotplug_on_connect = true
   allow_unsealed = true
+  peer_uid = 1000
+  peer_timeout = 5
 )";
   auto m = parse_manifest(text, "dir/m.toml", defaults());
   REQUIRE_MESSAGE(m.ok(), m.message());
@@ -147,6 +149,9 @@ xsave = false
   CHECK(cli.vm.vhost_pcis[0].hotplug_on_connect);
   CHECK(a.config.vhost_pcis[0].allow_unsealed);
   CHECK(cli.vm.vhost_pcis[0].allow_unsealed);
+  CHECK(cli.vm.vhost_pcis[0].peer_uid == 1000u);
+  CHECK_FALSE(cli.vm.vhost_pcis[0].peer_gid);
+  CHECK(cli.vm.vhost_pcis[0].peer_timeout_s == 5);
 }
 
 TEST_CASE("manifest: a chain starts from its tail; a bridge port gets a tap name") {
@@ -464,7 +469,7 @@ const Bad kBad[] = {
      "m.toml:1:20: manifest: 'shutdown_timeout' is 0; expected 1 to 3600"},
     // Symmetric vhost-pci-net (docs/vhost-pci-net.md §9.7).
     {"unknown vhost-pci-net key", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nqueues = 2\n",
-     "m.toml:4:1: vm \"a\": vhost-pci-net[0]: unknown key 'queues' (expected name, mode, socket, bar, hotplug_on_connect, allow_unsealed, section, peer)"},
+     "m.toml:4:1: vm \"a\": vhost-pci-net[0]: unknown key 'queues' (expected name, mode, socket, bar, hotplug_on_connect, allow_unsealed, peer_uid, peer_gid, peer_timeout, section, peer)"},
     {"unknown mode", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"mirrored\"\nsection = \"3M\"\n",
      "m.toml:4:8: vm \"a\": vhost-pci-net[0]: mode \"mirrored\" is not \"asymmetric\" (2.0, the default) or \"symmetric\""},
     {"bar on a symmetric device", "[[vm]]\nname = \"a\"\n[[vm.vhost-pci-net]]\nmode = \"symmetric\"\nbar = \"8G\"\n",
