@@ -1,5 +1,6 @@
 // vmm/up/supervisor.cc: the `tandem up` supervisor: processes, output, signals, restarts, cleanup.
 #include "vmm/up/supervisor.h"
+#include "vmm/up/run_files.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -58,24 +59,6 @@ std::string env_or_empty(const char* name) {
   return v ? v : "";
 }
 
-// mkdir -p; returns the directories it created, deepest last.
-Result<std::vector<std::string>> make_dirs(const std::string& path) {
-  std::vector<std::string> made;
-  for (size_t pos = 1; pos <= path.size(); ++pos) {
-    if (pos != path.size() && path[pos] != '/') continue;
-    std::string dir = path.substr(0, pos);
-    if (::mkdir(dir.c_str(), 0700) == 0) {
-      made.push_back(dir);
-    } else if (errno != EEXIST) {
-      return errno_error("cannot create " + dir);
-    }
-  }
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return Error{path + " is not a directory"};
-  if (::access(path.c_str(), W_OK | X_OK) != 0) return errno_error(path);
-  return made;
-}
-
 class Supervisor {
  public:
   Supervisor(const Manifest& m, const Options& o)
@@ -129,14 +112,14 @@ class Supervisor {
 
   // Run directory, log directory, bridge ports: everything before the first VM.
   bool prepare() {
-    auto made = make_dirs(m_.run_dir);
+    auto made = make_private_dirs(m_.run_dir);
     if (!made) {
       say("run directory: " + made.message() + " (set run_dir in " + m_.path + ")");
       return false;
     }
     made_dirs_ = *made;
     if (!o_.logs_dir.empty()) {
-      auto logs = make_dirs(o_.logs_dir);
+      auto logs = make_private_dirs(o_.logs_dir);
       if (!logs) {
         say("--logs: " + logs.message());
         return false;
@@ -162,9 +145,8 @@ class Supervisor {
         taps_.push_back(port.tap);
       }
       if (!o_.logs_dir.empty()) {
-        UniqueFd log(::open(log_path(vm).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-        if (!log) {
-          say("vm \"" + vm.name + "\": " + errno_error("log file " + log_path(vm)).message);
+        if (auto log = open_log_file(log_path(vm), false); !log) {
+          say("vm \"" + vm.name + "\": " + log.message());
           return false;
         }
       }
@@ -269,8 +251,9 @@ class Supervisor {
       if (!p) return spawn_failed(c, p.message());
       std::tie(read_end, write_end) = std::move(*p);
     } else {
-      write_end.reset(::open(log_path(vm).c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
-      if (!write_end) return spawn_failed(c, errno_error("log file " + log_path(vm)).message);
+      auto log = open_log_file(log_path(vm), true);
+      if (!log) return spawn_failed(c, log.message());
+      write_end = std::move(log).value();
     }
     if (!devnull) return spawn_failed(c, errno_error("/dev/null").message);
     const pid_t parent = ::getpid();
