@@ -1,7 +1,8 @@
 #!/bin/bash
 # timeout: 120
 # e2e: every kind of bad input to `tandem vm` gives exit status 2 and a one-line error naming the
-# problem, before any vCPU runs, leaving nothing behind (no serial file, no process).
+# problem, before any vCPU runs, leaving nothing behind (no serial file, no process); and a
+# vhost-pci socket= that names a regular file is refused without touching the file.
 . "$(dirname "$0")/lib.sh"
 require_kvm
 require_tandem
@@ -48,5 +49,12 @@ for c in "${cases[@]}"; do
   [[ -e "$serial" ]] && fail "$what: the serial file was created although nothing ran"
   log "$what: $err"
 done
+# A socket path that names a regular file (a mistyped socket=): refused, and the file left as it was.
+printf 'keep me' > "$d/notes.txt"
+err="$(timeout 60 "$TANDEM" vm --serial "file:$d/serial-notes.log" --kernel "$K" --initrd "$I" --vhost-pci "socket=$d/notes.txt" 2>&1 >/dev/null </dev/null)"; rc=$?
+[[ $rc -ne 0 ]] || fail "a vhost-pci socket= naming a regular file: tandem ran"
+grep -qF "notes.txt exists and is not a socket" <<<"$err" || fail "a vhost-pci socket= naming a regular file: the error does not say so: $err"
+[[ "$(cat "$d/notes.txt" 2>/dev/null)" == "keep me" ]] || fail "the file at the socket path was removed or changed"
+log "socket= naming a regular file: exit $rc, file intact: $(grep -F "not a socket" <<<"$err" | head -n1)"
 pgrep -f "$TANDEM vm" >/dev/null && fail "a tandem process was left behind"
 log "passed"

@@ -26,6 +26,20 @@ boot_tandem_ready "$v1" 300 --memory 768M --vhost-pci "socket=$S" \
 pid1=$TANDEM_PID
 wait_for "$v1" "HOSTILE-WAITING" 120 "$pid1" || { tail -n 20 "$v1"; fail "VM1's script did not start"; }
 
+# Another local user (uid 65534, issue 26 §2): the socket is 0600, so its connect fails on the
+# file's mode; with the socket opened to everyone, tandem still refuses it (SO_PEERCRED) and says so.
+[[ "$(stat -c %a "$S")" == 600 ]] || fail "the vhost-pci socket is $(stat -c %a "$S"), not 600"
+install -m 0755 "$SCRIBBLER" "$E2E_TMP/scribbler"  # where uid 65534 can run it
+chmod 0711 "$E2E_TMP"
+other() { setpriv --reuid=65534 --regid=65534 --clear-groups "$E2E_TMP/scribbler" --socket "$S" --messages; }
+other > "$E2E_TMP/other-user.out" 2>&1 && fail "uid 65534 got a session on VM1's socket"
+grep -q "Permission denied" "$E2E_TMP/other-user.out" || { cat "$E2E_TMP/other-user.out"; fail "uid 65534's connect did not fail on the socket's mode"; }
+chmod 0666 "$S"
+other > "$E2E_TMP/other-user-2.out" 2>&1 && fail "uid 65534 got a session on VM1's socket opened to everyone"
+wait_for "$v1.stderr" "refused a connection from uid 65534" 10 "$pid1" || { cat "$v1.stderr"; fail "VM1's tandem did not log the refusal of uid 65534"; }
+chmod 0600 "$S"; chmod 0700 "$E2E_TMP"
+log "another user: refused by the socket's mode, then by tandem: $(grep -o "refused a connection from uid 65534[^(]*" "$v1.stderr" | head -n1)"
+
 "$SCRIBBLER" --socket "$S" --messages > "$E2E_TMP/messages.out" 2>&1
 rc=$?
 cat "$E2E_TMP/messages.out"
