@@ -241,6 +241,7 @@ TEST_CASE("check_peer: the same uid is let in; another uid only by peer_uid= or 
     auto [conn, child] = connect_as(0, 0);
     REQUIRE(conn.valid());
     CHECK(check_peer(conn.get(), PeerPolicy{}).ok());
+    CHECK(check_peer(conn.get(), PeerPolicy{65534u, 65534u}).ok());  // another uid also, ours still
     conn.reset();
     done(child);
   }
@@ -253,6 +254,7 @@ TEST_CASE("check_peer: the same uid is let in; another uid only by peer_uid= or 
     CHECK(refused.message().find("peer_uid=") != std::string::npos);
     CHECK(check_peer(conn.get(), PeerPolicy{65534u, std::nullopt}).ok());
     CHECK(check_peer(conn.get(), PeerPolicy{std::nullopt, 65534u}).ok());
+    CHECK_FALSE(check_peer(conn.get(), PeerPolicy{1000u, 1000u}).ok());
     conn.reset();
     done(child);
   }

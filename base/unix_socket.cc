@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
 
 namespace tandem {
 
@@ -31,7 +32,11 @@ Status claim_socket_path(const std::string& path) {
 }
 
 namespace {
+// The umask is the process's: callers on two threads must not interleave their save and restore.
+std::mutex umask_mu;
+
 int bind_owner_only(int fd, const sockaddr_un& address) {
+  std::lock_guard lock(umask_mu);
   mode_t old = ::umask(0177);
   int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
   int err = errno;
@@ -53,7 +58,7 @@ Result<UniqueFd> listen_private(const std::string& path, int backlog) {
     rc = bind_owner_only(fd.get(), *address);
   }
   if (rc != 0) return errno_error("bind " + path);
-  if (::chmod(path.c_str(), 0600) != 0 || ::listen(fd.get(), backlog) != 0) {
+  if (::listen(fd.get(), backlog) != 0) {  // (0600 from the umask: no chmod, which would follow a swapped-in symlink)
     Error e = errno_error("listen on " + path);
     ::unlink(path.c_str());
     return e;
@@ -71,10 +76,11 @@ Result<PeerCred> peer_credentials(int fd) {
 Status check_peer(int fd, const PeerPolicy& policy) {
   auto cred = peer_credentials(fd);
   if (!cred) return cred.error();
-  const uid_t uid = policy.uid.value_or(::geteuid());
-  if (cred->uid == uid || (policy.gid && cred->gid == *policy.gid)) return {};
+  const uid_t self = ::geteuid();
+  if (cred->uid == self || (policy.uid && cred->uid == *policy.uid) || (policy.gid && cred->gid == *policy.gid)) return {};
   return Error{"refused a connection from uid " + std::to_string(cred->uid) + " gid " + std::to_string(cred->gid) + " (pid " +
-               std::to_string(cred->pid) + "): only uid " + std::to_string(uid) +
+               std::to_string(cred->pid) + "): only uid " + std::to_string(self) +
+               (policy.uid ? " and uid " + std::to_string(*policy.uid) : std::string()) +
                (policy.gid ? " and gid " + std::to_string(*policy.gid) : std::string()) +
                " may connect (peer_uid=/peer_gid= let others in)"};
 }

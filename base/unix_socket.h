@@ -41,10 +41,11 @@ Status claim_socket_path(const std::string& path);
 // claim_socket_path decides: a dead socket is replaced, anything else is an error.
 Result<UniqueFd> listen_private(const std::string& path, int backlog);
 
-// Who may connect to a listener: the uid tandem runs as, another uid, and/or any member of a gid.
+// Who may connect to a listener: always the uid tandem runs as; also this uid, and/or any peer whose
+// primary gid is this one.
 struct PeerPolicy {
-  std::optional<uid_t> uid;  // default: our effective uid
-  std::optional<gid_t> gid;  // also allowed: any peer whose primary gid this is
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
 };
 struct PeerCred {
   pid_t pid = 0;

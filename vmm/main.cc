@@ -1,5 +1,6 @@
 // vmm/main.cc: tandem's entry point: parse the command line, validate, then run one VM (`tandem vm`)
 // or a manifest's VMs (`tandem up`), or call a running VM's API (`tandem ctl`), and exit with the status.
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -62,6 +63,10 @@ int main(int argc, char** argv) {
   if (cli.action == CliResult::Action::kUp) return run_up(cli.up);
   if (cli.action == CliResult::Action::kCtl) return run_ctl(cli.ctl);
   set_debug_logging(cli.vm.debug);
+  // Not dumpable: another process of the same uid (a peer VM's VMM in a same-user set-up) cannot
+  // ptrace this one or read and write its memory through /proc/<pid>/mem or process_vm_writev,
+  // which would reach guest RAM and the output sections past every seal (docs/security.md).
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) std::perror("tandem vm: prctl(PR_SET_DUMPABLE)");
   auto files = validate(cli.vm);
   if (!files) {
     std::fprintf(stderr, "tandem vm: %s\n", files.message().c_str());

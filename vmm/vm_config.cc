@@ -162,7 +162,8 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
       errno = 0;
       unsigned long n = std::strtoul(value.c_str(), &end, 10);
       bool timeout = key == "peer_timeout";
-      if (value.empty() || *end || errno || n > (timeout ? 3600UL : 0xfffffffeUL) || (timeout && n == 0)) {
+      if (value.empty() || !std::isdigit(static_cast<unsigned char>(value[0])) || *end || errno ||
+          n > (timeout ? 3600UL : 0xfffffffeUL) || (timeout && n == 0)) {
         return Error{key + "=" + value + (timeout ? ": expected seconds from 1 to 3600" : ": expected a numeric id")};
       }
       if (key == "peer_uid") spec.peer_uid = static_cast<uint32_t>(n);
@@ -191,9 +192,6 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
   if (symmetric && have_unsealed) return Error{"allow_unsealed= is for mode=asymmetric (a symmetric peer's section must be sealed)"};
   if (!symmetric && have_listen) return Error{"listen= is for mode=symmetric (an asymmetric device always listens)"};
   if (!symmetric && have_section) return Error{"section= is for mode=symmetric"};
-  if (symmetric && !spec.listen && (spec.peer_uid || spec.peer_gid)) {
-    return Error{"peer_uid=/peer_gid= are for the listening end (this one dials: listen=off)"};
-  }
   (void)have_peer_keys;
   return spec;
 }

@@ -346,9 +346,19 @@ void NetDevice::publish_locked() {
 
 // ---- Peer memory -------------------------------------------------------------------------------
 
+// Memory KVM may still map outlives the device too (a guest-ejected device is destroyed): it is
+// kept until the process ends. The device remembers that it stranded some.
+void NetDevice::strand(std::shared_ptr<const void> mapping) {
+  static std::mutex mu;
+  static auto* kept = new std::vector<std::shared_ptr<const void>>();  // never freed, on purpose
+  std::lock_guard lock(mu);
+  kept->push_back(std::move(mapping));
+  stranded_ = true;
+}
+
 Status NetDevice::install_memory_locked() {
   if (memory_installed_) return {};
-  if (!stranded_.empty()) return Error{"out of service: a memslot of an earlier peer could not be removed"};
+  if (stranded_) return Error{"out of service: a memslot of an earlier peer could not be removed"};
   const auto bar2 = fn_.bar(2);
   if (!bar2) return {};  // the BAR is not decoding yet: installed when the guest enables it
   for (auto& r : regions_) {
@@ -369,7 +379,7 @@ void NetDevice::withdraw_memory_locked() {
     if (auto s = vm_->remove_memslot(*r.slot); !s) {
       // KVM may still map the guest's BAR onto this memory: unmapping it under KVM would let the
       // guest reach whatever the host maps there next. Keep it, and stop taking peers.
-      stranded_.push_back(r.keep_mapped);
+      strand(r.keep_mapped);
       log("peer region at BAR offset " + hex(r.bar_offset) + ": removing its memslot failed (" + s.message() +
           "); its memory stays mapped and this device is out of service until tandem restarts");
     }

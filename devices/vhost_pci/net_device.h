@@ -143,9 +143,10 @@ class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public 
   std::condition_variable cv_;
   std::optional<uint32_t> meta_slot_;
   std::vector<Placed> regions_;
-  // Peer memory whose memslot KVM would not remove: it stays mapped (the guest may still reach
-  // it), and the device takes no peer memory again (out of service until tandem restarts).
-  std::vector<std::shared_ptr<const void>> stranded_;
+  // Peer memory whose memslot KVM would not remove stays mapped for the life of the process (the
+  // guest may still reach it), and the device takes no peer memory again.
+  bool stranded_ = false;
+  void strand(std::shared_ptr<const void> mapping);
   bool memory_installed_ = false;
   std::vector<Ring> rings_;
   uint32_t link_ = kDown;

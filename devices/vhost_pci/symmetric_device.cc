@@ -205,12 +205,19 @@ std::optional<vhost_user::Connection> SymmetricDevice::next_connection() {
     }
     return std::nullopt;
   }
-  bool said = false;
+  std::string said;  // the last reason logged: each new one once, not every retry
   while (!stopping_.load()) {
     auto conn = vhost_user::Connection::connect(cfg_.socket);
-    if (conn) return std::move(conn).value();
-    if (!said) log("waiting for the peer at " + cfg_.socket + " (" + conn.message() + "); trying every " + std::to_string(cfg_.retry.count()) + " ms");
-    said = true;
+    std::string why = conn ? std::string() : conn.message();
+    // Whoever listens there must be who we expect too (our uid, or peer_uid=/peer_gid=): a socket
+    // another user bound first at that path gets neither our HELLO nor our section.
+    if (conn) {
+      auto ok = check_peer(conn->fd(), cfg_.peers);
+      if (ok) return std::move(conn).value();
+      why = ok.message();
+    }
+    if (why != said) log("waiting for the peer at " + cfg_.socket + " (" + why + "); trying every " + std::to_string(cfg_.retry.count()) + " ms");
+    said = why;
     wait_wake(-1, static_cast<int>(cfg_.retry.count()));
   }
   return std::nullopt;
@@ -255,12 +262,12 @@ std::string SymmetricDevice::session(vhost_user::Connection& conn) {
     return "the peer's HELLO: " + theirs.message();
   }
   if (theirs->type != link::Type::kHello) return "the peer said BYE instead of HELLO";
-  Status ok = link::check_hello_fds(*theirs);
+  // The seal before the size (check_hello_fds): once F_SEAL_SHRINK is on, the size it checks stays.
+  const int seals = theirs->fds.empty() ? -1 : ::fcntl(theirs->fds[0].get(), F_GET_SEALS);
+  Status ok;
+  if (seals < 0 || !(seals & F_SEAL_SHRINK)) ok = Error{"HELLO: the peer's section is not a memory file sealed against shrinking (F_SEAL_SHRINK)"};
+  if (ok) ok = link::check_hello_fds(*theirs);
   if (ok) ok = link::check_compatible(ours, theirs->hello);
-  if (ok) {
-    int seals = ::fcntl(theirs->fds[0].get(), F_GET_SEALS);
-    if (seals < 0 || !(seals & F_SEAL_SHRINK)) ok = Error{"HELLO: the peer's section is not sealed against shrinking (F_SEAL_SHRINK)"};
-  }
   if (ok) ok = install_peer(std::move(theirs).value(), std::move(data_in), std::move(space_in));
   if (!ok) {
     bye();

@@ -50,7 +50,7 @@ struct SymmetricConfig {
   uint64_t section_size = link::kDefaultSectionSize;
   std::chrono::milliseconds retry{1000};
   std::chrono::milliseconds hello_timeout{10000};  // a peer that connects but says nothing
-  PeerPolicy peers;  // a listening end: who may connect (base/unix_socket.h: the same uid by default)
+  PeerPolicy peers;  // who may be the peer (base/unix_socket.h: our uid by default), checked both ways
   // Called on the device's thread when a peer joins (true) or goes (false), with a few words on why.
   std::function<void(bool up, const std::string& detail)> on_peer;
 };

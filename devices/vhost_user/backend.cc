@@ -64,6 +64,8 @@ Result<MemoryMap> MemoryMap::map(const MemoryTable& table, std::vector<UniqueFd>
     struct stat st{};
     if (::fstat(fd, &st) != 0) return errno_error(at + "fstat");
     if (!S_ISREG(st.st_mode)) return Error{at + "its fd is not a memory file (memfd, tmpfs or hugetlbfs)"};
+    // The seal, then the size read again: a file unsealed when its size was read could shrink
+    // between the two checks; once F_SEAL_SHRINK is on, it never comes off.
     if (!seals.allow_unsealed) {
       int have = ::fcntl(fd, F_GET_SEALS);
       if (have < 0 || !(have & F_SEAL_SHRINK)) {
@@ -72,6 +74,7 @@ Result<MemoryMap> MemoryMap::map(const MemoryTable& table, std::vector<UniqueFd>
                      seals.hint + " if that peer is trusted"};
       }
     }
+    if (::fstat(fd, &st) != 0) return errno_error(at + "fstat");
     if (r.mmap_offset % page) return Error{at + "mmap_offset " + hex(r.mmap_offset) + " is not page-aligned"};
     uint64_t file_size = st.st_size > 0 ? static_cast<uint64_t>(st.st_size) : 0;
     if (r.mmap_offset > file_size || r.memory_size > file_size - r.mmap_offset)

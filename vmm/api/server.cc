@@ -149,8 +149,9 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, const std::
   std::unique_ptr<Server> s(new Server(io, path, options));
   s->bound_ = true;
   asio::error_code ec;
-  s->acceptor_.assign(asio::local::stream_protocol(), fd->release(), ec);
-  if (ec) return Error{what + ": " + ec.message()};
+  s->acceptor_.assign(asio::local::stream_protocol(), fd->get(), ec);
+  if (ec) return Error{what + ": " + ec.message()};  // fd still ours: closed on the way out
+  (void)fd->release();  // the acceptor's now
   s->accept();
   return s;
 }

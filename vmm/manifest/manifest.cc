@@ -403,9 +403,6 @@ Result<Manifest> parse_manifest(std::string_view text, const std::string& path, 
         if (const toml::node* s = d.get("socket")) {
           c.error(s->source(), dev + ": 'socket' is for a device that listens; with 'peer' it connects to its peer's socket");
         }
-        for (const char* key : {"peer_uid", "peer_gid"}) {
-          if (const toml::node* k = d.get(key)) c.error(k->source(), dev + ": '" + key + "' is for a device that listens; with 'peer' it connects");
-        }
         peers.push_back({vi, di, *peer, d.get("peer")->source(), true, vpci_devs.size()});
       } else {
         spec.socket = path_key(d, "socket", m.run_dir + "/" + (vm.name.empty() ? "vm" + std::to_string(vi) : vm.name) + "-" + name + ".sock");
