@@ -21,6 +21,19 @@ Status check_private(const std::string& dir, const struct stat& st) {
   return {};
 }
 
+// A directory above the run directory: root's or ours, and nobody else may rename what is in it
+// (not writable by group or others, or sticky as /tmp is). A symlink is followed only if root or
+// we made it.
+Status check_trusted_parent(const std::string& dir, const struct stat& st) {
+  if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+    return Error{dir + " belongs to uid " + std::to_string(st.st_uid) + ": refusing a run directory under it"};
+  }
+  if (S_ISDIR(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+    return Error{dir + " is writable by its group or by others and not sticky: refusing a run directory under it"};
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<std::vector<std::string>> make_private_dirs(const std::string& path) {
@@ -36,6 +49,7 @@ Result<std::vector<std::string>> make_private_dirs(const std::string& path) {
     if (::lstat(dir.c_str(), &st) != 0) return errno_error(dir);
     const bool last = pos == path.size();
     if (shared_parent || last) TANDEM_TRY(check_private(dir, st));
+    else TANDEM_TRY(check_trusted_parent(dir, st));
     shared_parent = shared_parent || (S_ISDIR(st.st_mode) && (st.st_mode & S_IWOTH));
   }
   if (::access(path.c_str(), W_OK | X_OK) != 0) return errno_error(path);

@@ -1,7 +1,8 @@
 // vmm/up/run_files.h: the files `tandem up` makes for a run, safe against other local users: its
 // run and log directories (created 0700; one that exists must be ours and not writable by group or
-// others, and nothing under a world-writable directory such as /tmp may be someone else's or a
-// symlink), and its log files (opened with O_NOFOLLOW: a symlink planted at a log path is refused,
+// others, nothing under a world-writable directory such as /tmp may be someone else's or a
+// symlink, and every directory above must be root's or ours and writable by nobody else unless
+// sticky), and its log files (opened with O_NOFOLLOW: a symlink planted at a log path is refused,
 // not followed).
 #pragma once
 

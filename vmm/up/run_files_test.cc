@@ -52,6 +52,21 @@ TEST_CASE("run directories: made 0700; an existing one must be ours, a real dire
   CHECK_FALSE(make_private_dirs("relative/run").ok());
 }
 
+TEST_CASE("outside /tmp, a parent that others may write (and is not sticky) is refused") {
+  const char* base = std::getenv("TEST_TMPDIR");  // Bazel's, under its output base: not world-writable
+  if (!base) TANDEM_SKIP("no TEST_TMPDIR (run under bazel test)");
+  const std::string team = std::string(base) + "/team." + std::to_string(::getpid());
+  REQUIRE(::mkdir(team.c_str(), 0770) == 0);
+  REQUIRE(::chmod(team.c_str(), 0770) == 0);
+  auto under_team = make_private_dirs(team + "/run");
+  REQUIRE_FALSE(under_team.ok());
+  CHECK_MESSAGE(under_team.message().find("writable by its group or by others and not sticky") != std::string::npos, under_team.message());
+  REQUIRE(::chmod(team.c_str(), 01770) == 0);  // sticky, as /tmp: fine
+  CHECK(make_private_dirs(team + "/run").ok());
+  ::rmdir((team + "/run").c_str());
+  ::rmdir(team.c_str());
+}
+
 TEST_CASE("under a world-writable directory (/tmp), a directory another user made is refused") {
   if (::geteuid() != 0) TANDEM_SKIP("needs root to make a directory another uid owns");
   // As /tmp/tandem-<uid> made first by uid 65534, right in /tmp (world-writable, sticky).
