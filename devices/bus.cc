@@ -2,6 +2,7 @@
 #include "devices/bus.h"
 
 #include "base/hex.h"
+#include "base/log.h"
 
 #include <atomic>
 #include <cstdio>
@@ -10,13 +11,6 @@
 #include <sstream>
 
 namespace tandem {
-
-namespace {
-std::atomic<bool> g_debug{false};
-}  // namespace
-
-bool debug_logging() { return g_debug.load(std::memory_order_relaxed); }
-void set_debug_logging(bool on) { g_debug.store(on); }
 
 Status Bus::insert(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t len) {
   if (!device) return Error{name_ + " bus: no device given for " + hex(base)};

@@ -57,8 +57,5 @@ class Bus {
   mutable uint64_t unclaimed_ = 0;
 };
 
-// Debug logging switch for the whole VMM (set from TANDEM_LOG=debug or --log-level).
-bool debug_logging();
-void set_debug_logging(bool on);
 
 }  // namespace tandem

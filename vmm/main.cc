@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "devices/bus.h"
+#include "base/log.h"
 #include "vmm/cli.h"
 #include "vmm/ctl.h"
 #include "vmm/manifest/manifest.h"

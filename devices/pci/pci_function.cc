@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "base/hex.h"
+#include "base/log.h"
 
 namespace tandem {
 
@@ -90,6 +91,6 @@ void PciFunction::move_bar(uint8_t index, std::optional<uint64_t> now) {
   if (bar_moved_ && old != now) bar_moved_(index, old, now);
 }
 
-void PciFunction::log(const std::string& what) const { std::fprintf(stderr, "tandem: %s: %s\n", owner_.c_str(), what.c_str()); }
+void PciFunction::log(const std::string& what) const { log_line(owner_, what); }
 
 }  // namespace tandem

@@ -13,6 +13,7 @@
 #include "base/eventfd.h"
 #include "base/hex.h"
 #include "base/le.h"
+#include "base/log.h"
 #include "base/worker_thread.h"
 
 namespace tandem::vhost_pci {
@@ -115,7 +116,7 @@ void NetDevice::park() {
   fn_.disable();
 }
 
-void NetDevice::log(const std::string& what) const { std::fprintf(stderr, "tandem: %s: %s\n", name().c_str(), what.c_str()); }
+void NetDevice::log(const std::string& what) const { log_line(name(), what); }
 
 void NetDevice::start() {
 #ifdef TANDEM_TEST_SPIN_RELAY

@@ -16,6 +16,7 @@
 #include "base/eventfd.h"
 #include "base/hex.h"
 #include "base/le.h"
+#include "base/log.h"
 #include "base/worker_thread.h"
 
 namespace tandem::vhost_pci {
@@ -144,7 +145,7 @@ Result<std::shared_ptr<SymmetricDevice>> SymmetricDevice::create(const Symmetric
 
 SymmetricDevice::~SymmetricDevice() { unplug(); }
 
-void SymmetricDevice::log(const std::string& what) const { std::fprintf(stderr, "tandem: %s: %s\n", name().c_str(), what.c_str()); }
+void SymmetricDevice::log(const std::string& what) const { log_line(name(), what); }
 
 void SymmetricDevice::start() {
   if (!thread_.joinable()) thread_ = std::thread([this] { serve(); });

@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "base/eventfd.h"
+#include "base/log.h"
 #include "base/worker_thread.h"
 #include "devices/bus.h"
 #include "devices/net/tap.h"

@@ -9,6 +9,7 @@
 #include "base/eventfd.h"
 #include "base/hex.h"
 #include "base/le.h"
+#include "base/log.h"
 
 namespace tandem::virtio {
 
@@ -90,7 +91,7 @@ void PciTransport::unplug() {
   fn_.disable();  // no decoding: BAR 0 and its doorbells go
 }
 
-void PciTransport::log(const std::string& what) const { std::fprintf(stderr, "tandem: %s: %s\n", device_->name().c_str(), what.c_str()); }
+void PciTransport::log(const std::string& what) const { log_line(device_->name(), what); }
 
 uint8_t PciTransport::status() const { return status_.load(); }
 
