@@ -76,7 +76,7 @@ Result<PeerCred> peer_credentials(int fd) {
 Status check_peer(int fd, const PeerPolicy& policy) {
   auto cred = peer_credentials(fd);
   if (!cred) return cred.error();
-  const uid_t self = ::geteuid();
+  const uid_t self = policy.self;
   if (cred->uid == self || (policy.uid && cred->uid == *policy.uid) || (policy.gid && cred->gid == *policy.gid)) return {};
   return Error{"refused a connection from uid " + std::to_string(cred->uid) + " gid " + std::to_string(cred->gid) + " (pid " +
                std::to_string(cred->pid) + "): only uid " + std::to_string(self) +

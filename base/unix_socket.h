@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstring>
@@ -41,11 +42,13 @@ Status claim_socket_path(const std::string& path);
 // claim_socket_path decides: a dead socket is replaced, anything else is an error.
 Result<UniqueFd> listen_private(const std::string& path, int backlog);
 
-// Who may connect to a listener: always the uid tandem runs as; also this uid, and/or any peer whose
-// primary gid is this one.
+// Who may connect to a listener: always the uid tandem runs as (`self`, looked up where the policy
+// is made: device threads may not call geteuid under their sandbox); also `uid`, and/or any peer
+// whose primary gid is `gid`.
 struct PeerPolicy {
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
+  uid_t self = ::geteuid();
 };
 struct PeerCred {
   pid_t pid = 0;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <seccomp.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/unix_socket.h"
 #include "vmm/seccomp/seccomp.h"
 
 using namespace tandem;
@@ -117,6 +119,25 @@ TEST_CASE("on: a listed call works, one outside the list ends the process naming
   CHECK(denied.status == kExitStatus);
   CHECK(denied.err.find("tandem: seccomp: the device thread") != std::string::npos);
   CHECK(denied.err.find("made system call getuid (102)") != std::string::npos);
+}
+
+TEST_CASE("a device thread takes a connection and checks who it is (SO_PEERCRED) inside its sandbox") {
+  // The policy is made (and our uid looked up) before the sandbox, as the VMM does at start-up.
+  Outcome o = in_child([] {
+    char dir[] = "/tmp/tandem-seccomp-test.XXXXXX";
+    if (!::mkdtemp(dir)) return 12;
+    const std::string path = std::string(dir) + "/s.sock";
+    auto listener = listen_private(path, 4);
+    if (!listener) return 13;
+    PeerPolicy policy;
+    auto address = unix_address(path);
+    UniqueFd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (::connect(client.get(), reinterpret_cast<const sockaddr*>(&*address), sizeof *address) != 0) return 14;
+    if (!install(ThreadKind::kDevice, Mode::kOn).ok()) return 10;
+    UniqueFd conn(::accept4(listener->get(), nullptr, nullptr, SOCK_CLOEXEC));
+    return conn && check_peer(conn.get(), policy).ok() ? 0 : 11;
+  });
+  CHECK_MESSAGE(o.status == 0, o.err);
 }
 
 TEST_CASE("log: a call outside the list proceeds") {
