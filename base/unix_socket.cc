@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <mutex>
 
 namespace tandem {
 
@@ -32,17 +31,12 @@ Status claim_socket_path(const std::string& path) {
 }
 
 namespace {
-// The umask is the process's: callers on two threads must not interleave their save and restore.
-std::mutex umask_mu;
-
+// Owner-only from the start, without touching the process's umask (which the VMM's sandbox does not
+// allow once it runs, and which other threads share): on Linux the file a Unix socket binds takes
+// its mode from the socket's own inode, which fchmod sets.
 int bind_owner_only(int fd, const sockaddr_un& address) {
-  std::lock_guard lock(umask_mu);
-  mode_t old = ::umask(0177);
-  int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
-  int err = errno;
-  ::umask(old);
-  errno = err;
-  return rc;
+  if (::fchmod(fd, 0600) != 0) return -1;
+  return ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
 }
 }  // namespace
 
@@ -58,7 +52,7 @@ Result<UniqueFd> listen_private(const std::string& path, int backlog) {
     rc = bind_owner_only(fd.get(), *address);
   }
   if (rc != 0) return errno_error("bind " + path);
-  if (::listen(fd.get(), backlog) != 0) {  // (0600 from the umask: no chmod, which would follow a swapped-in symlink)
+  if (::listen(fd.get(), backlog) != 0) {  // (no chmod of the path: it would follow a swapped-in symlink)
     Error e = errno_error("listen on " + path);
     ::unlink(path.c_str());
     return e;

@@ -37,8 +37,8 @@ inline Result<sockaddr_un> unix_address(const std::string& path) {
 // mistyped path must never delete a file), is an error that says which.
 Status claim_socket_path(const std::string& path);
 
-// A listening socket on `path` with mode 0600 (bound under a umask that leaves nothing for group
-// and others, so it is never connectable by them, not even briefly). When the path is taken,
+// A listening socket on `path` with mode 0600 from the moment it exists (never connectable by group
+// or others, not even briefly; the process's umask is left alone). When the path is taken,
 // claim_socket_path decides: a dead socket is replaced, anything else is an error.
 Result<UniqueFd> listen_private(const std::string& path, int backlog);
 

@@ -140,6 +140,17 @@ TEST_CASE("a device thread takes a connection and checks who it is (SO_PEERCRED)
   CHECK_MESSAGE(o.status == 0, o.err);
 }
 
+TEST_CASE("the VMM thread binds a listener inside its sandbox (a device hot-added through the API)") {
+  Outcome o = in_child([] {
+    char dir[] = "/tmp/tandem-seccomp-test.XXXXXX";
+    if (!::mkdtemp(dir)) return 12;
+    if (!install(ThreadKind::kVmm, Mode::kOn).ok()) return 10;
+    auto listener = listen_private(std::string(dir) + "/hot.sock", 4);
+    return listener ? 0 : 11;
+  });
+  CHECK_MESSAGE(o.status == 0, o.err);
+}
+
 TEST_CASE("log: a call outside the list proceeds") {
   Outcome o = in_child([] {
     if (!install(ThreadKind::kDevice, Mode::kLog).ok()) return 10;
