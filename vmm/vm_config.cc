@@ -135,7 +135,7 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
   VhostPciSpec spec;
   auto items = split_options(text);
   if (!items) return items.error();
-  bool have_bar = false, have_hotplug = false, have_listen = false, have_section = false, have_unsealed = false, have_peer_keys = false;
+  bool have_bar = false, have_hotplug = false, have_listen = false, have_section = false, have_unsealed = false;
   for (const auto& [key, value] : *items) {
     if (key == "socket") {
       spec.socket = value;
@@ -169,7 +169,6 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
       if (key == "peer_uid") spec.peer_uid = static_cast<uint32_t>(n);
       else if (key == "peer_gid") spec.peer_gid = static_cast<uint32_t>(n);
       else spec.peer_timeout_s = static_cast<uint32_t>(n);
-      have_peer_keys = true;
     } else if (key == "listen") {
       if (value != "on" && value != "off") return Error{"listen=" + value + ": expected on or off"};
       spec.listen = value == "on";
@@ -192,7 +191,6 @@ Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
   if (symmetric && have_unsealed) return Error{"allow_unsealed= is for mode=asymmetric (a symmetric peer's section must be sealed)"};
   if (!symmetric && have_listen) return Error{"listen= is for mode=symmetric (an asymmetric device always listens)"};
   if (!symmetric && have_section) return Error{"section= is for mode=symmetric"};
-  (void)have_peer_keys;
   return spec;
 }
 
