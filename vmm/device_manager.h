@@ -17,6 +17,7 @@
 #include <optional>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "base/result.h"
@@ -29,10 +30,15 @@
 #include "memory/address_allocator.h"
 #include "memory/guest_memory.h"
 #include "vmm/api/jsonrpc.h"
-#include "vmm/vm_api.h"
 #include "vmm/vm_config.h"
 
 namespace tandem {
+
+// A device.add request: the device and, optionally, its id.
+struct DeviceRequest {
+  std::string id;  // empty: tandem picks one (net<N>, vpci<N>)
+  std::variant<NetSpec, VhostPciSpec> spec;
+};
 
 class DeviceManager {
  public:
