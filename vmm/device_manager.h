@@ -30,15 +30,11 @@
 #include "memory/address_allocator.h"
 #include "memory/guest_memory.h"
 #include "vmm/api/jsonrpc.h"
+#include "vmm/device_request.h"
 #include "vmm/vm_config.h"
 
 namespace tandem {
 
-// A device.add request: the device and, optionally, its id.
-struct DeviceRequest {
-  std::string id;  // empty: tandem picks one (net<N>, vpci<N>)
-  std::variant<NetSpec, VhostPciSpec> spec;
-};
 
 class DeviceManager {
  public:

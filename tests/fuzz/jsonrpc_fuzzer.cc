@@ -1,4 +1,4 @@
-// tests/fuzz/jsonrpc_fuzzer.cc: the API socket's request handling (vmm/api/jsonrpc, vmm/vm_api)
+// tests/fuzz/jsonrpc_fuzzer.cc: the API socket's request handling (vmm/api/jsonrpc, vmm/device_request)
 // on any line a client can send.
 //
 // The line is parsed as a JSON-RPC 2.0 request; a valid request's params go through the device
@@ -12,7 +12,7 @@
 #include <variant>
 
 #include "vmm/api/jsonrpc.h"
-#include "vmm/vm_api.h"
+#include "vmm/device_request.h"
 
 using namespace tandem;
 

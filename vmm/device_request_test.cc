@@ -1,5 +1,5 @@
-// vmm/vm_api_test.cc: device.add / device.remove parameters: the CLI's words, every bad shape.
-#include "vmm/vm_api.h"
+// vmm/device_request_test.cc: device.add / device.remove parameters: the CLI's words, every bad shape.
+#include "vmm/device_request.h"
 
 #include <doctest/doctest.h>
 
