@@ -14,41 +14,38 @@ std::string one_line(std::string s) {
   while (!s.empty() && s.back() == ' ') s.pop_back();
   return s;
 }
-}  // namespace
 
-CliResult parse_cli(const std::vector<std::string>& args) {
-  CliResult out;
-  CLI::App app{"tandem: a KVM virtual machine monitor for the fastest VM-to-VM networking on one host", "tandem"};
-  app.set_version_flag("--version", std::string("tandem ") + kVersion);
-  app.set_help_flag("-h,--help", "Print this help and exit");
-  app.require_subcommand(0, 1);
-
+// `tandem vm`'s options that are text on the command line until they become the VmConfig.
+struct VmArgs {
   std::string memory = "512M", serial = "stdio", log_level = "info", xsave = "on";
+  std::string seccomp_mode;
+  std::vector<std::string> nets, vhost_pcis;
+};
+
+// `tandem vm`: its options go straight into `cfg` or, as text, into `args`.
+CLI::App* add_vm_command(CLI::App& app, VmConfig& cfg, VmArgs& args) {
   // --seccomp's default: $TANDEM_SECCOMP when set (a test run or a debugging session can trace or
   // lift the lists of every VM it starts without editing their command lines), else on.
   const char* seccomp_env = std::getenv("TANDEM_SECCOMP");
-  std::string seccomp_mode = seccomp_env && *seccomp_env ? seccomp_env : "on";
-  VmConfig& cfg = out.vm;
+  args.seccomp_mode = seccomp_env && *seccomp_env ? seccomp_env : "on";
   auto* vm = app.add_subcommand("vm", "Boot one VM from a Linux bzImage");
   vm->add_option("--kernel", cfg.kernel, "Linux bzImage to boot (64-bit, boot protocol >= 2.12)")->required();
   vm->add_option("--initrd", cfg.initrd, "initramfs to load");
   vm->add_option("--cmdline", cfg.cmdline, "kernel command line")->capture_default_str();
-  vm->add_option("--memory", memory, "guest RAM, with K/M/G suffix (plain numbers are bytes)")->capture_default_str();
+  vm->add_option("--memory", args.memory, "guest RAM, with K/M/G suffix (plain numbers are bytes)")->capture_default_str();
   vm->add_option("--cpus", cfg.cpus, "number of vCPUs")->capture_default_str();
-  vm->add_option("--xsave", xsave,
+  vm->add_option("--xsave", args.xsave,
                  "x86_64: off hides XSAVE from the guest's CPUID, with the state it manages (AVX, AVX-512, PKU, AMX...); "
                  "the guest then saves its FPU with FXSAVE")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
-  vm->add_option("--serial", serial, "serial console: stdio, file:PATH or none")->capture_default_str();
+  vm->add_option("--serial", args.serial, "serial console: stdio, file:PATH or none")->capture_default_str();
   vm->add_option("--api-socket", cfg.api_socket, "Unix socket for the JSON-RPC API");
-  std::vector<std::string> nets;
-  vm->add_option("--net", nets,
+  vm->add_option("--net", args.nets,
                  "virtio-net device, repeatable: tap=NAME[,vhost=on][,coalesce=US][,mac=MAC] or vhost-user=SOCKET[,mac=MAC]")
       ->take_all()
       ->allow_extra_args(false);
-  std::vector<std::string> vhost_pcis;
-  vm->add_option("--vhost-pci", vhost_pcis,
+  vm->add_option("--vhost-pci", args.vhost_pcis,
                  "vhost-pci-net device, repeatable: socket=PATH[,bar=SIZE][,hotplug_on_connect=on][,allow_unsealed=on]; a peer's vhost-user "
                  "front-end connects there (with hotplug_on_connect=on the device is hot-added then, and removed when it goes). "
                  "Or socket=PATH,mode=symmetric[,listen=on|off][,section=SIZE]: 2.1, both VMs have one; their tandems meet "
@@ -64,23 +61,77 @@ CliResult parse_cli(const std::vector<std::string>& args) {
   vm->add_option("--ready-fd", cfg.ready_fd,
                  "an inherited fd that gets \"READY\" when the guest's init starts (its boot-timer write), then is closed")
       ->check(CLI::Range(3, 1 << 20));
-  vm->add_option("--seccomp", seccomp_mode,
+  vm->add_option("--seccomp", args.seccomp_mode,
                  "per-thread system call allow-lists: on (a call outside them stops tandem, naming it), log (the kernel "
                  "logs it) or off")
       ->check(CLI::IsMember({"on", "log", "off"}))
       ->capture_default_str();
-  vm->add_option("--log-level", log_level, "info or debug")->check(CLI::IsMember({"info", "debug"}))->capture_default_str();
+  vm->add_option("--log-level", args.log_level, "info or debug")->check(CLI::IsMember({"info", "debug"}))->capture_default_str();
+  return vm;
+}
+
+// `tandem up FILE`.
+CLI::App* add_up_command(CLI::App& app, UpArgs& up_args) {
   auto* up = app.add_subcommand("up", "Start the VMs of a TOML manifest (docs/manifest.md), one tandem process each");
-  up->add_option("manifest", out.up.manifest, "the manifest, e.g. examples/two-vms.toml")->required();
-  up->add_flag("--check", out.up.check, "only validate the manifest (every error with file:line:column)");
-  up->add_option("--logs", out.up.logs_dir, "write each VM's output to DIR/NAME.log instead of prefixed lines");
+  up->add_option("manifest", up_args.manifest, "the manifest, e.g. examples/two-vms.toml")->required();
+  up->add_flag("--check", up_args.check, "only validate the manifest (every error with file:line:column)");
+  up->add_option("--logs", up_args.logs_dir, "write each VM's output to DIR/NAME.log instead of prefixed lines");
+  return up;
+}
+
+// `tandem ctl SOCKET METHOD [PARAMS]`.
+CLI::App* add_ctl_command(CLI::App& app, CtlArgs& ctl_args) {
   auto* ctl = app.add_subcommand("ctl", "Call a running VM's JSON-RPC API (docs/api.md)");
-  ctl->add_option("socket", out.ctl.socket, "the VM's --api-socket")->required();
-  ctl->add_option("method", out.ctl.method, "vm.info, vm.pause, vm.resume, vm.shutdown, vm.kill, device.list, ...")->required();
-  ctl->add_option("params", out.ctl.params, "KEY=VALUE pairs (they become the params object) or one JSON object");
-  ctl->add_flag("--human", out.ctl.human, "print the result as a short table instead of JSON");
-  ctl->add_flag("--follow", out.ctl.follow, "after the reply, print each notification (use with events.subscribe) until the VM exits");
-  ctl->add_option("--timeout", out.ctl.timeout_s, "seconds to wait for the reply")->check(CLI::Range(1, 3600))->capture_default_str();
+  ctl->add_option("socket", ctl_args.socket, "the VM's --api-socket")->required();
+  ctl->add_option("method", ctl_args.method, "vm.info, vm.pause, vm.resume, vm.shutdown, vm.kill, device.list, ...")->required();
+  ctl->add_option("params", ctl_args.params, "KEY=VALUE pairs (they become the params object) or one JSON object");
+  ctl->add_flag("--human", ctl_args.human, "print the result as a short table instead of JSON");
+  ctl->add_flag("--follow", ctl_args.follow, "after the reply, print each notification (use with events.subscribe) until the VM exits");
+  ctl->add_option("--timeout", ctl_args.timeout_s, "seconds to wait for the reply")->check(CLI::Range(1, 3600))->capture_default_str();
+  return ctl;
+}
+
+// `args` parsed into `cfg` (the rest of it came straight from the options); the error names the
+// option, in `tandem vm`'s words.
+Status finish_vm_config(const VmArgs& args, VmConfig& cfg) {
+  auto size = parse_size(args.memory);
+  if (!size) return Error{"tandem vm: --memory: " + size.message()};
+  cfg.memory = *size;
+  auto s = parse_serial(args.serial);
+  if (!s) return Error{"tandem vm: --serial: " + s.message()};
+  cfg.serial = *s;
+  for (const auto& text : args.nets) {
+    auto n = parse_net(text);
+    if (!n) return Error{"tandem vm: --net " + text + ": " + n.message()};
+    cfg.nets.push_back(*n);
+  }
+  for (const auto& text : args.vhost_pcis) {
+    auto v = parse_vhost_pci(text);
+    if (!v) return Error{"tandem vm: --vhost-pci " + text + ": " + v.message()};
+    cfg.vhost_pcis.push_back(*v);
+  }
+  cfg.debug = args.log_level == "debug";
+  cfg.xsave = args.xsave == "on";
+  auto mode = seccomp::parse_mode(args.seccomp_mode);
+  if (!mode) {  // only $TANDEM_SECCOMP gets here: IsMember checks the option
+    return Error{"tandem vm: $TANDEM_SECCOMP: '" + args.seccomp_mode + "' is not on, log or off"};
+  }
+  cfg.seccomp = *mode;
+  return {};
+}
+
+}  // namespace
+
+CliResult parse_cli(const std::vector<std::string>& args) {
+  CliResult out;
+  CLI::App app{"tandem: a KVM virtual machine monitor for the fastest VM-to-VM networking on one host", "tandem"};
+  app.set_version_flag("--version", std::string("tandem ") + kVersion);
+  app.set_help_flag("-h,--help", "Print this help and exit");
+  app.require_subcommand(0, 1);
+  VmArgs vm_args;
+  auto* vm = add_vm_command(app, out.vm, vm_args);
+  auto* up = add_up_command(app, out.up);
+  auto* ctl = add_ctl_command(app, out.ctl);
   auto* help = app.add_subcommand("help", "Print this help and exit");
 
   std::vector<std::string> rev(args.rbegin(), args.rend());
@@ -113,47 +164,11 @@ CliResult parse_cli(const std::vector<std::string>& args) {
     out.action = CliResult::Action::kCtl;
     return out;
   }
-  auto size = parse_size(memory);
-  if (!size) {
+  if (auto done = finish_vm_config(vm_args, out.vm); !done) {
     out.exit_code = 2;
-    out.error = "tandem vm: --memory: " + size.message();
+    out.error = done.message();
     return out;
   }
-  cfg.memory = *size;
-  auto s = parse_serial(serial);
-  if (!s) {
-    out.exit_code = 2;
-    out.error = "tandem vm: --serial: " + s.message();
-    return out;
-  }
-  cfg.serial = *s;
-  for (const auto& text : nets) {
-    auto n = parse_net(text);
-    if (!n) {
-      out.exit_code = 2;
-      out.error = "tandem vm: --net " + text + ": " + n.message();
-      return out;
-    }
-    cfg.nets.push_back(*n);
-  }
-  for (const auto& text : vhost_pcis) {
-    auto v = parse_vhost_pci(text);
-    if (!v) {
-      out.exit_code = 2;
-      out.error = "tandem vm: --vhost-pci " + text + ": " + v.message();
-      return out;
-    }
-    cfg.vhost_pcis.push_back(*v);
-  }
-  cfg.debug = log_level == "debug";
-  cfg.xsave = xsave == "on";
-  auto mode = seccomp::parse_mode(seccomp_mode);
-  if (!mode) {  // only $TANDEM_SECCOMP gets here: IsMember checks the option
-    out.exit_code = 2;
-    out.error = "tandem vm: $TANDEM_SECCOMP: '" + seccomp_mode + "' is not on, log or off";
-    return out;
-  }
-  cfg.seccomp = *mode;
   out.action = CliResult::Action::kRunVm;
   return out;
 }

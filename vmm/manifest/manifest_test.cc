@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <set>
 
 #include "vmm/cli.h"
 
@@ -21,6 +22,22 @@ Defaults defaults() {
   d.run_dir = "/run/t";
   d.check_files = false;
   return d;
+}
+
+// The `tandem vm` arguments of `vm`, parsed back by tandem vm's own command line.
+CliResult cli_of(const Vm& vm) {
+  std::vector<std::string> argv{"tandem", "vm"};
+  for (auto& s : vm_arguments(vm.config)) argv.push_back(s);
+  return parse_cli(argv);
+}
+
+// The value of the `n`th --vhost-pci argument of `vm`.
+std::string vhost_pci_arg(const Vm& vm, size_t n) {
+  auto a = vm_arguments(vm.config);
+  for (size_t i = 0; i + 1 < a.size(); ++i) {
+    if (a[i] == "--vhost-pci" && n-- == 0) return a[i + 1];
+  }
+  return "";
 }
 
 const char* kTwoVms = R"(
@@ -118,9 +135,7 @@ xsave = false
   CHECK(a.config.kernel == "dir/bz");
   CHECK(a.config.serial.path == "dir/a.log");
   CHECK(a.config.vhost_pcis[0].socket == "dir/run/a-left.sock");
-  std::vector<std::string> argv{"tandem", "vm"};
-  for (auto& s : vm_arguments(a.config)) argv.push_back(s);
-  CliResult cli = parse_cli(argv);
+  CliResult cli = cli_of(a);
   REQUIRE_MESSAGE(cli.action == CliResult::Action::kRunVm, cli.error);
   CHECK(cli.vm.kernel == a.config.kernel);
   CHECK(cli.vm.initrd == a.config.initrd);
@@ -183,22 +198,6 @@ name = "tail"
 }
 
 namespace {
-// The `tandem vm` arguments of `vm`, parsed back by tandem vm's own command line.
-CliResult cli_of(const Vm& vm) {
-  std::vector<std::string> argv{"tandem", "vm"};
-  for (auto& s : vm_arguments(vm.config)) argv.push_back(s);
-  return parse_cli(argv);
-}
-
-// The value of the `n`th --vhost-pci argument of `vm`.
-std::string vhost_pci_arg(const Vm& vm, size_t n) {
-  auto a = vm_arguments(vm.config);
-  for (size_t i = 0; i + 1 < a.size(); ++i) {
-    if (a[i] == "--vhost-pci" && n-- == 0) return a[i + 1];
-  }
-  return "";
-}
-
 const char* kSymmetric = R"(
 [[vm]]
 name = "vm2"
@@ -542,14 +541,22 @@ const Bad kBad[] = {
 };
 }  // namespace
 
-TEST_CASE("manifest: each bad manifest gets its exact message and location") {
+TEST_CASE("manifest: the table of bad manifests has at least 15 rows, each named once") {
   CHECK(std::size(kBad) >= 15);
+  std::set<std::string> names;
+  for (const Bad& b : kBad) names.insert(b.what);
+  CHECK(names.size() == std::size(kBad));  // a subcase a name: two rows of one name would run as one
+}
+
+TEST_CASE("manifest: each bad manifest gets its exact message and location") {
+  // A subcase a row: a failure names its row. No REQUIRE: a failed one would end the test case,
+  // and the rows after it with it.
   for (const Bad& b : kBad) {
-    std::string what = b.what;
-    CAPTURE(what);
-    auto m = parse_manifest(b.text, "m.toml", defaults());
-    REQUIRE_FALSE(m.ok());
-    CHECK(m.message() == b.error);
+    SUBCASE(b.what) {
+      auto m = parse_manifest(b.text, "m.toml", defaults());
+      CHECK_FALSE(m.ok());
+      if (!m.ok()) CHECK(m.message() == std::string(b.error));  // a string, so a failure prints it
+    }
   }
 }
 
