@@ -103,7 +103,7 @@ Result<uint32_t> KvmVmServices::add_memslot(uint64_t gpa, uint64_t size, void* h
   uint32_t slot = kFirstDeviceSlot;
   while (slots_.count(slot)) ++slot;
   if (slot >= kMaxSlot) return Error{"no free KVM memory slot for " + hex(gpa) + "+" + hex(size)};
-  TANDEM_TRY(vm_.set_user_memory_region(slot, gpa, size, host, read_only ? KVM_MEM_READONLY : 0));
+  TANDEM_TRY(memslots_.run([&] { return vm_.set_user_memory_region(slot, gpa, size, host, read_only ? KVM_MEM_READONLY : 0); }));
   slots_.insert(slot);
   return slot;
 }
@@ -111,7 +111,7 @@ Result<uint32_t> KvmVmServices::add_memslot(uint64_t gpa, uint64_t size, void* h
 Status KvmVmServices::remove_memslot(uint32_t slot) {
   std::lock_guard lock(mu_);
   if (!slots_.erase(slot)) return Error{"memory slot " + std::to_string(slot) + " is not in use"};
-  return vm_.set_user_memory_region(slot, 0, 0, nullptr, 0);
+  return memslots_.run([&] { return vm_.set_user_memory_region(slot, 0, 0, nullptr, 0); });
 }
 
 }  // namespace tandem

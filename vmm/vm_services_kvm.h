@@ -1,5 +1,6 @@
 // vmm/vm_services_kvm.h: VmServices on KVM: GSI routing (the platform's wired routes plus one MSI route
-// per device vector), irqfds, ioeventfds and the MMIO bus.
+// per device vector), irqfds, ioeventfds, the MMIO bus, and memory slots (changed on the memslot
+// thread, vmm/memslot_thread.h, whichever thread asks).
 #pragma once
 
 #include <linux/kvm.h>
@@ -12,6 +13,7 @@
 #include "devices/bus.h"
 #include "devices/vm_services.h"
 #include "vmm/kvm/kvm.h"
+#include "vmm/memslot_thread.h"
 
 namespace tandem {
 
@@ -51,6 +53,7 @@ class KvmVmServices : public VmServices {
   uint32_t next_gsi_ = 24;
   std::set<uint32_t> slots_;
   bool closed_ = false;  // device memslots in use (guest RAM uses slots below kFirstDeviceSlot)
+  MemslotThread memslots_;  // last: started once the rest is in place
 };
 
 }  // namespace tandem

@@ -106,9 +106,11 @@ Status Tap::set_offloads(unsigned flags) {
   return {};
 }
 
+// The interface ioctls work on a socket of any family (the kernel hands what the family does not
+// know to the device layer): an AF_UNIX one keeps the seccomp lists to AF_UNIX (vmm/seccomp).
 Status Tap::set_up() {
-  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!sock) return error("socket(AF_INET) for SIOCSIFFLAGS");
+  UniqueFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock) return error("socket(AF_UNIX) for SIOCSIFFLAGS");
   ifreq ifr{};
   std::memcpy(ifr.ifr_name, name_.data(), name_.size());
   if (::ioctl(sock.get(), SIOCGIFFLAGS, &ifr) < 0) return error("SIOCGIFFLAGS");

@@ -1,11 +1,17 @@
-// vmm/seccomp/allow_lists.cc: which system calls each kind of tandem thread may make.
+// vmm/seccomp/allow_lists.cc: which system calls each kind of tandem thread may make, and with
+// which arguments.
 //
 // Built from what the code does (and checked with --seccomp=log runs of the e2e suite, whose
 // kernel log names anything missing). Every list holds the C++ runtime's basics; a thread that
-// starts other threads also holds what a new thread runs before its own list is in place.
+// starts other threads also holds what a new thread runs before its own list is in place. The
+// ioctl requests each kind may make are in vmm/seccomp/ioctls.cc.
+#include <sys/mman.h>
+#include <sys/socket.h>
+
 #include <initializer_list>
 #include <span>
 
+#include "vmm/seccomp/ioctls.h"
 #include "vmm/seccomp/seccomp.h"
 
 namespace tandem::seccomp {
@@ -30,10 +36,10 @@ constexpr std::string_view kSpawn[] = {
     "clone", "clone3", "set_robust_list", "rseq", "sched_getaffinity", "seccomp",
 };
 
-// Event fds, sockets to a peer, KVM and device ioctls: what a device does when the guest starts
-// or resets it (on the vCPU that wrote the register) and what its workers do.
+// Event fds, sockets to a peer, KVM and device ioctls (by request: ioctls.cc): what a device does
+// when the guest starts or resets it (on the vCPU that wrote the register) and what its workers do.
 constexpr std::string_view kDeviceIo[] = {
-    "ioctl", "eventfd2", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "sendmsg", "recvmsg", "sendto",
+    "eventfd2", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "sendmsg", "recvmsg", "sendto",
     "recvfrom", "socket", "connect", "accept4", "shutdown", "getsockopt", "setsockopt", "dup", "dup3",
     "fstatfs", "statfs", "timerfd_create", "timerfd_settime",
     "readlink", "readlinkat",  // /proc/self/fd/N: is a peer's fd an eventfd?
@@ -64,23 +70,62 @@ constexpr std::string_view kSanitizerRuntime[] = {"pipe2"};
 constexpr std::span<const std::string_view> kSanitizerRuntime;
 #endif
 
-Names join(std::initializer_list<std::span<const std::string_view>> parts) {
-  Names out;
-  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+// Calls allowed only with certain arguments, in every list that names them: no memory is mapped
+// or made executable (tandem runs no code it did not load at start), and sockets are local ones
+// (peers, the API; a tap is brought up through an AF_UNIX socket too, devices/net/tap.cc).
+constexpr ArgMatch kNoExec{2, PROT_EXEC, 0, "no PROT_EXEC"};
+constexpr ArgMatch kUnixOnly{0, 0xffffffffu, AF_UNIX, "AF_UNIX"};
+constexpr struct {
+  std::string_view name;
+  ArgMatch only;
+} kArgRules[] = {
+    {"mmap", kNoExec}, {"mprotect", kNoExec}, {"socket", kUnixOnly}, {"socketpair", kUnixOnly},
+};
+
+std::vector<Rule> join(std::initializer_list<std::span<const std::string_view>> parts, std::vector<ArgMatch> ioctls) {
+  std::vector<Rule> out;
+  for (const auto& p : parts)
+    for (std::string_view name : p) {
+      Rule r{name, {}};
+      for (const auto& a : kArgRules)
+        if (a.name == name) r.any_of.push_back(a.only);
+      out.push_back(std::move(r));
+    }
+  if (!ioctls.empty()) out.push_back(Rule{"ioctl", std::move(ioctls)});
   return out;
 }
 
-constexpr std::string_view kIoctl[] = {"ioctl"};
+Names names_of(const std::vector<Rule>& rules) {
+  Names out;
+  for (const Rule& r : rules) out.push_back(r.name);
+  return out;
+}
 
 }  // namespace
 
-const std::vector<std::string_view>& allowed(ThreadKind kind) {
-  static const Names vmm = join({kRuntime, kSpawn, kDeviceIo, kVmmOnly});
+const std::vector<Rule>& rules(ThreadKind kind) {
+  static const std::vector<Rule> vmm = join({kRuntime, kSpawn, kDeviceIo, kVmmOnly}, ioctl_requests(ThreadKind::kVmm));
   // A vCPU thread runs the guest and every device register access; starting or resetting a device
   // there starts or stops its backend (threads, sockets to the peer, vhost ioctls).
-  static const Names vcpu = join({kRuntime, kSpawn, kDeviceIo, kSanitizerRuntime});
-  static const Names device = join({kRuntime, kDeviceIo, kSanitizerRuntime});
-  static const Names console = join({kRuntime, kIoctl, kSanitizerRuntime});
+  static const std::vector<Rule> vcpu = join({kRuntime, kSpawn, kDeviceIo, kSanitizerRuntime}, ioctl_requests(ThreadKind::kVcpu));
+  static const std::vector<Rule> device = join({kRuntime, kDeviceIo, kSanitizerRuntime}, ioctl_requests(ThreadKind::kDevice));
+  // The console reader polls and reads stdin: no ioctl at all (the terminal is set raw and restored
+  // by the main thread).
+  static const std::vector<Rule> console = join({kRuntime, kSanitizerRuntime}, ioctl_requests(ThreadKind::kConsole));
+  switch (kind) {
+    case ThreadKind::kVmm: return vmm;
+    case ThreadKind::kVcpu: return vcpu;
+    case ThreadKind::kDevice: return device;
+    case ThreadKind::kConsole: return console;
+  }
+  return console;
+}
+
+const std::vector<std::string_view>& allowed(ThreadKind kind) {
+  static const Names vmm = names_of(rules(ThreadKind::kVmm));
+  static const Names vcpu = names_of(rules(ThreadKind::kVcpu));
+  static const Names device = names_of(rules(ThreadKind::kDevice));
+  static const Names console = names_of(rules(ThreadKind::kConsole));
   switch (kind) {
     case ThreadKind::kVmm: return vmm;
     case ThreadKind::kVcpu: return vcpu;

@@ -5,6 +5,7 @@
 #include <seccomp.h>
 #include <sys/sysinfo.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,8 +44,40 @@ void append_number(char* buf, size_t& at, size_t cap, long v) {
   while (n && at + 1 < cap) buf[at++] = digits[--n];
 }
 
+void append_hex(char* buf, size_t& at, size_t cap, unsigned long long v) {
+  char digits[20];
+  size_t n = 0;
+  do {
+    digits[n++] = "0123456789abcdef"[v % 16];
+    v /= 16;
+  } while (v && n < sizeof digits);
+  append(buf, at, cap, "0x");
+  while (n && at + 1 < cap) buf[at++] = digits[--n];
+}
+
+// The call's first three arguments, from the registers it was made with (an ioctl's request, a
+// socket's family and mmap's protection are among them): what a list lacked, at a glance.
+void append_arguments(char* buf, size_t& at, size_t cap, const void* context) {
+  const auto* uc = static_cast<const ucontext_t*>(context);
+  unsigned long long a[3];
+#if defined(__x86_64__)
+  a[0] = static_cast<unsigned long long>(uc->uc_mcontext.gregs[REG_RDI]);
+  a[1] = static_cast<unsigned long long>(uc->uc_mcontext.gregs[REG_RSI]);
+  a[2] = static_cast<unsigned long long>(uc->uc_mcontext.gregs[REG_RDX]);
+#elif defined(__aarch64__)
+  for (int i = 0; i < 3; ++i) a[i] = uc->uc_mcontext.regs[i];
+#else
+  return;
+#endif
+  append(buf, at, cap, " with arguments ");
+  for (int i = 0; i < 3; ++i) {
+    if (i) append(buf, at, cap, ", ");
+    append_hex(buf, at, cap, a[i]);
+  }
+}
+
 // Async-signal-safe: fixed buffers, write(2), _exit(2).
-void on_sigsys(int, siginfo_t* info, void*) {
+void on_sigsys(int, siginfo_t* info, void* context) {
   char line[256];
   size_t at = 0;
   const int nr = info->si_syscall;
@@ -60,7 +93,9 @@ void on_sigsys(int, siginfo_t* info, void*) {
   append(line, at, sizeof line, nr >= 0 && nr < kMaxSyscall && g_names[nr][0] ? g_names[nr].data() : "?");
   append(line, at, sizeof line, " (");
   append_number(line, at, sizeof line, nr);
-  append(line, at, sizeof line, "), which its allow-list does not permit; stopping (--seccomp=log to trace, off to disable)\n");
+  append(line, at, sizeof line, ")");
+  if (context) append_arguments(line, at, sizeof line, context);
+  append(line, at, sizeof line, ", which its allow-list does not permit; stopping (--seccomp=log to trace, off to disable)\n");
   [[maybe_unused]] ssize_t w = ::write(STDERR_FILENO, line, at);
   ::_exit(kExitStatus);
 }
@@ -120,11 +155,20 @@ Status install(ThreadKind kind, Mode mode) {
   if (mode == Mode::kOn) TANDEM_TRY(prepare_handler());
   Filter f(mode == Mode::kOn ? SCMP_ACT_TRAP : SCMP_ACT_LOG);
   if (!f.ctx) return Error{what + "seccomp_init failed"};
-  for (std::string_view name : allowed(kind)) {
-    const int nr = seccomp_syscall_resolve_name(std::string(name).c_str());
+  for (const Rule& rule : rules(kind)) {
+    const std::string name(rule.name);
+    const int nr = seccomp_syscall_resolve_name(name.c_str());
     if (nr == __NR_SCMP_ERROR) continue;  // not a system call of this architecture
-    if (int rc = seccomp_rule_add(f.ctx, SCMP_ACT_ALLOW, nr, 0); rc != 0)
-      return Error{what + "adding " + std::string(name) + ": " + std::strerror(-rc)};
+    if (rule.any_of.empty()) {
+      if (int rc = seccomp_rule_add(f.ctx, SCMP_ACT_ALLOW, nr, 0); rc != 0)
+        return Error{what + "adding " + name + ": " + std::strerror(-rc)};
+      continue;
+    }
+    for (const ArgMatch& m : rule.any_of) {  // one rule each: the call is allowed when any holds
+      const scmp_arg_cmp cmp = SCMP_CMP(m.arg, SCMP_CMP_MASKED_EQ, m.mask, m.value);
+      if (int rc = seccomp_rule_add(f.ctx, SCMP_ACT_ALLOW, nr, 1, cmp); rc != 0)
+        return Error{what + "adding " + name + " (" + std::string(m.what) + "): " + std::strerror(-rc)};
+    }
   }
   if (int rc = seccomp_load(f.ctx); rc != 0) return Error{what + "loading it: " + std::strerror(-rc)};
   t_kind = kind_name(kind).data();  // a string literal

@@ -3,7 +3,9 @@
 //
 // Each kind of thread installs its own list on itself before it touches guest- or peer-controlled
 // data (filters are per thread; a thread started later inherits its creator's list and adds its
-// own, so a creator's list must hold everything its threads need). Modes:
+// own, so a creator's list must hold everything its threads need). Some calls are allowed only with
+// certain arguments (ioctl: the request numbers the kind uses; mmap and mprotect: never PROT_EXEC;
+// socket and socketpair: AF_UNIX only). Modes:
 //   kOn   a call outside the list ends tandem at once: a SIGSYS handler writes one line naming the
 //         thread and the system call, and the process exits with kExitStatus.
 //   kLog  the kernel logs the call (audit type 1326, "syscall=N", in dmesg) and lets it proceed:
@@ -12,6 +14,7 @@
 // Usable without the rest of tandem: a thread calls install(kind, mode) on itself.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,8 +38,26 @@ constexpr int kExitStatus = 159;
 Result<Mode> parse_mode(std::string_view text);
 std::string_view kind_name(ThreadKind kind);
 
-// The system calls `kind` may make, by name (x86_64 names; those this architecture lacks are
+// One condition on a system call's argument: (argument `arg` & mask) == value. `what` names it
+// for people ("KVM_RUN", "no PROT_EXEC").
+struct ArgMatch {
+  unsigned arg;
+  uint64_t mask;
+  uint64_t value;
+  std::string_view what;
+};
+
+// A system call a kind may make. With no `any_of`, any arguments; otherwise only a call for which
+// one of the conditions holds.
+struct Rule {
+  std::string_view name;
+  std::vector<ArgMatch> any_of;
+};
+
+// What `kind` may make, one rule per system call (x86_64 names; those this architecture lacks are
 // skipped when installing).
+const std::vector<Rule>& rules(ThreadKind kind);
+// The names of those system calls, in the same order.
 const std::vector<std::string_view>& allowed(ThreadKind kind);
 
 // Installs `kind`'s list on the calling thread (nothing for kOff). Error when the kernel or
