@@ -16,12 +16,13 @@
 
 #include "base/le.h"
 #include "memory/guest_memory.h"
-#include "memory/layout.h"
 #include "vmm/acpi/aml.h"
 #include "vmm/acpi/tables.h"
+#include "vmm/arch/x86_64/layout.h"
 
 using namespace tandem;
 using namespace tandem::acpi;
+using namespace tandem::x86;  // the address map: layout::, plan_ram
 using aml::Bytes;
 
 namespace {

@@ -17,6 +17,7 @@ namespace tandem::acpi {
 
 namespace {
 
+namespace layout = x86::layout;
 using Bytes = std::vector<uint8_t>;
 
 constexpr std::string_view kOemId = "TANDEM";        // 6 bytes

@@ -24,7 +24,7 @@
 #include "devices/pci/hotplug.h"
 #include "devices/pci/pci_root.h"
 #include "memory/guest_memory.h"
-#include "memory/layout.h"
+#include "memory/ram.h"
 #include "vmm/kvm/kvm.h"
 
 namespace tandem::arch {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/le.h"
+#include "memory/ram.h"
 #include "tests/unit/skip.h"
 #include "vmm/loader/arm64_image.h"
 
@@ -21,7 +22,7 @@ using namespace tandem::loader;
 
 namespace {
 
-constexpr uint64_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
+// KiB, MiB, GiB: memory/ram.h.
 constexpr uint64_t kRamBase = 0x4000'0000;
 
 // An Image of `bytes` bytes: the 64-byte header (EFI-stub style "MZ" code0), then a byte pattern.

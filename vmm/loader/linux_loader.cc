@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "base/le.h"
-#include "memory/layout.h"
+#include "vmm/arch/x86_64/layout.h"
 
 namespace tandem::loader {
 
@@ -95,7 +95,7 @@ Result<BzImage> parse_bzimage(std::span<const uint8_t> file) {
 }
 
 std::vector<E820Entry> build_e820(const std::vector<RamRegion>& ram) {
-  using namespace layout;
+  using namespace x86::layout;
   std::vector<E820Entry> e;
   for (const auto& r : ram) {
     if (r.gpa == 0) {
@@ -126,7 +126,7 @@ Result<uint64_t> place_initrd(const SetupHeader& hdr, const std::vector<RamRegio
 }
 
 Result<BootLayout> load_linux(const GuestMemory& mem, const std::vector<RamRegion>& ram, const LoadRequest& req) {
-  using namespace layout;
+  using namespace x86::layout;
   auto img_r = parse_bzimage(req.kernel);
   if (!img_r) return img_r.error();
   const BzImage& img = *img_r;

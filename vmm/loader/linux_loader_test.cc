@@ -10,13 +10,13 @@
 #include <iterator>
 
 #include "base/le.h"
-#include "memory/layout.h"
 #include "tests/unit/skip.h"
+#include "vmm/arch/x86_64/layout.h"
 #include "vmm/loader/linux_loader.h"
 
 using namespace tandem;
 using namespace tandem::loader;
-using namespace tandem::layout;
+using namespace tandem::x86::layout;
 
 namespace {
 // A minimal bzImage: 4 setup sectors + boot sector, then `kernel_bytes` of "kernel".

@@ -2,8 +2,8 @@
 #include "vmm/arch/x86_64/boot_cpu.h"
 
 #include "base/le.h"
-#include "memory/layout.h"
 #include "vmm/arch/x86_64/cpuid.h"
+#include "vmm/arch/x86_64/layout.h"
 
 namespace tandem::x86 {
 

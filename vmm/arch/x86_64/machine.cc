@@ -14,11 +14,14 @@
 #include "vmm/acpi/tables.h"
 #include "vmm/arch/x86_64/boot_cpu.h"
 #include "vmm/arch/x86_64/cpuid.h"
+#include "vmm/arch/x86_64/layout.h"
 #include "vmm/loader/linux_loader.h"
 
 namespace tandem::arch {
 
 namespace {
+namespace layout = x86::layout;
+
 constexpr uint64_t kTssAddr = 0xfffbd000;
 constexpr uint64_t kIdentityMapAddr = 0xfffbc000;
 constexpr uint32_t kMaxCpus = 255;  // xAPIC IDs, and the MADT tandem writes
@@ -32,11 +35,11 @@ uint64_t kernel_end(const loader::BzImage& img) {
 const char* name() { return "x86_64"; }
 
 Result<MemoryPlan> plan_memory(uint64_t ram_size) {
-  auto ram = plan_ram(ram_size);
+  auto ram = x86::plan_ram(ram_size);
   if (!ram) return ram.error();
   MemoryPlan p;
   p.ram = std::move(ram).value();
-  p.mmio64_base = mmio64_start(p.ram);
+  p.mmio64_base = x86::mmio64_start(p.ram);
   p.mmio64_size = layout::kMmio64Size;
   p.section_base = p.mmio64_base + p.mmio64_size;
   p.section_size = layout::kSectionWindowSize;
@@ -112,7 +115,8 @@ Result<Platform> add_platform_devices(const kvm::Vm& vm, Bus& pio, Bus& mmio, co
   p.press_power_button = [h = p.hotplug] { h->press_power_button(); };
   auto reboot = parts.reboot;
   auto i8042 = std::make_shared<I8042>([reboot] { reboot("i8042"); });
-  auto acpi_pm = std::make_shared<AcpiPm>(parts.power_off, [reboot] { reboot("ACPI"); });
+  static_assert(layout::kAcpiResetPort == layout::kAcpiSleepPort + AcpiPm::kResetOffset);
+  auto acpi_pm = std::make_shared<AcpiPm>(layout::kAcpiResetValue, parts.power_off, [reboot] { reboot("ACPI"); });
   TANDEM_TRY(mmio.insert(std::make_shared<PciEcam>(parts.pci), layout::kEcamStart, layout::kEcamSize));
   for (auto [dev, base, len] : std::initializer_list<std::tuple<std::shared_ptr<BusDevice>, uint64_t, uint64_t>>{
            {std::make_shared<PciConfigIo>(parts.pci), layout::kPciConfigPort, 8},
