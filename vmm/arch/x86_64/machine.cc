@@ -11,7 +11,7 @@
 #include "devices/legacy/acpi_pm.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
-#include "vmm/acpi/tables.h"
+#include "vmm/arch/x86_64/acpi/tables.h"
 #include "vmm/arch/x86_64/boot_cpu.h"
 #include "vmm/arch/x86_64/cpuid.h"
 #include "vmm/arch/x86_64/layout.h"

@@ -1,4 +1,5 @@
-// vmm/acpi/tables.h: tandem's ACPI tables (RSDP, XSDT, FADT, MADT, DSDT, MCFG) for an x86_64 guest.
+// vmm/arch/x86_64/acpi/tables.h: tandem's ACPI tables (RSDP, XSDT, FADT, MADT, DSDT, MCFG) for an
+// x86_64 guest.
 //
 // The platform is hardware-reduced ACPI: no PM1/GPE blocks and no SCI; power-off goes through the
 // FADT sleep control register (x86::layout::kAcpiSleepPort), reset through the reset register
