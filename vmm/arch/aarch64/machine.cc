@@ -15,7 +15,7 @@
 #include "vmm/arch/aarch64/fdt.h"
 #include "vmm/arch/aarch64/gic.h"
 #include "vmm/arch/aarch64/layout.h"
-#include "vmm/loader/arm64_image.h"
+#include "vmm/arch/aarch64/loader/linux_loader.h"
 
 namespace tandem::arch {
 

@@ -15,7 +15,7 @@
 #include "vmm/arch/x86_64/boot_cpu.h"
 #include "vmm/arch/x86_64/cpuid.h"
 #include "vmm/arch/x86_64/layout.h"
-#include "vmm/loader/linux_loader.h"
+#include "vmm/arch/x86_64/loader/linux_loader.h"
 
 namespace tandem::arch {
 

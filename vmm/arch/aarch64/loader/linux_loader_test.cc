@@ -1,4 +1,4 @@
-// Unit tests for vmm/loader/arm64_image: Image header validation, gzip inflation, RAM placement and
+// Unit tests for vmm/arch/aarch64/loader: Image header validation, gzip inflation, RAM placement and
 // loading; real kernels when this machine has them.
 #include <doctest/doctest.h>
 #include <zlib.h>
@@ -15,7 +15,7 @@
 #include "base/le.h"
 #include "memory/ram.h"
 #include "tests/unit/skip.h"
-#include "vmm/loader/arm64_image.h"
+#include "vmm/arch/aarch64/loader/linux_loader.h"
 
 using namespace tandem;
 using namespace tandem::loader;

@@ -1,5 +1,5 @@
-// vmm/loader/linux_loader.cc: bzImage parsing, initrd placement and boot_params.
-#include "vmm/loader/linux_loader.h"
+// vmm/arch/x86_64/loader/linux_loader.cc: bzImage parsing, initrd placement and boot_params.
+#include "vmm/arch/x86_64/loader/linux_loader.h"
 
 #include "base/hex.h"
 
@@ -51,13 +51,6 @@ constexpr uint16_t kMinVersion = 0x020c;  // 2.12: xloadflags, 64-bit entry docu
 std::string mib(uint64_t v) { return std::to_string((v + (1 << 20) - 1) >> 20) + " MiB"; }
 
 }  // namespace
-
-std::string_view kernel_kind(std::span<const uint8_t> file) {
-  if (load_le<uint16_t>(file, kBootFlag) == 0xaa55 && load_le<uint32_t>(file, kHeaderMagic) == 0x53726448u) return kX86BzImage;
-  if (load_le<uint32_t>(file, 0x38) == 0x644d5241u) return kArm64Image;  // "ARM\x64", arm64 booting.rst
-  if (file.size() >= 2 && file[0] == 0x1f && file[1] == 0x8b) return kGzipData;
-  return {};
-}
 
 Result<BzImage> parse_bzimage(std::span<const uint8_t> file) {
   if (auto kind = kernel_kind(file); kind == kArm64Image || kind == kGzipData) {
