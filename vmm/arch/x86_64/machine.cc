@@ -14,6 +14,7 @@
 #include "vmm/arch/x86_64/acpi/tables.h"
 #include "vmm/arch/x86_64/boot_cpu.h"
 #include "vmm/arch/x86_64/cpuid.h"
+#include "vmm/arch/x86_64/kvm_x86_64.h"
 #include "vmm/arch/x86_64/layout.h"
 #include "vmm/arch/x86_64/loader/linux_loader.h"
 
@@ -33,6 +34,10 @@ uint64_t kernel_end(const loader::BzImage& img) {
 }  // namespace
 
 const char* name() { return "x86_64"; }
+
+std::span<const kvm::Extension> kvm_extensions() { return kvm::arch_extensions(); }
+
+std::string describe_registers(const kvm::Vcpu& vcpu) { return kvm::describe_registers(vcpu); }
 
 Result<MemoryPlan> plan_memory(uint64_t ram_size) {
   auto ram = x86::plan_ram(ram_size);
@@ -69,10 +74,10 @@ Status check_boot_files(const MemoryPlan& plan, const std::string& cmdline, std:
 Result<kvm::Vm> create_vm(const kvm::Kvm& kvm, const MemoryPlan&) {
   auto vm = kvm.create_vm();
   if (!vm) return vm.error();
-  TANDEM_TRY(vm->set_tss_addr(kTssAddr));
-  if (kvm.check_extension(KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) TANDEM_TRY(vm->set_identity_map_addr(kIdentityMapAddr));
-  TANDEM_TRY(vm->create_irqchip());
-  TANDEM_TRY(vm->create_pit2());
+  TANDEM_TRY(kvm::set_tss_addr(*vm, kTssAddr));
+  if (kvm.check_extension(KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) TANDEM_TRY(kvm::set_identity_map_addr(*vm, kIdentityMapAddr));
+  TANDEM_TRY(kvm::create_irqchip(*vm));
+  TANDEM_TRY(kvm::create_pit2(*vm));
   return vm;
 }
 
@@ -159,7 +164,7 @@ Status boot(const kvm::Kvm& kvm, const MemoryPlan& plan, const GuestMemory& mem,
   loader::LoadRequest req{spec.kernel, spec.initrd, spec.cmdline, *rsdp};
   auto loaded = loader::load_linux(mem, plan.ram, req);
   if (!loaded) return loaded.error();
-  auto supported = kvm.supported_cpuid();
+  auto supported = kvm::supported_cpuid(kvm);
   if (!supported) return supported.error();
   if (kvm.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0) x86::expose_tsc_deadline(*supported);
   if (!spec.xsave) x86::hide_xsave(*supported);
