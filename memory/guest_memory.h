@@ -15,7 +15,7 @@
 #include "base/le.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
-#include "memory/layout.h"
+#include "memory/ram.h"
 #include "memory/mapping.h"
 
 namespace tandem {

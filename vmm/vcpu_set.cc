@@ -26,8 +26,8 @@ void install_kick_handler() {
 }
 }  // namespace
 
-VcpuSet::VcpuSet(std::vector<kvm::Vcpu> vcpus, const Bus& pio, const Bus& mmio, ExitController& exit)
-    : vcpus_(std::move(vcpus)), pio_(pio), mmio_(mmio), exit_(exit) {
+VcpuSet::VcpuSet(std::vector<kvm::Vcpu> vcpus, const Bus& pio, const Bus& mmio, ExitController& exit, RegisterDump dump)
+    : vcpus_(std::move(vcpus)), pio_(pio), mmio_(mmio), exit_(exit), dump_(std::move(dump)) {
   install_kick_handler();
 }
 
@@ -175,6 +175,6 @@ bool VcpuSet::handle_exit(const kvm::Vcpu& vcpu) {
   }
 }
 
-std::string VcpuSet::dump_registers(const kvm::Vcpu& vcpu) { return vcpu.describe_registers(); }
+std::string VcpuSet::dump_registers(const kvm::Vcpu& vcpu) const { return dump_(vcpu); }
 
 }  // namespace tandem

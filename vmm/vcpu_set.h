@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -24,7 +25,10 @@ namespace tandem {
 
 class VcpuSet {
  public:
-  VcpuSet(std::vector<kvm::Vcpu> vcpus, const Bus& pio, const Bus& mmio, ExitController& exit);
+  // A vCPU's registers, formatted for a failure message (the architecture's: arch::describe_registers).
+  using RegisterDump = std::function<std::string(const kvm::Vcpu&)>;
+
+  VcpuSet(std::vector<kvm::Vcpu> vcpus, const Bus& pio, const Bus& mmio, ExitController& exit, RegisterDump dump);
   ~VcpuSet();
   VcpuSet(const VcpuSet&) = delete;
   VcpuSet& operator=(const VcpuSet&) = delete;
@@ -39,7 +43,7 @@ class VcpuSet {
   size_t size() const { return vcpus_.size(); }
 
   // Human-readable register dump of one vCPU (for fatal exits).
-  static std::string dump_registers(const kvm::Vcpu& vcpu);
+  std::string dump_registers(const kvm::Vcpu& vcpu) const;
 
  private:
   enum class State { kRunning, kPaused, kStopping };
@@ -53,6 +57,7 @@ class VcpuSet {
   const Bus& pio_;
   const Bus& mmio_;
   ExitController& exit_;
+  const RegisterDump dump_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -16,6 +16,7 @@
 
 #include "devices/bus.h"
 #include "memory/guest_memory.h"
+#include "vmm/arch/x86_64/kvm_x86_64.h"
 #include "vmm/exit_controller.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/vcpu_set.h"
@@ -50,15 +51,15 @@ void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms
 Result<kvm::Vcpu> real_mode_vcpu(const kvm::Vm& vm, uint32_t id, int mmap_size, uint64_t rip) {
   auto v = vm.create_vcpu(id, mmap_size);
   if (!v) return v.error();
-  auto sregs = v->get_sregs();
+  auto sregs = kvm::get_sregs(*v);
   if (!sregs) return sregs.error();
   sregs->cs.base = 0;
   sregs->cs.selector = 0;
-  (void)v->set_sregs(*sregs);
+  (void)kvm::set_sregs(*v, *sregs);
   kvm_regs regs{};
   regs.rip = rip;
   regs.rflags = 0x2;
-  (void)v->set_regs(regs);
+  (void)kvm::set_regs(*v, regs);
   return v;
 }
 }  // namespace
@@ -72,7 +73,7 @@ int main() {
     auto vm = kvm->create_vm();
     auto mmap_size = kvm->vcpu_mmap_size();
     if (!vm || !mmap_size) { std::printf("FAILED: cannot create a VM\n"); return 1; }
-    if (auto s = vm->set_tss_addr(0xfffbd000); !s) { std::printf("FAILED: %s\n", s.message().c_str()); return 1; }
+    if (auto s = kvm::set_tss_addr(*vm, 0xfffbd000); !s) { std::printf("FAILED: %s\n", s.message().c_str()); return 1; }
     auto mem = GuestMemory::create({{0, 1 << 20}});
     if (!mem) { std::printf("FAILED: %s\n", mem.message().c_str()); return 1; }
     auto& r = mem->regions()[0];
@@ -91,7 +92,7 @@ int main() {
     auto counter = std::make_shared<Counter>();
     (void)pio.insert(counter, 0x10, 1);
     ExitController exit;
-    VcpuSet set(std::move(vcpus), pio, mmio, exit);
+    VcpuSet set(std::move(vcpus), pio, mmio, exit, kvm::describe_registers);
     threads_before = count_entries("/proc/self/task");
     set.start();
     sleep_ms(300);
@@ -136,7 +137,7 @@ int main() {
       more.push_back(std::move(v).value());
     }
     ExitController exit2;
-    VcpuSet set2(std::move(more), pio, mmio, exit2);
+    VcpuSet set2(std::move(more), pio, mmio, exit2, kvm::describe_registers);
     set2.start();
     for (int i = 0; i < 500 && !exit2.requested(); ++i) sleep_ms(10);
     check(exit2.requested() && exit2.reason().find("triple fault") != std::string::npos, "a triple fault ends its vCPU");

@@ -35,7 +35,7 @@ VmOutcome Vm::run(BootFiles files) {
 Vm::Stage Vm::open_kvm() {
   auto kvm = kvm::Kvm::open();
   if (!kvm) return fail(exit_status::kFailure, kvm.message());
-  if (auto s = kvm->require_extensions(); !s) return fail(exit_status::kFailure, s.message());
+  if (auto s = kvm->require_extensions(arch::kvm_extensions()); !s) return fail(exit_status::kFailure, s.message());
   if (int max = kvm->max_vcpus(); cfg_.cpus > static_cast<uint32_t>(max)) {
     return fail(exit_status::kBadInput, "--cpus: " + std::to_string(cfg_.cpus) + " vCPUs requested; KVM allows at most " + std::to_string(max));
   }
@@ -120,7 +120,7 @@ Vm::Stage Vm::boot(BootFiles files) {
   if (auto s = arch::boot(*kvm_, *plan_, *mem_, *vcpus_, arch::BootSpec{files.kernel, files.initrd, cfg_.cmdline, cfg_.xsave}); !s) {
     return fail(exit_status::kFailure, "boot: " + s.message());
   }
-  vcpu_set_.emplace(std::move(vcpus_->vcpus), pio_, mmio_, exit_);
+  vcpu_set_.emplace(std::move(vcpus_->vcpus), pio_, mmio_, exit_, arch::describe_registers);
   return {};
 }
 

@@ -5,8 +5,8 @@
 
 namespace tandem {
 
-AcpiPm::AcpiPm(std::function<void()> on_poweroff, std::function<void()> on_reset)
-    : on_poweroff_(std::move(on_poweroff)), on_reset_(std::move(on_reset)) {}
+AcpiPm::AcpiPm(uint8_t reset_value, std::function<void()> on_poweroff, std::function<void()> on_reset)
+    : reset_value_(reset_value), on_poweroff_(std::move(on_poweroff)), on_reset_(std::move(on_reset)) {}
 
 void AcpiPm::read(uint64_t offset, std::span<uint8_t> data) {
   std::lock_guard lock(mu_);
@@ -27,7 +27,7 @@ void AcpiPm::write(uint64_t offset, std::span<const uint8_t> data) {
     }
     const uint8_t v = data[0];
     if (offset == kResetOffset) {
-      if (v == layout::kAcpiResetValue) {
+      if (v == reset_value_) {
         reset = true;
       } else {
         ++ignored_;

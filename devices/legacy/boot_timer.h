@@ -1,4 +1,5 @@
-// devices/legacy/boot_timer.h: the boot timer port (layout::kBootTimerPort, 1 byte).
+// devices/legacy/boot_timer.h: the boot timer port (1 byte, wherever the machine places it: x86_64
+// at port 0x440, aarch64 in MMIO).
 //
 // The guest's init writes any value there once it runs; each write records the time since the
 // start timestamp (steady_clock) given at construction and reports it through on_mark. Reads

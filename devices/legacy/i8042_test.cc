@@ -5,9 +5,10 @@
 
 #include "devices/bus.h"
 #include "devices/legacy/i8042.h"
-#include "memory/layout.h"
 
 using namespace tandem;
+
+constexpr uint16_t kI8042Port = 0x60;  // where x86_64's machine puts it (0x60 and 0x64)
 
 namespace {
 struct Kbc {
@@ -107,17 +108,17 @@ TEST_CASE("i8042: through the bus at 0x60..0x64; odd offsets and widths are harm
   Bus pio("pio");
   int resets = 0;
   auto dev = std::make_shared<I8042>([&] { ++resets; });
-  REQUIRE(pio.insert(dev, layout::kI8042Port, I8042::kLength).ok());
+  REQUIRE(pio.insert(dev, kI8042Port, I8042::kLength).ok());
   uint8_t v = 0xfe;
   CHECK(pio.write(0x64, std::span<const uint8_t>(&v, 1)));
   CHECK(resets == 1);
   CHECK(pio.read(0x64, std::span<uint8_t>(&v, 1)));
   CHECK(v == 0);
   for (uint64_t off = 1; off < 4; ++off) {
-    CHECK(pio.read(layout::kI8042Port + off, std::span<uint8_t>(&v, 1)));
+    CHECK(pio.read(kI8042Port + off, std::span<uint8_t>(&v, 1)));
     CHECK(v == 0xff);
     v = 0xfe;
-    CHECK(pio.write(layout::kI8042Port + off, std::span<const uint8_t>(&v, 1)));
+    CHECK(pio.write(kI8042Port + off, std::span<const uint8_t>(&v, 1)));
   }
   std::array<uint8_t, 8> buf{};
   for (size_t width : {0, 2, 4, 8}) {

@@ -1,7 +1,8 @@
 // devices/pci/hotplug.h: the ACPI hotplug registers of bus 0, and the event selector of the
 // Generic Event Device (docs/hotplug.md).
 //
-// Sixteen ports at layout::kHotplugPort, four 32-bit registers, read by the DSDT's AML:
+// Sixteen ports where the machine places them (x86_64: 0x600), four 32-bit registers, read by the
+// DSDT's AML:
 //   +0x0 PCIU  (read, cleared by the read)  bit n: slot n was filled, the guest should scan it
 //   +0x4 PCID  (read, cleared by the read)  bit n: tandem asks the guest to eject slot n
 //   +0x8 B0EJ  (write; reads 0)             bit n: the guest let go of slot n, tandem may free it

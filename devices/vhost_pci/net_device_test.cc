@@ -21,6 +21,7 @@
 #include "devices/vhost_pci/net_device.h"
 #include "devices/vhost_user/frontend.h"
 #include "memory/guest_memory.h"
+#include "memory/ram.h"
 
 using namespace tandem;
 using namespace tandem::vhost_pci;
@@ -28,7 +29,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr uint64_t kBar0 = 0x4000000000ULL, kBar2 = 0x4400000000ULL, kPeerRam = 16 * layout::MiB;
+constexpr uint64_t kBar0 = 0x4000000000ULL, kBar2 = 0x4400000000ULL, kPeerRam = 16 * MiB;
 constexpr uint64_t kDesc = 0x10000, kAvail = 0x11000, kUsed = 0x12000;
 
 struct TempDir {

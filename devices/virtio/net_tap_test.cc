@@ -26,7 +26,7 @@
 #include "base/unique_fd.h"
 #include "devices/virtio/net.h"
 #include "memory/guest_memory.h"
-#include "memory/layout.h"
+#include "memory/ram.h"
 
 using namespace tandem;
 using namespace tandem::virtio;
@@ -100,7 +100,7 @@ void host_sends(const std::string& ifname, int n) {
 }  // namespace
 
 TEST_CASE("a dry receive ring asks for the kick after half the ring, and a driver that posts less is still served") {
-  auto mem = std::move(GuestMemory::create({{0, 16 * layout::MiB}})).value();
+  auto mem = std::move(GuestMemory::create({{0, 16 * MiB}})).value();
   const std::string name = "tdt" + std::to_string(::getpid()) + "r";
   // Deferred kicks are waited for 1 s here (10 ms in a VM), so that what the datapath asks for
   // stays in avail_event long enough to be seen; the look after it is the same.

@@ -13,6 +13,7 @@
 #include "base/le.h"
 #include "devices/testing/recording_vm_services.h"
 #include "devices/virtio/pci_transport.h"
+#include "memory/ram.h"
 
 using namespace tandem;
 using namespace tandem::virtio;
@@ -48,7 +49,7 @@ struct TestDevice : VirtioDevice {
 constexpr uint64_t kBar = 0x4000000000ULL;
 
 struct Fixture {
-  GuestMemory mem = std::move(GuestMemory::create({{0, 16 * layout::MiB}})).value();
+  GuestMemory mem = std::move(GuestMemory::create({{0, 16 * MiB}})).value();
   std::shared_ptr<Recorder> vm = std::make_shared<Recorder>();
   std::shared_ptr<TestDevice> dev = std::make_shared<TestDevice>();
   std::shared_ptr<PciTransport> t = std::move(PciTransport::create(dev, vm, mem, kBar)).value();
@@ -205,7 +206,7 @@ TEST_CASE("hostile queue set-ups end in NEEDS_RESET, not in an activation") {
                         Case{"size above the maximum", 512, 0x10000, 0x11000, 0x12000},
                         Case{"size zero", 0, 0x10000, 0x11000, 0x12000},
                         Case{"descriptors outside RAM", 256, 0x7ffffff0000ULL, 0x11000, 0x12000},
-                        Case{"used ring straddling the end of RAM", 256, 0x10000, 0x11000, 16 * layout::MiB - 16},
+                        Case{"used ring straddling the end of RAM", 256, 0x10000, 0x11000, 16 * MiB - 16},
                         Case{"misaligned descriptor table", 256, 0x10008, 0x11000, 0x12000}}) {
     CAPTURE(c.what);
     Fixture f;

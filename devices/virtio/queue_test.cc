@@ -3,7 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "devices/virtio/queue.h"
-#include "memory/layout.h"
+#include "memory/ram.h"
 
 using namespace tandem;
 using namespace tandem::virtio;
@@ -31,7 +31,7 @@ struct Driver {
 };
 
 struct Fixture {
-  GuestMemory mem = std::move(GuestMemory::create({{0, 64 * layout::MiB}})).value();
+  GuestMemory mem = std::move(GuestMemory::create({{0, 64 * MiB}})).value();
   QueueConfig cfg{8, kDesc, kAvail, kUsed, false};
   SplitQueue q() { return std::move(SplitQueue::create(mem, cfg)).value(); }
 };
@@ -102,9 +102,9 @@ TEST_CASE("hostile queue configurations are refused") {
   bad({8, kDesc + 8, kAvail, kUsed, false}, "16-byte aligned");
   bad({8, kDesc, kAvail + 1, kUsed, false}, "2-byte aligned");
   bad({8, kDesc, kAvail, kUsed + 2, false}, "4-byte aligned");
-  bad({8, 64 * layout::MiB - 16, kAvail, kUsed, false}, "descriptor table");
+  bad({8, 64 * MiB - 16, kAvail, kUsed, false}, "descriptor table");
   bad({8, kDesc, 1ULL << 40, kUsed, false}, "driver area");
-  bad({8, kDesc, kAvail, 64 * layout::MiB - 8, false}, "device area");
+  bad({8, kDesc, kAvail, 64 * MiB - 8, false}, "device area");
 }
 
 TEST_CASE("hostile chains are errors, and the queue goes on") {
@@ -125,7 +125,7 @@ TEST_CASE("hostile chains are errors, and the queue goes on") {
   d.desc(0, kData, 10, kDescFlagNext, 12);  // next out of range
   d.post(0);
   expect_error("next index 12");
-  d.desc(0, 64 * layout::MiB - 4, 100, 0, 0);  // buffer leaves RAM
+  d.desc(0, 64 * MiB - 4, 100, 0, 0);  // buffer leaves RAM
   d.post(0);
   expect_error("not inside guest RAM");
   d.desc(0, UINT64_MAX - 8, 100, 0, 0);  // wraps around

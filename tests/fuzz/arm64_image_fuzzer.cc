@@ -1,4 +1,4 @@
-// tests/fuzz/arm64_image_fuzzer.cc: the arm64 Image loader (vmm/loader:arm64_image) on any file.
+// tests/fuzz/arm64_image_fuzzer.cc: the arm64 Image loader (vmm/arch/aarch64/loader) on any file.
 //
 // The input is the kernel file, as tandem for aarch64 reads it: inflated when it is gzip (at most
 // 1 MiB here), parsed, planned into 64 MiB of RAM at 1 GiB with a small initrd and device tree, and
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "memory/guest_memory.h"
-#include "vmm/loader/arm64_image.h"
+#include "vmm/arch/aarch64/loader/linux_loader.h"
 
 using namespace tandem;
 

@@ -1,4 +1,5 @@
-// tests/fuzz/bzimage_fuzzer.cc: the bzImage parser and the Linux loader (vmm/loader) on any file.
+// tests/fuzz/bzimage_fuzzer.cc: the bzImage parser and the Linux loader (vmm/arch/x86_64/loader)
+// on any file.
 //
 // The input is the kernel file. Whatever parse_bzimage accepts is loaded into 64 MiB of guest RAM
 // with a small initrd: a refusal is fine, a crash, an out-of-bounds access or a layout outside RAM
@@ -9,7 +10,7 @@
 #include <vector>
 
 #include "memory/guest_memory.h"
-#include "vmm/loader/linux_loader.h"
+#include "vmm/arch/x86_64/loader/linux_loader.h"
 
 using namespace tandem;
 

@@ -24,13 +24,19 @@
 #include "devices/pci/hotplug.h"
 #include "devices/pci/pci_root.h"
 #include "memory/guest_memory.h"
-#include "memory/layout.h"
+#include "memory/ram.h"
 #include "vmm/kvm/kvm.h"
 
 namespace tandem::arch {
 
 // "x86_64" or "aarch64": the architecture this tandem was built for.
 const char* name();
+
+// The KVM capabilities the architecture needs beyond the common ones (Kvm::require_extensions).
+std::span<const kvm::Extension> kvm_extensions();
+
+// A vCPU's registers, formatted for a failure message.
+std::string describe_registers(const kvm::Vcpu& vcpu);
 
 // The guest-physical map of one VM.
 struct MemoryPlan {

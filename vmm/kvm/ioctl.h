@@ -1,4 +1,5 @@
-// vmm/kvm/ioctl.h: private helpers of the KVM wrappers (not part of the public header).
+// vmm/kvm/ioctl.h: helpers for KVM ioctls: the wrappers of kvm.h and the architectures' own ioctls
+// (vmm/arch/<arch>/kvm_<arch>.cc) use them; not included by kvm.h.
 #pragma once
 
 #include <sys/ioctl.h>

@@ -35,26 +35,17 @@ Result<Kvm> Kvm::open(const std::string& path) {
 
 int Kvm::check_extension(long cap) const { return ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, cap); }
 
-Status Kvm::require_extensions() const {
-  const struct {
-    long cap;
-    const char* name;
-  } caps[] = {
+Status Kvm::require_extensions(std::span<const Extension> arch) const {
+  const Extension common[] = {
       {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},   {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
       {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},               {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"},
       {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"},   {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
-#if defined(__x86_64__)
-      {KVM_CAP_PIT2, "KVM_CAP_PIT2"},                 {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
-      {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
-#endif
-#if defined(__aarch64__)
-      {KVM_CAP_DEVICE_CTRL, "KVM_CAP_DEVICE_CTRL"},   {KVM_CAP_ONE_REG, "KVM_CAP_ONE_REG"},
-      {KVM_CAP_ARM_PSCI_0_2, "KVM_CAP_ARM_PSCI_0_2"},
-#endif
   };
-  for (const auto& c : caps) {
-    if (check_extension(c.cap) <= 0) {
-      return Error{std::string("KVM lacks ") + c.name + ", which tandem needs (try tools/nested-kvm)"};
+  for (std::span<const Extension> caps : {std::span<const Extension>(common), arch}) {
+    for (const auto& c : caps) {
+      if (check_extension(c.cap) <= 0) {
+        return Error{std::string("KVM lacks ") + c.name + ", which tandem needs (try tools/nested-kvm)"};
+      }
     }
   }
   return {};

@@ -8,9 +8,14 @@
 
 #include <cstdint>
 
+#include "memory/ram.h"
+
 namespace tandem::arm64::layout {
 
-constexpr uint64_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
+using tandem::GiB;
+using tandem::KiB;
+using tandem::kMinRam;
+using tandem::MiB;
 
 // GICv3: distributor, ITS, and one 128 KiB redistributor frame pair (RD + SGI) per vCPU.
 constexpr uint64_t kGicDistBase = 0x0800'0000;
@@ -47,9 +52,8 @@ constexpr uint64_t kPciPioSize = 0x1'0000;
 constexpr uint64_t kEcamBase = 0x3f00'0000;
 constexpr uint64_t kEcamSize = 16 * MiB;  // buses 0-15
 
-// RAM: one region from 1 GiB.
+// RAM: one region from 1 GiB (at least kMinRam, memory/ram.h).
 constexpr uint64_t kRamBase = 0x4000'0000;
-constexpr uint64_t kMinRam = 64 * MiB;
 
 // Above RAM (1 GiB aligned): 64-bit BARs, then vhost-pci 2.1's sections.
 constexpr uint64_t kMmio64Size = 64 * GiB;

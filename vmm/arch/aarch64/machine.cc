@@ -14,8 +14,9 @@
 #include "devices/legacy/serial.h"
 #include "vmm/arch/aarch64/fdt.h"
 #include "vmm/arch/aarch64/gic.h"
+#include "vmm/arch/aarch64/kvm_aarch64.h"
 #include "vmm/arch/aarch64/layout.h"
-#include "vmm/loader/arm64_image.h"
+#include "vmm/arch/aarch64/loader/linux_loader.h"
 
 namespace tandem::arch {
 
@@ -32,6 +33,10 @@ constexpr uint64_t kEntryPstate = 0x3c5;
 }  // namespace
 
 const char* name() { return "aarch64"; }
+
+std::span<const kvm::Extension> kvm_extensions() { return kvm::arch_extensions(); }
+
+std::string describe_registers(const kvm::Vcpu& vcpu) { return kvm::describe_registers(vcpu); }
 
 Result<MemoryPlan> plan_memory(uint64_t ram_size) {
   // One region from 1 GiB, leaving room for the windows above it in the 40-bit space.
@@ -118,7 +123,7 @@ Result<Platform> add_platform_devices(const kvm::Vm& vm, Bus&, Bus& mmio, const 
 
 Result<Vcpus> create_vcpus(const kvm::Kvm& kvm, const kvm::Vm& vm, uint32_t count, int mmap_size) {
   if (kvm.check_extension(KVM_CAP_ARM_PSCI_0_2) <= 0) return Error{"KVM lacks PSCI 0.2 (KVM_CAP_ARM_PSCI_0_2)"};
-  auto target = vm.preferred_target();
+  auto target = kvm::preferred_target(vm);
   if (!target) return target.error();
   Vcpus v;
   for (uint32_t i = 0; i < count; ++i) {
@@ -127,7 +132,7 @@ Result<Vcpus> create_vcpus(const kvm::Kvm& kvm, const kvm::Vm& vm, uint32_t coun
     kvm_vcpu_init init = *target;
     init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
     if (i > 0) init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;  // started by the guest through PSCI CPU_ON
-    TANDEM_TRY(c->init(init));
+    TANDEM_TRY(kvm::init_vcpu(*c, init));
     v.vcpus.push_back(std::move(c).value());
   }
   auto gic = arm64::create_gic(vm, count);
@@ -145,7 +150,7 @@ Status boot(const kvm::Kvm&, const MemoryPlan& plan, const GuestMemory& mem, Vcp
 
   arm64::FdtConfig fc;
   for (const auto& v : vcpus.vcpus) {
-    auto mpidr = v.get_one_reg(ARM64_SYS_REG(3, 0, 0, 0, 5));  // MPIDR_EL1
+    auto mpidr = kvm::get_one_reg(v, ARM64_SYS_REG(3, 0, 0, 0, 5));  // MPIDR_EL1
     if (!mpidr) return Error{"vCPU " + std::to_string(v.id()) + ": reading MPIDR_EL1: " + mpidr.message()};
     fc.mpidrs.push_back(*mpidr & kMpidrAffinity);
   }
@@ -161,11 +166,11 @@ Status boot(const kvm::Kvm&, const MemoryPlan& plan, const GuestMemory& mem, Vcp
   TANDEM_TRY(loader::load_arm64(mem, *img, *at, spec.initrd, *dtb));
 
   const kvm::Vcpu& boot_cpu = vcpus.vcpus.front();
-  TANDEM_TRY(boot_cpu.set_one_reg(kvm::core_reg(offsetof(kvm_regs, regs.pstate)), kEntryPstate));
-  TANDEM_TRY(boot_cpu.set_one_reg(kvm::core_reg(offsetof(kvm_regs, regs.pc)), at->entry));
-  TANDEM_TRY(boot_cpu.set_one_reg(kvm::core_reg(offsetof(kvm_regs, regs.regs[0])), at->dtb_addr));
+  TANDEM_TRY(kvm::set_one_reg(boot_cpu, kvm::core_reg(offsetof(kvm_regs, regs.pstate)), kEntryPstate));
+  TANDEM_TRY(kvm::set_one_reg(boot_cpu, kvm::core_reg(offsetof(kvm_regs, regs.pc)), at->entry));
+  TANDEM_TRY(kvm::set_one_reg(boot_cpu, kvm::core_reg(offsetof(kvm_regs, regs.regs[0])), at->dtb_addr));
   for (int r = 1; r <= 3; ++r) {  // x1-x3 are reserved and must be 0
-    TANDEM_TRY(boot_cpu.set_one_reg(kvm::core_reg(offsetof(kvm_regs, regs.regs[0]) + sizeof(uint64_t) * static_cast<size_t>(r)), 0));
+    TANDEM_TRY(kvm::set_one_reg(boot_cpu, kvm::core_reg(offsetof(kvm_regs, regs.regs[0]) + sizeof(uint64_t) * static_cast<size_t>(r)), 0));
   }
   return {};
 }

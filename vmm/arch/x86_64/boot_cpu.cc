@@ -2,8 +2,8 @@
 #include "vmm/arch/x86_64/boot_cpu.h"
 
 #include "base/le.h"
-#include "memory/layout.h"
 #include "vmm/arch/x86_64/cpuid.h"
+#include "vmm/arch/x86_64/layout.h"
 
 namespace tandem::x86 {
 
@@ -115,22 +115,22 @@ Status setup_vcpu(const kvm::Vcpu& vcpu, const kvm::CpuidTable& supported, uint3
   const std::string where = "vCPU " + std::to_string(vcpu.id());
   kvm::CpuidTable cpuid = supported;
   normalize_cpuid(cpuid, vcpu.id(), num_cpus);
-  TANDEM_TRY(with_context(vcpu.set_cpuid(cpuid), where));
+  TANDEM_TRY(with_context(kvm::set_cpuid(vcpu, cpuid), where));
   // Start with XCR0 = every state component the CPUID exposes (what Linux enables). KVM derives
   // CPUID.0xD:EBX from XCR0; where the guest's XSETBV does not reach KVM (nested under QEMU TCG),
   // a reset value of x87-only would leave EBX disagreeing with the kernel's own size computation.
-  if (uint64_t xcr0 = initial_xcr0(cpuid); xcr0 > 0x3) TANDEM_TRY(with_context(vcpu.set_xcr0(xcr0), where));
-  TANDEM_TRY(with_context(vcpu.set_msrs(boot_msrs()), where));
-  TANDEM_TRY(with_context(vcpu.set_fpu(initial_fpu()), where));
-  auto lapic = vcpu.get_lapic();
+  if (uint64_t xcr0 = initial_xcr0(cpuid); xcr0 > 0x3) TANDEM_TRY(with_context(kvm::set_xcr0(vcpu, xcr0), where));
+  TANDEM_TRY(with_context(kvm::set_msrs(vcpu, boot_msrs()), where));
+  TANDEM_TRY(with_context(kvm::set_fpu(vcpu, initial_fpu()), where));
+  auto lapic = kvm::get_lapic(vcpu);
   if (!lapic) return Error{where + ": " + lapic.message()};
   set_lint_modes(*lapic);
-  TANDEM_TRY(with_context(vcpu.set_lapic(*lapic), where));
+  TANDEM_TRY(with_context(kvm::set_lapic(vcpu, *lapic), where));
   if (boot_cpu) {
-    auto sregs = vcpu.get_sregs();
+    auto sregs = kvm::get_sregs(vcpu);
     if (!sregs) return Error{where + ": " + sregs.message()};
-    TANDEM_TRY(with_context(vcpu.set_sregs(long_mode_sregs(*sregs)), where));
-    TANDEM_TRY(with_context(vcpu.set_regs(entry_regs(entry, boot_params)), where));
+    TANDEM_TRY(with_context(kvm::set_sregs(vcpu, long_mode_sregs(*sregs)), where));
+    TANDEM_TRY(with_context(kvm::set_regs(vcpu, entry_regs(entry, boot_params)), where));
   }
   return {};
 }

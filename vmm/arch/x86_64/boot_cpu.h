@@ -13,7 +13,7 @@
 
 #include "base/result.h"
 #include "memory/guest_memory.h"
-#include "vmm/kvm/kvm.h"
+#include "vmm/arch/x86_64/kvm_x86_64.h"
 
 namespace tandem::x86 {
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "vmm/kvm/kvm.h"
+#include "vmm/arch/x86_64/kvm_x86_64.h"
 
 namespace tandem::x86 {
 

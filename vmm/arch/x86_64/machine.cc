@@ -11,14 +11,18 @@
 #include "devices/legacy/acpi_pm.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
-#include "vmm/acpi/tables.h"
+#include "vmm/arch/x86_64/acpi/tables.h"
 #include "vmm/arch/x86_64/boot_cpu.h"
 #include "vmm/arch/x86_64/cpuid.h"
-#include "vmm/loader/linux_loader.h"
+#include "vmm/arch/x86_64/kvm_x86_64.h"
+#include "vmm/arch/x86_64/layout.h"
+#include "vmm/arch/x86_64/loader/linux_loader.h"
 
 namespace tandem::arch {
 
 namespace {
+namespace layout = x86::layout;
+
 constexpr uint64_t kTssAddr = 0xfffbd000;
 constexpr uint64_t kIdentityMapAddr = 0xfffbc000;
 constexpr uint32_t kMaxCpus = 255;  // xAPIC IDs, and the MADT tandem writes
@@ -31,12 +35,16 @@ uint64_t kernel_end(const loader::BzImage& img) {
 
 const char* name() { return "x86_64"; }
 
+std::span<const kvm::Extension> kvm_extensions() { return kvm::arch_extensions(); }
+
+std::string describe_registers(const kvm::Vcpu& vcpu) { return kvm::describe_registers(vcpu); }
+
 Result<MemoryPlan> plan_memory(uint64_t ram_size) {
-  auto ram = plan_ram(ram_size);
+  auto ram = x86::plan_ram(ram_size);
   if (!ram) return ram.error();
   MemoryPlan p;
   p.ram = std::move(ram).value();
-  p.mmio64_base = mmio64_start(p.ram);
+  p.mmio64_base = x86::mmio64_start(p.ram);
   p.mmio64_size = layout::kMmio64Size;
   p.section_base = p.mmio64_base + p.mmio64_size;
   p.section_size = layout::kSectionWindowSize;
@@ -66,10 +74,10 @@ Status check_boot_files(const MemoryPlan& plan, const std::string& cmdline, std:
 Result<kvm::Vm> create_vm(const kvm::Kvm& kvm, const MemoryPlan&) {
   auto vm = kvm.create_vm();
   if (!vm) return vm.error();
-  TANDEM_TRY(vm->set_tss_addr(kTssAddr));
-  if (kvm.check_extension(KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) TANDEM_TRY(vm->set_identity_map_addr(kIdentityMapAddr));
-  TANDEM_TRY(vm->create_irqchip());
-  TANDEM_TRY(vm->create_pit2());
+  TANDEM_TRY(kvm::set_tss_addr(*vm, kTssAddr));
+  if (kvm.check_extension(KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) TANDEM_TRY(kvm::set_identity_map_addr(*vm, kIdentityMapAddr));
+  TANDEM_TRY(kvm::create_irqchip(*vm));
+  TANDEM_TRY(kvm::create_pit2(*vm));
   return vm;
 }
 
@@ -112,7 +120,8 @@ Result<Platform> add_platform_devices(const kvm::Vm& vm, Bus& pio, Bus& mmio, co
   p.press_power_button = [h = p.hotplug] { h->press_power_button(); };
   auto reboot = parts.reboot;
   auto i8042 = std::make_shared<I8042>([reboot] { reboot("i8042"); });
-  auto acpi_pm = std::make_shared<AcpiPm>(parts.power_off, [reboot] { reboot("ACPI"); });
+  static_assert(layout::kAcpiResetPort == layout::kAcpiSleepPort + AcpiPm::kResetOffset);
+  auto acpi_pm = std::make_shared<AcpiPm>(layout::kAcpiResetValue, parts.power_off, [reboot] { reboot("ACPI"); });
   TANDEM_TRY(mmio.insert(std::make_shared<PciEcam>(parts.pci), layout::kEcamStart, layout::kEcamSize));
   for (auto [dev, base, len] : std::initializer_list<std::tuple<std::shared_ptr<BusDevice>, uint64_t, uint64_t>>{
            {std::make_shared<PciConfigIo>(parts.pci), layout::kPciConfigPort, 8},
@@ -155,7 +164,7 @@ Status boot(const kvm::Kvm& kvm, const MemoryPlan& plan, const GuestMemory& mem,
   loader::LoadRequest req{spec.kernel, spec.initrd, spec.cmdline, *rsdp};
   auto loaded = loader::load_linux(mem, plan.ram, req);
   if (!loaded) return loaded.error();
-  auto supported = kvm.supported_cpuid();
+  auto supported = kvm::supported_cpuid(kvm);
   if (!supported) return supported.error();
   if (kvm.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0) x86::expose_tsc_deadline(*supported);
   if (!spec.xsave) x86::hide_xsave(*supported);

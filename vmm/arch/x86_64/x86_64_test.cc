@@ -3,9 +3,9 @@
 
 #include <string>
 
-#include "memory/layout.h"
 #include "vmm/arch/x86_64/boot_cpu.h"
 #include "vmm/arch/x86_64/cpuid.h"
+#include "vmm/arch/x86_64/layout.h"
 
 using namespace tandem;
 using namespace tandem::x86;

@@ -1,8 +1,9 @@
-// vmm/acpi/tables.h: tandem's ACPI tables (RSDP, XSDT, FADT, MADT, DSDT, MCFG) for an x86_64 guest.
+// vmm/arch/x86_64/acpi/tables.h: tandem's ACPI tables (RSDP, XSDT, FADT, MADT, DSDT, MCFG) for an
+// x86_64 guest.
 //
 // The platform is hardware-reduced ACPI: no PM1/GPE blocks and no SCI; power-off goes through the
-// FADT sleep control register (layout::kAcpiSleepPort), reset through the reset register
-// (layout::kAcpiResetPort). The tables live in the BIOS area below 1 MiB with the RSDP first, so both
+// FADT sleep control register (x86::layout::kAcpiSleepPort), reset through the reset register
+// (x86::layout::kAcpiResetPort). The tables live in the BIOS area below 1 MiB with the RSDP first, so both
 // the boot protocol's acpi_rsdp_addr and a legacy 0xE0000-0xFFFFF scan find them.
 #pragma once
 
@@ -12,7 +13,7 @@
 
 #include "base/result.h"
 #include "memory/guest_memory.h"
-#include "memory/layout.h"
+#include "vmm/arch/x86_64/layout.h"
 
 namespace tandem::acpi {
 
@@ -45,10 +46,10 @@ struct Table {
 // Builds every table for a placement starting at `start` (16-byte aligned) that must end at or before
 // `end`: the RSDP first, then XSDT, FADT, MADT, MCFG (with PCI) and DSDT, each 16-byte aligned.
 // Errors: a bad config, or tables that would not fit.
-Result<std::vector<Table>> build_tables(const Config& cfg, uint64_t start = layout::kBiosAreaStart,
-                                        uint64_t end = layout::kBiosAreaEnd);
+Result<std::vector<Table>> build_tables(const Config& cfg, uint64_t start = x86::layout::kBiosAreaStart,
+                                        uint64_t end = x86::layout::kBiosAreaEnd);
 
-// Builds the tables and writes them into guest memory at layout::kBiosAreaStart (gaps zeroed).
+// Builds the tables and writes them into guest memory at x86::layout::kBiosAreaStart (gaps zeroed).
 // Returns the RSDP's guest-physical address.
 Result<uint64_t> write_tables(const GuestMemory& mem, const Config& cfg);
 

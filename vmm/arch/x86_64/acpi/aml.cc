@@ -1,5 +1,6 @@
-// vmm/acpi/aml.cc: AML encodings (ACPI 6.x chapter 20) and resource descriptors (section 6.4).
-#include "vmm/acpi/aml.h"
+// vmm/arch/x86_64/acpi/aml.cc: AML encodings (ACPI 6.x chapter 20) and resource descriptors
+// (section 6.4).
+#include "vmm/arch/x86_64/acpi/aml.h"
 
 #include "base/hex.h"
 

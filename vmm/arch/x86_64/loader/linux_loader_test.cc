@@ -1,4 +1,4 @@
-// Unit tests for vmm/loader: bzImage validation, initrd placement, boot_params and e820.
+// Unit tests for vmm/arch/x86_64/loader: bzImage validation, initrd placement, boot_params and e820.
 #include <doctest/doctest.h>
 
 #include <dirent.h>
@@ -10,13 +10,13 @@
 #include <iterator>
 
 #include "base/le.h"
-#include "memory/layout.h"
 #include "tests/unit/skip.h"
-#include "vmm/loader/linux_loader.h"
+#include "vmm/arch/x86_64/layout.h"
+#include "vmm/arch/x86_64/loader/linux_loader.h"
 
 using namespace tandem;
 using namespace tandem::loader;
-using namespace tandem::layout;
+using namespace tandem::x86::layout;
 
 namespace {
 // A minimal bzImage: 4 setup sectors + boot sector, then `kernel_bytes` of "kernel".

@@ -1,6 +1,6 @@
-// vmm/loader/arm64_image.cc: arm64 Image header parsing, gzip inflation (zlib), RAM placement and
-// loading.
-#include "vmm/loader/arm64_image.h"
+// vmm/arch/aarch64/loader/linux_loader.cc: arm64 Image header parsing, gzip inflation (zlib), RAM
+// placement and loading.
+#include "vmm/arch/aarch64/loader/linux_loader.h"
 
 #include <zlib.h>
 
@@ -10,7 +10,7 @@
 
 #include "base/hex.h"
 #include "base/le.h"
-#include "vmm/loader/linux_loader.h"
+#include "vmm/boot/kernel_kind.h"
 
 namespace tandem::loader {
 

@@ -1,4 +1,4 @@
-// vmm/loader/linux_loader.h: the x86_64 Linux boot protocol for bzImage kernels (64-bit entry).
+// vmm/arch/x86_64/loader/linux_loader.h: the x86_64 Linux boot protocol for bzImage kernels (64-bit entry).
 //
 // Parses and validates the bzImage setup header, loads the protected-mode kernel at 1 MiB, places
 // the initrd as high as the kernel allows, and fills boot_params (the "zero page") with the command
@@ -9,11 +9,11 @@
 #include <cstdint>
 #include <span>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "base/result.h"
 #include "memory/guest_memory.h"
+#include "vmm/boot/kernel_kind.h"
 
 namespace tandem::loader {
 
@@ -38,15 +38,6 @@ struct BzImage {
   std::span<const uint8_t> file;          // the whole file
   std::span<const uint8_t> kernel() const { return file.subspan(setup_size); }
 };
-
-// What a kernel file is, from its magic numbers alone: kX86BzImage (0xAA55 at 0x1fe and "HdrS" at
-// 0x202), kArm64Image ("ARM\x64" at 0x38), kGzipData (1f 8b), or "" for anything else. The x86_64
-// and the aarch64 loaders both use it, to say "kernel: this is <kind>; tandem for <arch> needs ..."
-// when given a kernel for the other architecture.
-inline constexpr std::string_view kX86BzImage = "an x86 bzImage";
-inline constexpr std::string_view kArm64Image = "an arm64 Image";
-inline constexpr std::string_view kGzipData = "gzip-compressed data";
-std::string_view kernel_kind(std::span<const uint8_t> file);
 
 // Validates a bzImage: boot sector signature, "HdrS", boot protocol >= 2.12, 64-bit entry
 // (XLF_KERNEL_64), loaded high, sizes consistent with the file. An arm64 Image or a gzip file is

@@ -1,4 +1,4 @@
-// memory/layout.h: where things live in the x86_64 guest-physical address space.
+// vmm/arch/x86_64/layout.h: where things live in the x86_64 guest-physical address space.
 //
 // RAM starts at 0. Below 4 GiB it stops at kLowRamEnd (2 GiB), leaving the 32-bit PCI hole: the
 // 32-bit MMIO window for BARs, the PCI ECAM, then the IOAPIC and LAPIC. RAM beyond 2 GiB continues
@@ -7,15 +7,18 @@
 #pragma once
 
 #include <cstdint>
-#include <string_view>
 #include <vector>
 
 #include "base/result.h"
+#include "memory/ram.h"
 
-namespace tandem {
+namespace tandem::x86 {
 
 namespace layout {
-constexpr uint64_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
+using tandem::GiB;
+using tandem::KiB;
+using tandem::kMinRam;
+using tandem::MiB;
 
 // Low memory (boot structures, all inside guest RAM).
 constexpr uint64_t kGdtAddr = 0x500;
@@ -28,7 +31,6 @@ constexpr uint64_t kEbdaStart = 0x9fc00;
 constexpr uint64_t kBiosAreaStart = 0xe0000;      // RSDP and ACPI tables live here (reserved in e820)
 constexpr uint64_t kBiosAreaEnd = 0x100000;
 constexpr uint64_t kKernelLoadAddr = 0x100000;    // 1 MiB, the bzImage protected-mode code
-constexpr uint64_t kMinRam = 64 * MiB;
 
 // The 32-bit hole.
 constexpr uint64_t kLowRamEnd = 2 * GiB;
@@ -59,15 +61,6 @@ constexpr uint16_t kPioWindowStart = 0x1000;      // PCI I/O BARs
 constexpr uint16_t kPioWindowSize = 0xf000;
 }  // namespace layout
 
-struct RamRegion {
-  uint64_t gpa;
-  uint64_t size;
-};
-
-// The size rules every architecture's RAM plan shares: not zero, a multiple of 4 KiB, at least
-// layout::kMinRam, at most `max` bytes (`why_max`, if given, is said after the maximum).
-Status check_ram_size(uint64_t ram_size, uint64_t max, std::string_view why_max = {});
-
 // The guest's RAM regions for `ram_size` bytes: [0, min(ram, 2 GiB)) and, above that, the rest at
 // 4 GiB. Errors: zero, not 4 KiB aligned, below 64 MiB, or above what the 64-bit window allows.
 Result<std::vector<RamRegion>> plan_ram(uint64_t ram_size);
@@ -79,4 +72,4 @@ uint64_t mmio64_start(const std::vector<RamRegion>& ram);
 // The largest guest RAM tandem accepts (the 64-bit window needs room above it in a 46-bit space).
 constexpr uint64_t kMaxRam = 1ULL << 44;  // 16 TiB
 
-}  // namespace tandem
+}  // namespace tandem::x86

@@ -1,4 +1,4 @@
-// Unit tests for vmm/loader/arm64_image: Image header validation, gzip inflation, RAM placement and
+// Unit tests for vmm/arch/aarch64/loader: Image header validation, gzip inflation, RAM placement and
 // loading; real kernels when this machine has them.
 #include <doctest/doctest.h>
 #include <zlib.h>
@@ -13,15 +13,16 @@
 #include <vector>
 
 #include "base/le.h"
+#include "memory/ram.h"
 #include "tests/unit/skip.h"
-#include "vmm/loader/arm64_image.h"
+#include "vmm/arch/aarch64/loader/linux_loader.h"
 
 using namespace tandem;
 using namespace tandem::loader;
 
 namespace {
 
-constexpr uint64_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
+// KiB, MiB, GiB: memory/ram.h.
 constexpr uint64_t kRamBase = 0x4000'0000;
 
 // An Image of `bytes` bytes: the 64-byte header (EFI-stub style "MZ" code0), then a byte pattern.

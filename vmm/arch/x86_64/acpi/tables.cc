@@ -1,7 +1,7 @@
-// vmm/acpi/tables.cc: builds and places tandem's ACPI tables. Field offsets follow ACPI 6.4
-// section 5.2 (RSDP 5.2.5, header 5.2.6, XSDT 5.2.8, FADT 5.2.9, MADT 5.2.12) and the PCI Firmware
-// spec (MCFG); every field is stored with store_le at its offset, nothing is cast.
-#include "vmm/acpi/tables.h"
+// vmm/arch/x86_64/acpi/tables.cc: builds and places tandem's ACPI tables. Field offsets follow ACPI
+// 6.4 section 5.2 (RSDP 5.2.5, header 5.2.6, XSDT 5.2.8, FADT 5.2.9, MADT 5.2.12) and the PCI
+// Firmware spec (MCFG); every field is stored with store_le at its offset, nothing is cast.
+#include "vmm/arch/x86_64/acpi/tables.h"
 
 #include "base/hex.h"
 
@@ -11,12 +11,13 @@
 #include <string_view>
 
 #include "base/le.h"
-#include "vmm/acpi/aml.h"
+#include "vmm/arch/x86_64/acpi/aml.h"
 
 namespace tandem::acpi {
 
 namespace {
 
+namespace layout = x86::layout;
 using Bytes = std::vector<uint8_t>;
 
 constexpr std::string_view kOemId = "TANDEM";        // 6 bytes

@@ -1,4 +1,5 @@
-// vmm/acpi/aml.h: a small AML (ACPI Machine Language) byte-code builder, enough for tandem's DSDT.
+// vmm/arch/x86_64/acpi/aml.h: a small AML (ACPI Machine Language) byte-code builder, enough for
+// tandem's DSDT.
 //
 // Every builder returns an Aml: either the encoded bytes of one term or an Error (a bad name, a value
 // out of range, ...). Builders taking children propagate the first child's error, so a whole tree is

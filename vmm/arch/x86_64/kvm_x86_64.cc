@@ -1,6 +1,7 @@
-// vmm/kvm/kvm_x86_64.cc: the x86_64-only KVM wrappers: CPUID, MSRs, the PIC/IOAPIC/PIT, the TSS,
-// general and special registers, the LAPIC.
-#if defined(__x86_64__)
+// vmm/arch/x86_64/kvm_x86_64.cc: the x86_64-only KVM ioctls: CPUID, MSRs, the PIC/IOAPIC/PIT, the
+// TSS, general and special registers, the LAPIC.
+#include "vmm/arch/x86_64/kvm_x86_64.h"
+
 #include <fcntl.h>
 
 #include <algorithm>
@@ -8,7 +9,6 @@
 #include <cstring>
 
 #include "vmm/kvm/ioctl.h"
-#include "vmm/kvm/kvm.h"
 
 namespace tandem::kvm {
 
@@ -25,6 +25,15 @@ static_assert(kGetSupportedCpuid == 0xc008ae05UL && kSetCpuid2 == 0x4008ae90UL &
               kGetMsrIndexList == 0xc004ae02UL && kSetGsiRouting == 0x4008ae6aUL);
 }  // namespace
 
+std::span<const Extension> arch_extensions() {
+  static constexpr Extension kCaps[] = {
+      {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+      {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+      {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
+  };
+  return kCaps;
+}
+
 kvm_cpuid_entry2* CpuidTable::find(uint32_t function, uint32_t index) {
   for (auto& e : entries) {
     if (e.function == function && (!(e.flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e.index == index)) return &e;
@@ -35,12 +44,12 @@ const kvm_cpuid_entry2* CpuidTable::find(uint32_t function, uint32_t index) cons
   return const_cast<CpuidTable*>(this)->find(function, index);
 }
 
-Result<CpuidTable> Kvm::supported_cpuid() const {
+Result<CpuidTable> supported_cpuid(const Kvm& kvm) {
   for (size_t n = 128; n <= 4096; n *= 2) {
     auto buf = counted_buffer<kvm_cpuid_entry2>(sizeof(CountHeader), n);
     CountHeader h{static_cast<uint32_t>(n), 0};
     std::memcpy(buf.data(), &h, sizeof h);
-    if (::ioctl(fd_.get(), kGetSupportedCpuid, buf.data()) == 0) {
+    if (::ioctl(kvm.fd(), kGetSupportedCpuid, buf.data()) == 0) {
       std::memcpy(&h, buf.data(), sizeof h);
       CpuidTable t;
       t.entries.resize(std::min<size_t>(h.count, n));
@@ -52,64 +61,64 @@ Result<CpuidTable> Kvm::supported_cpuid() const {
   return Error{"KVM_GET_SUPPORTED_CPUID: table too large"};
 }
 
-Result<std::vector<uint32_t>> Kvm::msr_index_list() const {
+Result<std::vector<uint32_t>> msr_index_list(const Kvm& kvm) {
   constexpr uint32_t kMax = 1024;
   auto buf = counted_buffer<uint32_t>(sizeof(MsrListHeader), kMax);
   MsrListHeader h{kMax};
   std::memcpy(buf.data(), &h, sizeof h);
-  if (::ioctl(fd_.get(), kGetMsrIndexList, buf.data()) < 0) return errno_error("KVM_GET_MSR_INDEX_LIST");
+  if (::ioctl(kvm.fd(), kGetMsrIndexList, buf.data()) < 0) return errno_error("KVM_GET_MSR_INDEX_LIST");
   std::memcpy(&h, buf.data(), sizeof h);
   std::vector<uint32_t> out(std::min(h.nmsrs, kMax));
   std::memcpy(out.data(), buf.data() + sizeof h, out.size() * sizeof(uint32_t));
   return out;
 }
 
-Status Vm::set_tss_addr(uint64_t addr) const { return io(fd_.get(), KVM_SET_TSS_ADDR, "KVM_SET_TSS_ADDR", static_cast<unsigned long>(addr)); }
+Status set_tss_addr(const Vm& vm, uint64_t addr) { return io(vm.fd(), KVM_SET_TSS_ADDR, "KVM_SET_TSS_ADDR", static_cast<unsigned long>(addr)); }
 
-Status Vm::set_identity_map_addr(uint64_t addr) const {
+Status set_identity_map_addr(const Vm& vm, uint64_t addr) {
   uint64_t a = addr;
-  return io(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, "KVM_SET_IDENTITY_MAP_ADDR", &a);
+  return io(vm.fd(), KVM_SET_IDENTITY_MAP_ADDR, "KVM_SET_IDENTITY_MAP_ADDR", &a);
 }
 
-Status Vm::create_irqchip() const { return io(fd_.get(), KVM_CREATE_IRQCHIP, "KVM_CREATE_IRQCHIP", 0); }
+Status create_irqchip(const Vm& vm) { return io(vm.fd(), KVM_CREATE_IRQCHIP, "KVM_CREATE_IRQCHIP", 0); }
 
-Status Vm::create_pit2() const {
+Status create_pit2(const Vm& vm) {
   kvm_pit_config cfg{};
   cfg.flags = KVM_PIT_SPEAKER_DUMMY;
-  return io(fd_.get(), KVM_CREATE_PIT2, "KVM_CREATE_PIT2", &cfg);
+  return io(vm.fd(), KVM_CREATE_PIT2, "KVM_CREATE_PIT2", &cfg);
 }
 
-Result<kvm_regs> Vcpu::get_regs() const {
+Result<kvm_regs> get_regs(const Vcpu& vcpu) {
   kvm_regs r{};
-  if (::ioctl(fd_.get(), KVM_GET_REGS, &r) < 0) return errno_error("KVM_GET_REGS");
+  if (::ioctl(vcpu.fd(), KVM_GET_REGS, &r) < 0) return errno_error("KVM_GET_REGS");
   return r;
 }
-Status Vcpu::set_regs(const kvm_regs& r) const { return io(fd_.get(), KVM_SET_REGS, "KVM_SET_REGS", &r); }
-Result<kvm_sregs> Vcpu::get_sregs() const {
+Status set_regs(const Vcpu& vcpu, const kvm_regs& r) { return io(vcpu.fd(), KVM_SET_REGS, "KVM_SET_REGS", &r); }
+Result<kvm_sregs> get_sregs(const Vcpu& vcpu) {
   kvm_sregs s{};
-  if (::ioctl(fd_.get(), KVM_GET_SREGS, &s) < 0) return errno_error("KVM_GET_SREGS");
+  if (::ioctl(vcpu.fd(), KVM_GET_SREGS, &s) < 0) return errno_error("KVM_GET_SREGS");
   return s;
 }
-Status Vcpu::set_sregs(const kvm_sregs& s) const { return io(fd_.get(), KVM_SET_SREGS, "KVM_SET_SREGS", &s); }
-Status Vcpu::set_fpu(const kvm_fpu& f) const { return io(fd_.get(), KVM_SET_FPU, "KVM_SET_FPU", &f); }
+Status set_sregs(const Vcpu& vcpu, const kvm_sregs& s) { return io(vcpu.fd(), KVM_SET_SREGS, "KVM_SET_SREGS", &s); }
+Status set_fpu(const Vcpu& vcpu, const kvm_fpu& f) { return io(vcpu.fd(), KVM_SET_FPU, "KVM_SET_FPU", &f); }
 
-Status Vcpu::set_cpuid(const CpuidTable& table) const {
+Status set_cpuid(const Vcpu& vcpu, const CpuidTable& table) {
   auto buf = counted_buffer<kvm_cpuid_entry2>(sizeof(CountHeader), table.entries.size());
   CountHeader h{static_cast<uint32_t>(table.entries.size()), 0};
   std::memcpy(buf.data(), &h, sizeof h);
   std::memcpy(buf.data() + sizeof h, table.entries.data(), table.entries.size() * sizeof(kvm_cpuid_entry2));
-  return io(fd_.get(), kSetCpuid2, "KVM_SET_CPUID2", buf.data());
+  return io(vcpu.fd(), kSetCpuid2, "KVM_SET_CPUID2", buf.data());
 }
 
-Status Vcpu::set_xcr0(uint64_t xcr0) const {
+Status set_xcr0(const Vcpu& vcpu, uint64_t xcr0) {
   kvm_xcrs x{};
   x.nr_xcrs = 1;
   x.xcrs[0].xcr = 0;
   x.xcrs[0].value = xcr0;
-  return io(fd_.get(), KVM_SET_XCRS, "KVM_SET_XCRS", &x);
+  return io(vcpu.fd(), KVM_SET_XCRS, "KVM_SET_XCRS", &x);
 }
 
-Status Vcpu::set_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) const {
+Status set_msrs(const Vcpu& vcpu, const std::vector<std::pair<uint32_t, uint64_t>>& msrs) {
   auto buf = counted_buffer<kvm_msr_entry>(sizeof(CountHeader), msrs.size());
   CountHeader h{static_cast<uint32_t>(msrs.size()), 0};
   std::memcpy(buf.data(), &h, sizeof h);
@@ -119,7 +128,7 @@ Status Vcpu::set_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) co
     e.data = msrs[i].second;
     std::memcpy(buf.data() + sizeof h + i * sizeof e, &e, sizeof e);
   }
-  int n = ::ioctl(fd_.get(), kSetMsrs, buf.data());
+  int n = ::ioctl(vcpu.fd(), kSetMsrs, buf.data());
   if (n < 0) return errno_error("KVM_SET_MSRS");
   if (static_cast<size_t>(n) != msrs.size()) {
     char buf2[64];
@@ -129,21 +138,21 @@ Status Vcpu::set_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) co
   return {};
 }
 
-Result<kvm_lapic_state> Vcpu::get_lapic() const {
+Result<kvm_lapic_state> get_lapic(const Vcpu& vcpu) {
   kvm_lapic_state l{};
-  if (::ioctl(fd_.get(), KVM_GET_LAPIC, &l) < 0) return errno_error("KVM_GET_LAPIC");
+  if (::ioctl(vcpu.fd(), KVM_GET_LAPIC, &l) < 0) return errno_error("KVM_GET_LAPIC");
   return l;
 }
-Status Vcpu::set_lapic(const kvm_lapic_state& l) const { return io(fd_.get(), KVM_SET_LAPIC, "KVM_SET_LAPIC", &l); }
-Result<kvm_mp_state> Vcpu::get_mp_state() const {
+Status set_lapic(const Vcpu& vcpu, const kvm_lapic_state& l) { return io(vcpu.fd(), KVM_SET_LAPIC, "KVM_SET_LAPIC", &l); }
+Result<kvm_mp_state> get_mp_state(const Vcpu& vcpu) {
   kvm_mp_state s{};
-  if (::ioctl(fd_.get(), KVM_GET_MP_STATE, &s) < 0) return errno_error("KVM_GET_MP_STATE");
+  if (::ioctl(vcpu.fd(), KVM_GET_MP_STATE, &s) < 0) return errno_error("KVM_GET_MP_STATE");
   return s;
 }
 
-std::string Vcpu::describe_registers() const {
-  auto regs = get_regs();
-  auto sregs = get_sregs();
+std::string describe_registers(const Vcpu& vcpu) {
+  auto regs = get_regs(vcpu);
+  auto sregs = get_sregs(vcpu);
   if (!regs || !sregs) return "  (registers unavailable)";
   const kvm_regs& r = *regs;
   const kvm_sregs& s = *sregs;
@@ -157,7 +166,7 @@ std::string Vcpu::describe_registers() const {
                 "  r12=%016llx r13=%016llx r14=%016llx r15=%016llx\n"
                 "  cr0=%016llx cr2=%016llx cr3=%016llx cr4=%016llx efer=%016llx\n"
                 "  cs=%04x (base %016llx) ss=%04x gdt=%016llx/%x idt=%016llx/%x",
-                id_, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.r8, r.r9, r.r10,
+                vcpu.id(), r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.r8, r.r9, r.r10,
                 r.r11, r.r12, r.r13, r.r14, r.r15, s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector, s.cs.base,
                 s.ss.selector, s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
   std::string out = buf;
@@ -170,4 +179,3 @@ std::string Vcpu::describe_registers() const {
 }
 
 }  // namespace tandem::kvm
-#endif  // __x86_64__

@@ -1,9 +1,9 @@
-// vmm/loader/arm64_image.h: the arm64 Linux boot protocol for `Image` kernels
+// vmm/arch/aarch64/loader/linux_loader.h: the arm64 Linux boot protocol for `Image` kernels
 // (Documentation/arch/arm64/booting.rst).
 //
 // Parses and validates the 64-byte Image header, inflates a gzip-compressed Image, plans where the
 // kernel, the initrd and the device tree go in RAM, and copies them there. Plain functions from
-// inputs to guest memory, like linux_loader; every check fails with an Error naming the problem,
+// inputs to guest memory, like x86_64's loader; every check fails with an Error naming the problem,
 // before anything runs. Architecture-neutral: built and tested on x86_64 as well.
 //
 // The vCPU that boots starts at `entry` with x0 = dtb_addr, x1 = x2 = x3 = 0, the MMU off (setting

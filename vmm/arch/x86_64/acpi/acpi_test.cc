@@ -1,6 +1,7 @@
-// Unit tests for vmm/acpi: AML encodings at their boundaries, every table's layout and checksum, the
-// placement in guest memory, and an independent check by ACPICA's disassembler (iasl -d), including
-// a recompile of the disassembled DSDT that must give back our AML byte for byte.
+// Unit tests for vmm/arch/x86_64/acpi: AML encodings at their boundaries, every table's layout and
+// checksum, the placement in guest memory, and an independent check by ACPICA's disassembler
+// (iasl -d), including a recompile of the disassembled DSDT that must give back our AML byte for
+// byte.
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,12 +17,13 @@
 
 #include "base/le.h"
 #include "memory/guest_memory.h"
-#include "memory/layout.h"
-#include "vmm/acpi/aml.h"
-#include "vmm/acpi/tables.h"
+#include "vmm/arch/x86_64/acpi/aml.h"
+#include "vmm/arch/x86_64/acpi/tables.h"
+#include "vmm/arch/x86_64/layout.h"
 
 using namespace tandem;
 using namespace tandem::acpi;
+using namespace tandem::x86;  // the address map: layout::, plan_ram
 using aml::Bytes;
 
 namespace {

@@ -1,5 +1,5 @@
-// vmm/loader/linux_loader.cc: bzImage parsing, initrd placement and boot_params.
-#include "vmm/loader/linux_loader.h"
+// vmm/arch/x86_64/loader/linux_loader.cc: bzImage parsing, initrd placement and boot_params.
+#include "vmm/arch/x86_64/loader/linux_loader.h"
 
 #include "base/hex.h"
 
@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "base/le.h"
-#include "memory/layout.h"
+#include "vmm/arch/x86_64/layout.h"
 
 namespace tandem::loader {
 
@@ -52,13 +52,6 @@ std::string mib(uint64_t v) { return std::to_string((v + (1 << 20) - 1) >> 20) +
 
 }  // namespace
 
-std::string_view kernel_kind(std::span<const uint8_t> file) {
-  if (load_le<uint16_t>(file, kBootFlag) == 0xaa55 && load_le<uint32_t>(file, kHeaderMagic) == 0x53726448u) return kX86BzImage;
-  if (load_le<uint32_t>(file, 0x38) == 0x644d5241u) return kArm64Image;  // "ARM\x64", arm64 booting.rst
-  if (file.size() >= 2 && file[0] == 0x1f && file[1] == 0x8b) return kGzipData;
-  return {};
-}
-
 Result<BzImage> parse_bzimage(std::span<const uint8_t> file) {
   if (auto kind = kernel_kind(file); kind == kArm64Image || kind == kGzipData) {
     return Error{"kernel: this is " + std::string(kind) + "; tandem for x86_64 needs an x86_64 bzImage"};
@@ -95,7 +88,7 @@ Result<BzImage> parse_bzimage(std::span<const uint8_t> file) {
 }
 
 std::vector<E820Entry> build_e820(const std::vector<RamRegion>& ram) {
-  using namespace layout;
+  using namespace x86::layout;
   std::vector<E820Entry> e;
   for (const auto& r : ram) {
     if (r.gpa == 0) {
@@ -126,7 +119,7 @@ Result<uint64_t> place_initrd(const SetupHeader& hdr, const std::vector<RamRegio
 }
 
 Result<BootLayout> load_linux(const GuestMemory& mem, const std::vector<RamRegion>& ram, const LoadRequest& req) {
-  using namespace layout;
+  using namespace x86::layout;
   auto img_r = parse_bzimage(req.kernel);
   if (!img_r) return img_r.error();
   const BzImage& img = *img_r;
