@@ -6,6 +6,7 @@
 // starts other threads also holds what a new thread runs before its own list is in place. The
 // ioctl requests each kind may make are in vmm/seccomp/ioctls.cc.
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #include <initializer_list>
@@ -73,13 +74,24 @@ constexpr std::span<const std::string_view> kSanitizerRuntime;
 // Calls allowed only with certain arguments, in every list that names them: no memory is mapped
 // or made executable (tandem runs no code it did not load at start), and sockets are local ones
 // (peers, the API; a tap is brought up through an AF_UNIX socket too, devices/net/tap.cc).
+// prctl only names a thread or reads its name, or sets no_new_privs (libseccomp, as each thread
+// installs its list): never PR_SET_DUMPABLE or PR_SET_PTRACER, which would let another process of
+// the user read and write tandem's memory (main.cc makes it non-dumpable before any list).
 constexpr ArgMatch kNoExec{2, PROT_EXEC, 0, "no PROT_EXEC"};
 constexpr ArgMatch kUnixOnly{0, 0xffffffffu, AF_UNIX, "AF_UNIX"};
+constexpr ArgMatch kPrctl(uint64_t option, std::string_view what) { return ArgMatch{0, 0xffffffffu, option, what}; }
 constexpr struct {
   std::string_view name;
-  ArgMatch only;
+  ArgMatch only;  // a name listed more than once: any of its conditions
 } kArgRules[] = {
-    {"mmap", kNoExec}, {"mprotect", kNoExec}, {"socket", kUnixOnly}, {"socketpair", kUnixOnly},
+    {"mmap", kNoExec},
+    {"mprotect", kNoExec},
+    {"socket", kUnixOnly},
+    {"socketpair", kUnixOnly},
+    {"prctl", kPrctl(PR_SET_NAME, "PR_SET_NAME")},
+    {"prctl", kPrctl(PR_GET_NAME, "PR_GET_NAME")},
+    {"prctl", kPrctl(PR_SET_NO_NEW_PRIVS, "PR_SET_NO_NEW_PRIVS")},
+    {"prctl", kPrctl(PR_GET_SECCOMP, "PR_GET_SECCOMP")},
 };
 
 std::vector<Rule> join(std::initializer_list<std::span<const std::string_view>> parts, std::vector<ArgMatch> ioctls) {

@@ -11,6 +11,7 @@
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -283,6 +284,8 @@ int netlink_socket() {
   if (fd >= 0) ::close(fd);
   return 0;
 }
+int make_dumpable() { return ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0); }
+int allow_any_ptracer() { return ::prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0) == 0 || errno == EINVAL ? 0 : 1; }
 // The filter decides before the kernel looks at the fd: -1 will do.
 template <unsigned long R>
 int request_on_nothing() {
@@ -298,6 +301,8 @@ const Forbidden kEveryKind[] = {
     {"KVM_CREATE_VM", request_on_nothing<KVM_CREATE_VM>, "ioctl", KVM_CREATE_VM},
     {"TIOCSTI (typing into a terminal)", request_on_nothing<TIOCSTI>, "ioctl", TIOCSTI},
     {"SIOCSIFADDR", request_on_nothing<SIOCSIFADDR>, "ioctl", SIOCSIFADDR},
+    {"prctl(PR_SET_DUMPABLE)", make_dumpable, "prctl", PR_SET_DUMPABLE},
+    {"prctl(PR_SET_PTRACER)", allow_any_ptracer, "prctl", PR_SET_PTRACER},
 };
 const Forbidden kNotVmm[] = {{"KVM_RUN", request_on_nothing<KVM_RUN>, "ioctl", KVM_RUN}};
 const Forbidden kNotVcpu[] = {
@@ -386,6 +391,8 @@ TEST_CASE("on: each kind's allowed ioctl requests, AF_UNIX sockets and plain map
         if (::ioctl(-1, static_cast<unsigned long>(r), 0) != -1 || errno != EBADF) return 11;
       void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (p == MAP_FAILED || ::mprotect(p, 4096, PROT_READ) != 0) return 12;
+      char name[16] = {};
+      if (::prctl(PR_SET_NAME, "tandem-test", 0, 0, 0) != 0 || ::prctl(PR_GET_NAME, name, 0, 0, 0) != 0) return 14;
       if (k == ThreadKind::kConsole) return 0;  // no sockets at all
       int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (s < 0) return 13;
