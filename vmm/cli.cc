@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <CLI/CLI.hpp>
 
+#include <map>
 #include <sstream>
 
 namespace tandem {
@@ -19,7 +20,7 @@ std::string one_line(std::string s) {
 struct VmArgs {
   std::string memory = "512M", serial = "stdio", log_level = "info", xsave = "on";
   std::string seccomp_mode;
-  std::vector<std::string> nets, vhost_pcis;
+  std::map<std::string, std::vector<std::string>> devices;  // per kind: the values of its option
 };
 
 // `tandem vm`: its options go straight into `cfg` or, as text, into `args`.
@@ -41,19 +42,10 @@ CLI::App* add_vm_command(CLI::App& app, VmConfig& cfg, VmArgs& args) {
       ->capture_default_str();
   vm->add_option("--serial", args.serial, "serial console: stdio, file:PATH or none")->capture_default_str();
   vm->add_option("--api-socket", cfg.api_socket, "Unix socket for the JSON-RPC API");
-  vm->add_option("--net", args.nets,
-                 "virtio-net device, repeatable: tap=NAME[,vhost=on][,coalesce=US][,mac=MAC] or vhost-user=SOCKET[,mac=MAC]")
-      ->take_all()
-      ->allow_extra_args(false);
-  vm->add_option("--vhost-pci", args.vhost_pcis,
-                 "vhost-pci-net device, repeatable: socket=PATH[,bar=SIZE][,hotplug_on_connect=on][,allow_unsealed=on]; a peer's vhost-user "
-                 "front-end connects there (with hotplug_on_connect=on the device is hot-added then, and removed when it goes). "
-                 "Or socket=PATH,mode=symmetric[,listen=on|off][,section=SIZE]: 2.1, both VMs have one; their tandems meet "
-                 "on the socket (one listens) and share only two output sections of SIZE (default 4M). Either mode: "
-                 "peer_uid=N and peer_gid=N let that user or group connect (only tandem's own uid may by default), "
-                 "peer_timeout=SECONDS drops a peer that connects and stays silent (default 10)")
-      ->take_all()
-      ->allow_extra_args(false);
+  device_kinds::Kinds::each([&](auto kind) {
+    using K = decltype(kind);
+    vm->add_option(K::kOption, args.devices[K::kName], K::kHelp)->take_all()->allow_extra_args(false);
+  });
   vm->add_option("--shutdown-timeout", cfg.shutdown_timeout_s,
                  "SIGTERM presses the guest's power button, then waits this many seconds for it to power off (0: stop at once)")
       ->check(CLI::Range(0, 3600))
@@ -91,6 +83,23 @@ CLI::App* add_ctl_command(CLI::App& app, CtlArgs& ctl_args) {
   return ctl;
 }
 
+// Each kind's option values, parsed into its list of devices.
+Status finish_devices(const VmArgs& args, VmConfig& cfg) {
+  Status result;
+  device_kinds::Kinds::each([&](auto kind) {
+    using K = decltype(kind);
+    auto texts = args.devices.find(K::kName);
+    for (size_t i = 0; result && texts != args.devices.end() && i < texts->second.size(); ++i) {
+      const std::string& text = texts->second[i];
+      auto options = device_kinds::options_from_text(text, K::keys());
+      auto spec = options ? K::from_options(*options) : Result<typename K::Spec>(options.error());
+      if (!spec) result = Error{std::string("tandem vm: ") + K::kOption + " " + text + ": " + spec.message()};
+      else cfg.devices.template of<typename K::Spec>().push_back(*spec);
+    }
+  });
+  return result;
+}
+
 // `args` parsed into `cfg` (the rest of it came straight from the options); the error names the
 // option, in `tandem vm`'s words.
 Status finish_vm_config(const VmArgs& args, VmConfig& cfg) {
@@ -100,16 +109,7 @@ Status finish_vm_config(const VmArgs& args, VmConfig& cfg) {
   auto s = parse_serial(args.serial);
   if (!s) return Error{"tandem vm: --serial: " + s.message()};
   cfg.serial = *s;
-  for (const auto& text : args.nets) {
-    auto n = parse_net(text);
-    if (!n) return Error{"tandem vm: --net " + text + ": " + n.message()};
-    cfg.nets.push_back(*n);
-  }
-  for (const auto& text : args.vhost_pcis) {
-    auto v = parse_vhost_pci(text);
-    if (!v) return Error{"tandem vm: --vhost-pci " + text + ": " + v.message()};
-    cfg.vhost_pcis.push_back(*v);
-  }
+  TANDEM_TRY(finish_devices(args, cfg));
   cfg.debug = args.log_level == "debug";
   cfg.xsave = args.xsave == "on";
   auto mode = seccomp::parse_mode(args.seccomp_mode);

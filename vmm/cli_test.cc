@@ -123,26 +123,26 @@ TEST_CASE("--net is repeatable and takes tap=NAME[,vhost=on][,mac=..] or vhost-u
   auto r = cli({"vm", "--kernel", "k", "--net", "tap=tp0", "--net", "tap=tp1,vhost=on,mac=52:54:00:00:00:01",
                   "--net", "vhost-user=/run/sw/v0.sock"});
   REQUIRE(r.action == CliResult::Action::kRunVm);
-  REQUIRE(r.vm.nets.size() == 3);
-  CHECK(r.vm.nets[0].kind == NetSpec::Kind::kTap);
-  CHECK(r.vm.nets[0].tap == "tp0");
-  CHECK_FALSE(r.vm.nets[0].vhost);
-  CHECK(r.vm.nets[1].vhost);
-  CHECK(r.vm.nets[1].mac == "52:54:00:00:00:01");
-  CHECK(r.vm.nets[2].kind == NetSpec::Kind::kVhostUser);
-  CHECK(r.vm.nets[2].socket == "/run/sw/v0.sock");
-  CHECK(default_mac_seed(r.vm.nets[0]) != default_mac_seed(r.vm.nets[1]));
-  CHECK(r.vm.nets[0].coalesce_us == net::kDefaultTapCoalesceUs);
+  REQUIRE(r.vm.devices.of<NetSpec>().size() == 3);
+  CHECK(r.vm.devices.of<NetSpec>()[0].kind == NetSpec::Kind::kTap);
+  CHECK(r.vm.devices.of<NetSpec>()[0].tap == "tp0");
+  CHECK_FALSE(r.vm.devices.of<NetSpec>()[0].vhost);
+  CHECK(r.vm.devices.of<NetSpec>()[1].vhost);
+  CHECK(r.vm.devices.of<NetSpec>()[1].mac == "52:54:00:00:00:01");
+  CHECK(r.vm.devices.of<NetSpec>()[2].kind == NetSpec::Kind::kVhostUser);
+  CHECK(r.vm.devices.of<NetSpec>()[2].socket == "/run/sw/v0.sock");
+  CHECK(default_mac_seed(r.vm.devices.of<NetSpec>()[0]) != default_mac_seed(r.vm.devices.of<NetSpec>()[1]));
+  CHECK(r.vm.devices.of<NetSpec>()[0].coalesce_us == net::kDefaultTapCoalesceUs);
 }
 
 TEST_CASE("--net tap=NAME,coalesce=US sets the datapath's batching window; net_spec_text keeps it") {
   auto r = cli({"vm", "--kernel", "k", "--net", "tap=tp0,coalesce=0", "--net", "tap=tp1,coalesce=10000", "--net", "tap=tp2"});
   REQUIRE(r.action == CliResult::Action::kRunVm);
-  CHECK(r.vm.nets[0].coalesce_us == 0);
-  CHECK(r.vm.nets[1].coalesce_us == 10000);
-  CHECK(net_spec_text(r.vm.nets[0]) == "tap=tp0,coalesce=0");
-  CHECK(net_spec_text(r.vm.nets[2]) == "tap=tp2");  // the default is not spelled out
-  auto back = parse_net(net_spec_text(r.vm.nets[1]));
+  CHECK(r.vm.devices.of<NetSpec>()[0].coalesce_us == 0);
+  CHECK(r.vm.devices.of<NetSpec>()[1].coalesce_us == 10000);
+  CHECK(device_text(r.vm.devices.of<NetSpec>()[0]) == "tap=tp0,coalesce=0");
+  CHECK(device_text(r.vm.devices.of<NetSpec>()[2]) == "tap=tp2");  // the default is not spelled out
+  auto back = parse_net(device_text(r.vm.devices.of<NetSpec>()[1]));
   REQUIRE(back);
   CHECK(back->coalesce_us == 10000);
 }
@@ -174,26 +174,26 @@ TEST_CASE("bad --net specs exit 2 naming the bad part") {
 TEST_CASE("--vhost-pci takes socket=PATH[,bar=SIZE]; bad specs exit 2") {
   auto r = cli({"vm", "--kernel", "k", "--vhost-pci", "socket=/run/vm1.sock", "--vhost-pci", "socket=/run/b.sock,bar=8G"});
   REQUIRE(r.action == CliResult::Action::kRunVm);
-  REQUIRE(r.vm.vhost_pcis.size() == 2);
-  CHECK(r.vm.vhost_pcis[0].socket == "/run/vm1.sock");
-  CHECK(r.vm.vhost_pcis[0].bar_size == (16ULL << 30));
-  CHECK(r.vm.vhost_pcis[1].bar_size == (8ULL << 30));
-  CHECK_FALSE(r.vm.vhost_pcis[0].hotplug_on_connect);
+  REQUIRE(r.vm.devices.of<VhostPciSpec>().size() == 2);
+  CHECK(r.vm.devices.of<VhostPciSpec>()[0].socket == "/run/vm1.sock");
+  CHECK(r.vm.devices.of<VhostPciSpec>()[0].bar_size == (16ULL << 30));
+  CHECK(r.vm.devices.of<VhostPciSpec>()[1].bar_size == (8ULL << 30));
+  CHECK_FALSE(r.vm.devices.of<VhostPciSpec>()[0].hotplug_on_connect);
   auto hoc = cli({"vm", "--kernel", "k", "--vhost-pci", "socket=/run/c.sock,hotplug_on_connect=on"});
   REQUIRE(hoc.action == CliResult::Action::kRunVm);
-  CHECK(hoc.vm.vhost_pcis[0].hotplug_on_connect);
-  CHECK_FALSE(hoc.vm.vhost_pcis[0].allow_unsealed);
+  CHECK(hoc.vm.devices.of<VhostPciSpec>()[0].hotplug_on_connect);
+  CHECK_FALSE(hoc.vm.devices.of<VhostPciSpec>()[0].allow_unsealed);
   auto unsealed = cli({"vm", "--kernel", "k", "--vhost-pci", "socket=/run/u.sock,allow_unsealed=on"});
   REQUIRE(unsealed.action == CliResult::Action::kRunVm);
-  CHECK(unsealed.vm.vhost_pcis[0].allow_unsealed);
-  auto round_trip = parse_vhost_pci(vhost_pci_spec_text(unsealed.vm.vhost_pcis[0]));
+  CHECK(unsealed.vm.devices.of<VhostPciSpec>()[0].allow_unsealed);
+  auto round_trip = parse_vhost_pci(device_text(unsealed.vm.devices.of<VhostPciSpec>()[0]));
   REQUIRE(round_trip);
   CHECK(round_trip->allow_unsealed);
-  CHECK_FALSE(unsealed.vm.vhost_pcis[0].peer_uid);
-  CHECK(unsealed.vm.vhost_pcis[0].peer_timeout_s == 10);
+  CHECK_FALSE(unsealed.vm.devices.of<VhostPciSpec>()[0].peer_uid);
+  CHECK(unsealed.vm.devices.of<VhostPciSpec>()[0].peer_timeout_s == 10);
   auto others = cli({"vm", "--kernel", "k", "--vhost-pci", "socket=/run/o.sock,peer_uid=1000,peer_gid=100,peer_timeout=3"});
   REQUIRE(others.action == CliResult::Action::kRunVm);
-  auto o = parse_vhost_pci(vhost_pci_spec_text(others.vm.vhost_pcis[0]));  // and back from text
+  auto o = parse_vhost_pci(device_text(others.vm.devices.of<VhostPciSpec>()[0]));  // and back from text
   REQUIRE(o);
   CHECK(o->peer_uid == 1000u);
   CHECK(o->peer_gid == 100u);
@@ -217,14 +217,14 @@ TEST_CASE("--vhost-pci mode=symmetric takes listen= and section=; asymmetric-onl
   auto r = cli({"vm", "--kernel", "k", "--vhost-pci", "socket=/run/s.sock,mode=symmetric", "--vhost-pci",
                 "socket=/run/t.sock,mode=symmetric,listen=off,section=16M"});
   REQUIRE(r.action == CliResult::Action::kRunVm);
-  REQUIRE(r.vm.vhost_pcis.size() == 2);
-  CHECK(r.vm.vhost_pcis[0].mode == VhostPciSpec::Mode::kSymmetric);
-  CHECK(r.vm.vhost_pcis[0].listen);
-  CHECK(r.vm.vhost_pcis[0].section_size == (4ULL << 20));
-  CHECK_FALSE(r.vm.vhost_pcis[1].listen);
-  CHECK(r.vm.vhost_pcis[1].section_size == (16ULL << 20));
+  REQUIRE(r.vm.devices.of<VhostPciSpec>().size() == 2);
+  CHECK(r.vm.devices.of<VhostPciSpec>()[0].mode == VhostPciSpec::Mode::kSymmetric);
+  CHECK(r.vm.devices.of<VhostPciSpec>()[0].listen);
+  CHECK(r.vm.devices.of<VhostPciSpec>()[0].section_size == (4ULL << 20));
+  CHECK_FALSE(r.vm.devices.of<VhostPciSpec>()[1].listen);
+  CHECK(r.vm.devices.of<VhostPciSpec>()[1].section_size == (16ULL << 20));
   // The text form parses back to the same device (how tandem up passes a manifest's devices on).
-  auto again = parse_vhost_pci(vhost_pci_spec_text(r.vm.vhost_pcis[1]));
+  auto again = parse_vhost_pci(device_text(r.vm.devices.of<VhostPciSpec>()[1]));
   REQUIRE(again);
   CHECK(again->mode == VhostPciSpec::Mode::kSymmetric);
   CHECK_FALSE(again->listen);

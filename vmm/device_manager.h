@@ -14,37 +14,73 @@
 #include <asio.hpp>
 #include <chrono>
 #include <functional>
-#include <optional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "base/result.h"
 #include "devices/pci/hotplug.h"
 #include "devices/pci/pci_root.h"
-#include "devices/requester_vm_services.h"
-#include "devices/vhost_pci/net_device.h"
-#include "devices/vhost_pci/symmetric_device.h"
 #include "devices/vm_services.h"
 #include "memory/address_allocator.h"
 #include "memory/guest_memory.h"
-#include "vmm/api/jsonrpc.h"
-#include "vmm/device_request.h"
-#include "vmm/vm_config.h"
+#include "vmm/device_kinds/kinds.h"
 
 namespace tandem {
 
+using device_kinds::DeviceError;
+using device_kinds::DeviceResult;
+
+// What device.list shows of one device.
+struct DeviceInfo {
+  std::string id;
+  std::string type;              // the kind's name
+  std::optional<uint8_t> slot;   // bus 0's slot while it is on the bus
+  device_kinds::Options backend;
+  std::string mac;
+  std::optional<uint32_t> link;  // a vhost-pci-net's LINK_STATE
+  bool removing = false;         // the guest was asked to eject it
+  bool on_connect = false;       // hotplug_on_connect
+};
+
+// Something the API's clients are told of (docs/api.md, notifications).
+struct DeviceEvent {
+  enum class Kind { kPeerConnected, kPeerDisconnected, kAdded, kRemoved, kRemoveFailed } kind = Kind::kAdded;
+  std::string id;
+  std::string detail;                // peer events: what happened; kRemoveFailed: why
+  std::optional<DeviceInfo> device;  // kAdded
+  std::optional<uint8_t> slot;       // kRemoved: the slot it left (none: it was never on the bus)
+  bool requested = false;            // kRemoved: device.remove (or a peer's going) asked for it
+  bool waiting = false;              // kRemoved: off the bus, waiting for its next peer
+
+  static DeviceEvent of(Kind kind, std::string id, std::string detail = "") {
+    DeviceEvent e;
+    e.kind = kind;
+    e.id = std::move(id);
+    e.detail = std::move(detail);
+    return e;
+  }
+  static DeviceEvent removed(std::string id, std::optional<uint8_t> slot, bool requested, bool waiting = false) {
+    DeviceEvent e = of(Kind::kRemoved, std::move(id));
+    e.slot = slot;
+    e.requested = requested;
+    e.waiting = waiting;
+    return e;
+  }
+};
 
 class DeviceManager {
  public:
-  // notify(event, params): an API notification, from any thread.
-  using Notify = std::function<void(std::string, api::Json)>;
+  // notify(event): from any thread.
+  using Notify = std::function<void(DeviceEvent)>;
   struct Options {
     std::chrono::milliseconds eject_timeout{15000};  // a device.remove the guest ignores this long fails
     int vhost_user_connect_ms = 10000;               // cold-plugged: a backend that is still starting
     int hot_vhost_user_connect_ms = 1000;            // hot-added: the event loop waits this long at most
   };
+  enum class Removal { kRemoving, kRemoved };
 
   DeviceManager(asio::io_context& io, std::shared_ptr<PciRoot> pci, std::shared_ptr<VmServices> services, const GuestMemory& mem,
                 AddressAllocator mmio64, Notify notify, Options options);
@@ -60,52 +96,37 @@ class DeviceManager {
   void set_hotplug(std::shared_ptr<PciHotplug> hotplug) { hotplug_ = std::move(hotplug); }
 
   // Command-line devices, before the vCPUs start. Errors name the option ("--net tap=x: ...").
-  Status add_cold(const NetSpec& spec);
-  Status add_cold(const VhostPciSpec& spec);
+  Status add_cold(const DeviceSpecs& specs);
   // Starts the vhost-pci devices' socket threads / stops every device's work (at VM exit).
   void start();
   void stop();
 
-  // device.add / device.remove (docs/api.md). `paused`: the guest cannot answer an eject request.
-  api::Reply hot_add(const DeviceRequest& req);
-  api::Reply hot_remove(const std::string& id, bool paused);
+  // device.add / device.remove (docs/api.md). `id` empty: one is chosen. `paused`: the guest
+  // cannot answer an eject request.
+  DeviceResult<DeviceInfo> hot_add(const std::string& id, const DeviceSpec& spec);
+  DeviceResult<Removal> hot_remove(const std::string& id, bool paused);
   // B0EJ: the guest let go of `slot`. Called on a vCPU thread.
   void ejected(uint8_t slot);
 
-  api::Json list() const;
+  std::vector<DeviceInfo> list() const;
 
  private:
   struct Record {
     std::string id;
-    std::string type;
     uint8_t slot = 0;
-    api::Json backend;
-    std::string mac;
-    std::shared_ptr<PciDevice> device;
-    std::shared_ptr<RequesterVmServices> services;     // the device's view: its MSIs carry its slot
-    std::shared_ptr<vhost_pci::LinkDevice> vhost_pci;  // for link state, start and stop
-    std::vector<uint64_t> bars;                        // allocations in the 64-bit window
-    std::optional<uint64_t> sections;                  // a symmetric device's, in the section window
+    device_kinds::BuiltDevice built;
     bool plugged = false;
     bool removing = false;
-    bool on_connect = false;  // hotplug_on_connect: on the bus only while a peer is connected
     bool peer_up = false;
     bool park = false;        // the pending eject parks the device instead of releasing it
     std::shared_ptr<asio::steady_timer> eject_timer;
   };
-  struct Built {
-    Record record;
-    std::string error;  // when record.device is null
-    int code = 0;       // the JSON-RPC code for the error
-  };
 
-  static api::Json device_json(const Record& d);
-  Built build(const std::string& id, const NetSpec& spec, int connect_ms);
-  Built build(const std::string& id, const VhostPciSpec& spec);
-  Built build_symmetric(const std::string& id, const VhostPciSpec& spec);
+  static DeviceInfo info(const Record& d);
+  DeviceResult<Record> build(const std::string& id, const DeviceSpec& spec, int connect_ms);
+  template <typename S>
+  Status add_one_cold(const S& spec);
   Result<uint8_t> plug(Record& r);
-  // Keeps a command-line device, on the bus or (hotplug_on_connect) off it; errors name `option`.
-  Status keep(Record r, const std::string& option, bool on_bus);
   // Plugs an on-connect or API device in and asks the guest to scan its slot.
   Status plug_hot(Record& r);
   void request_removal(Record& r, bool park);
@@ -126,7 +147,7 @@ class DeviceManager {
   Options options_;
   std::shared_ptr<PciHotplug> hotplug_;
   std::vector<Record> records_;
-  size_t cold_nets_ = 0, cold_vpcis_ = 0;
+  std::map<std::string, size_t> cold_ids_;  // per id prefix: the command line's devices so far
 };
 
 }  // namespace tandem

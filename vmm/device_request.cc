@@ -1,21 +1,72 @@
-// vmm/device_request.cc: device.add / device.remove parameters, checked with the command line's
-// parsers.
+// vmm/device_request.cc: device.add / device.remove parameters, read as the device kind's typed
+// options and checked by the kind.
 #include "vmm/device_request.h"
 
 namespace tandem {
 
 namespace {
 
+using device_kinds::Key;
+using device_kinds::Value;
+using device_kinds::ValueType;
+
 api::RpcError invalid(const std::string& m) { return api::RpcError{api::code::kInvalidParams, "invalid params: " + m, nullptr}; }
 
-// The string value of params[key], or an error naming it.
-std::variant<std::string, api::RpcError> string_param(const api::Json& p, const char* key) {
-  const auto& v = p.at(key);
-  if (!v.is_string()) return invalid(std::string("\"") + key + "\" must be a string");
-  std::string s = v.get<std::string>();
-  if (s.empty()) return invalid(std::string("\"") + key + "\" is empty");
-  if (s.find(',') != std::string::npos) return invalid(std::string("\"") + key + "\" must not contain ','");
-  return s;
+// params[key.name] as the value `key` takes, or an error naming it.
+std::variant<Value, api::RpcError> json_value(const Key& key, const api::Json& v) {
+  const std::string name = std::string("\"") + key.name + "\"";
+  const std::string wrong = name + " must be " + key.expect;
+  switch (key.type) {
+    case ValueType::kString: {
+      if (!v.is_string()) return invalid(name + " must be a string");
+      std::string s = v.get<std::string>();
+      if (s.empty()) return invalid(name + " is empty");
+      if (s.find(',') != std::string::npos) return invalid(name + " must not contain ','");
+      return Value{s};
+    }
+    case ValueType::kOnOff:
+      if (v.is_boolean()) return Value{v.get<bool>()};
+      if (v.is_string() && (v == "on" || v == "off")) return Value{v == "on"};
+      return invalid(name + " must be true, false, \"on\" or \"off\"");
+    case ValueType::kSize:
+      if (v.is_string()) {
+        auto size = device_kinds::value_from_text(key, v.get<std::string>());
+        if (!size) return invalid(std::string(key.name) + "=" + v.get<std::string>() + ": " + size.message());
+        return *size;
+      }
+      if (v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() > 0)) return Value{v.get<uint64_t>()};
+      return invalid(wrong);
+    case ValueType::kCount: {
+      // A JSON integer (nlohmann keeps signed and unsigned apart).
+      const bool negative = v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0;
+      if (!v.is_number_integer() || negative) return invalid(wrong);
+      auto n = device_kinds::count_value(key, v.get<uint64_t>());
+      if (!n) return invalid(wrong);
+      return *n;
+    }
+  }
+  return invalid(wrong);
+}
+
+// The params of one kind's device.add: its API keys, in the order of its key table.
+template <typename K>
+std::variant<DeviceSpec, api::RpcError> kind_params(K, const api::Json& params) {
+  std::vector<std::string> allowed{"type", "id"};
+  for (const Key& k : K::keys()) {
+    if (k.api) allowed.push_back(k.name);
+  }
+  if (auto e = api::expect_keys(params, allowed); std::holds_alternative<api::RpcError>(e)) return std::get<api::RpcError>(e);
+  device_kinds::Options options;
+  for (const Key& k : K::keys()) {
+    auto v = params.find(k.name);
+    if (v == params.end()) continue;
+    auto value = json_value(k, *v);
+    if (auto* e = std::get_if<api::RpcError>(&value)) return *e;
+    options.push_back({k.name, std::get<Value>(value)});
+  }
+  auto spec = K::from_options(options);
+  if (!spec) return invalid(spec.message());
+  return DeviceSpec{*spec};
 }
 
 }  // namespace
@@ -29,11 +80,11 @@ bool valid_device_id(const std::string& id) {
 }
 
 std::variant<DeviceRequest, api::RpcError> parse_device_add(const api::Json& params) {
+  const std::string kinds = " (" + device_kinds::kind_names() + ")";
   if (!params.is_object()) return invalid("expected an object with \"type\"");
   auto t = params.find("type");
-  if (t == params.end()) return invalid("missing \"type\" (virtio-net or vhost-pci-net)");
-  if (!t->is_string()) return invalid("\"type\" must be a string (virtio-net or vhost-pci-net)");
-  const std::string type = t->get<std::string>();
+  if (t == params.end()) return invalid("missing \"type\"" + kinds);
+  if (!t->is_string()) return invalid("\"type\" must be a string" + kinds);
   DeviceRequest req;
   if (auto id = params.find("id"); id != params.end()) {
     if (!id->is_string() || !valid_device_id(id->get<std::string>())) {
@@ -41,72 +92,10 @@ std::variant<DeviceRequest, api::RpcError> parse_device_add(const api::Json& par
     }
     req.id = id->get<std::string>();
   }
-  std::string cli;  // the equivalent command-line value
-  if (type == "virtio-net") {
-    if (auto e = api::expect_keys(params, {"type", "id", "tap", "vhost-user", "vhost", "coalesce", "mac"}); std::holds_alternative<api::RpcError>(e)) {
-      return std::get<api::RpcError>(e);
-    }
-    for (const char* key : {"tap", "vhost-user", "mac"}) {
-      if (!params.contains(key)) continue;
-      auto v = string_param(params, key);
-      if (auto* e = std::get_if<api::RpcError>(&v)) return *e;
-      cli += std::string(cli.empty() ? "" : ",") + key + "=" + std::get<std::string>(v);
-    }
-    if (auto v = params.find("vhost"); v != params.end()) {
-      if (v->is_boolean()) {
-        cli += std::string(",vhost=") + (v->get<bool>() ? "on" : "off");
-      } else if (v->is_string() && (*v == "on" || *v == "off")) {
-        cli += ",vhost=" + v->get<std::string>();
-      } else {
-        return invalid("\"vhost\" must be true, false, \"on\" or \"off\"");
-      }
-    }
-    if (auto v = params.find("coalesce"); v != params.end()) {
-      // A JSON integer (nlohmann keeps signed and unsigned apart); its text is its decimal digits.
-      const bool negative = v->is_number_integer() && !v->is_number_unsigned() && v->get<int64_t>() < 0;
-      if (!v->is_number_integer() || negative) return invalid("\"coalesce\" must be a whole number of microseconds");
-      cli += ",coalesce=" + v->dump();
-    }
-    if (!params.contains("tap") && !params.contains("vhost-user")) return invalid("a virtio-net needs \"tap\" or \"vhost-user\"");
-    auto spec = parse_net(cli);
-    if (!spec) return invalid(spec.message());
-    req.spec = *spec;
-  } else if (type == "vhost-pci-net") {
-    if (auto e = api::expect_keys(params, {"type", "id", "socket", "bar", "mode", "listen", "section"}); std::holds_alternative<api::RpcError>(e)) {
-      return std::get<api::RpcError>(e);
-    }
-    if (!params.contains("socket")) return invalid("a vhost-pci-net needs \"socket\"");
-    auto s = string_param(params, "socket");
-    if (auto* e = std::get_if<api::RpcError>(&s)) return *e;
-    cli = "socket=" + std::get<std::string>(s);
-    if (params.contains("mode")) {
-      auto v = string_param(params, "mode");
-      if (auto* e = std::get_if<api::RpcError>(&v)) return *e;
-      cli += ",mode=" + std::get<std::string>(v);
-    }
-    if (auto v = params.find("listen"); v != params.end()) {
-      if (!v->is_boolean()) return invalid("\"listen\" must be true or false");
-      cli += std::string(",listen=") + (v->get<bool>() ? "on" : "off");
-    }
-    for (const char* key : {"bar", "section"}) {
-      auto b = params.find(key);
-      if (b == params.end()) continue;
-      if (b->is_string()) {
-        auto v = string_param(params, key);
-        if (auto* e = std::get_if<api::RpcError>(&v)) return *e;
-        cli += std::string(",") + key + "=" + std::get<std::string>(v);
-      } else if (b->is_number_unsigned() || (b->is_number_integer() && b->get<int64_t>() > 0)) {
-        cli += std::string(",") + key + "=" + std::to_string(b->get<uint64_t>());
-      } else {
-        return invalid(std::string("\"") + key + "\" must be a size (\"" + (key[0] == 'b' ? "16G" : "4M") + "\") or a number of bytes");
-      }
-    }
-    auto spec = parse_vhost_pci(cli);
-    if (!spec) return invalid(spec.message());
-    req.spec = *spec;
-  } else {
-    return invalid("unknown device type \"" + type + "\" (virtio-net or vhost-pci-net)");
-  }
+  std::variant<DeviceSpec, api::RpcError> spec = invalid("unknown device type \"" + t->get<std::string>() + "\"" + kinds);
+  device_kinds::Kinds::with_name(t->get<std::string>(), [&](auto kind) { spec = kind_params(kind, params); });
+  if (auto* e = std::get_if<api::RpcError>(&spec)) return *e;
+  req.spec = std::get<DeviceSpec>(spec);
   return req;
 }
 

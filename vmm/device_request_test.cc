@@ -29,6 +29,14 @@ TEST_CASE("device.add takes the command line's words") {
   CHECK(ss.mode == VhostPciSpec::Mode::kSymmetric);
   CHECK_FALSE(ss.listen);
   CHECK(ss.section_size == (8ULL << 20));
+  // Every key of the command line but hotplug_on_connect, with JSON's types.
+  auto peers = parse_device_add(api::Json{{"type", "vhost-pci-net"}, {"socket", "/run/r.sock"}, {"allow_unsealed", "on"}, {"peer_uid", 1000}, {"peer_gid", 100}, {"peer_timeout", 30}});
+  REQUIRE(std::holds_alternative<DeviceRequest>(peers));
+  const auto& ps = std::get<VhostPciSpec>(std::get<DeviceRequest>(peers).spec);
+  CHECK(ps.allow_unsealed);
+  CHECK(ps.peer_uid == 1000u);
+  CHECK(ps.peer_gid == 100u);
+  CHECK(ps.peer_timeout_s == 30);
 }
 
 TEST_CASE("bad device.add params name the parameter") {
@@ -42,7 +50,7 @@ TEST_CASE("bad device.add params name the parameter") {
       {J::object(), "invalid params: missing \"type\" (virtio-net or vhost-pci-net)"},
       {J{{"type", 3}}, "invalid params: \"type\" must be a string (virtio-net or vhost-pci-net)"},
       {J{{"type", "virtio-blk"}}, "invalid params: unknown device type \"virtio-blk\" (virtio-net or vhost-pci-net)"},
-      {J{{"type", "virtio-net"}}, "invalid params: a virtio-net needs \"tap\" or \"vhost-user\""},
+      {J{{"type", "virtio-net"}}, "invalid params: no backend: give tap=NAME or vhost-user=SOCKET"},
       {J{{"type", "virtio-net"}, {"tap", 5}}, "invalid params: \"tap\" must be a string"},
       {J{{"type", "virtio-net"}, {"tap", ""}}, "invalid params: \"tap\" is empty"},
       {J{{"type", "virtio-net"}, {"tap", "a,vhost=on"}}, "invalid params: \"tap\" must not contain ','"},
@@ -56,14 +64,18 @@ TEST_CASE("bad device.add params name the parameter") {
       {J{{"type", "virtio-net"}, {"tap", "t0"}, {"coalesce", 20000}}, "invalid params: coalesce=20000: at most 10000 microseconds"},
       {J{{"type", "virtio-net"}, {"vhost-user", "/s"}, {"coalesce", 10}}, "invalid params: coalesce= only goes with tap=NAME without vhost=on (the batching of tandem's own datapath)"},
       {J{{"type", "virtio-net"}, {"tap", "t0"}, {"id", "Net0"}}, "invalid params: \"id\" must be 1 to 32 characters of a-z, 0-9, '_' and '-', starting with a letter"},
-      {J{{"type", "vhost-pci-net"}}, "invalid params: a vhost-pci-net needs \"socket\""},
+      {J{{"type", "vhost-pci-net"}}, "invalid params: no socket: give socket=PATH"},
       {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"bar", "3G"}}, nullptr},
       {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"bar", -1}}, "invalid params: \"bar\" must be a size (\"16G\") or a number of bytes"},
-      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"tap", "t"}}, "invalid params: unknown parameter \"tap\" (expected type, id, socket, bar, mode, listen, section)"},
-      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"mode", "symmetric"}, {"listen", "yes"}}, "invalid params: \"listen\" must be true or false"},
+      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"tap", "t"}}, "invalid params: unknown parameter \"tap\" (expected type, id, socket, mode, bar, allow_unsealed, peer_uid, peer_gid, peer_timeout, listen, section)"},
+      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"mode", "symmetric"}, {"listen", "yes"}}, "invalid params: \"listen\" must be true, false, \"on\" or \"off\""},
       {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"mode", "symmetric"}, {"section", "3M"}}, nullptr},
       {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"section", "4M"}}, nullptr},
       {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"mode", 2}}, nullptr},
+      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"hotplug_on_connect", true}}, "invalid params: unknown parameter \"hotplug_on_connect\" (expected type, id, socket, mode, bar, allow_unsealed, peer_uid, peer_gid, peer_timeout, listen, section)"},
+      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"peer_uid", 4294967295ULL}}, "invalid params: \"peer_uid\" must be a numeric id"},
+      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"peer_timeout", 0}}, "invalid params: peer_timeout=0: expected seconds from 1 to 3600"},
+      {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"mode", "symmetric"}, {"allow_unsealed", true}}, nullptr},
   };
   for (const auto& c : cases) {
     CAPTURE(c.params.dump());

@@ -101,16 +101,14 @@ Vm::Stage Vm::add_platform() {
 // PCI devices: BARs come from the 64-bit window above RAM (the guest may move them). The hotplug
 // registers share the GED's interrupt with the power button.
 Vm::Stage Vm::add_pci_devices() {
-  auto notify = [this](std::string event, api::Json params) { this->notify(std::move(event), std::move(params)); };
+  auto notify = [this](DeviceEvent event) {
+    auto [method, params] = device_event_notification(event);
+    this->notify(std::move(method), std::move(params));
+  };
   devices_.emplace(io_, pci_, services_, *mem_, AddressAllocator(plan_->mmio64_base, plan_->mmio64_size), notify);
   devices_->set_section_window(plan_->section_base, plan_->section_size);
   if (platform_->hotplug) devices_->set_hotplug(platform_->hotplug);
-  for (const NetSpec& n : cfg_.nets) {
-    if (auto s = devices_->add_cold(n); !s) return fail(exit_status::kBadInput, s.message());
-  }
-  for (const VhostPciSpec& v : cfg_.vhost_pcis) {
-    if (auto s = devices_->add_cold(v); !s) return fail(exit_status::kBadInput, s.message());
-  }
+  if (auto s = devices_->add_cold(cfg_.devices); !s) return fail(exit_status::kBadInput, s.message());
   return {};
 }
 

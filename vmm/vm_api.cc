@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 
 #include "vmm/arch/machine.h"
 #include "vmm/cli.h"
@@ -24,6 +25,56 @@ void add_plain(api::Server& server, const std::string& method, std::function<Rep
   });
 }
 
+std::string pci_address(uint8_t slot) {
+  char pci[16];
+  std::snprintf(pci, sizeof pci, "0000:00:%02x.0", slot);
+  return pci;
+}
+
+Json value_json(const device_kinds::Value& v) {
+  return std::visit([](const auto& x) { return Json(x); }, v);
+}
+
+Json device_json(const DeviceInfo& d) {
+  Json backend = Json::object();
+  for (const auto& o : d.backend) backend[o.key] = value_json(o.value);
+  Json j = {{"id", d.id}, {"type", d.type}, {"pci", d.slot ? Json(pci_address(*d.slot)) : Json(nullptr)}, {"backend", backend}};
+  if (!d.mac.empty()) j["mac"] = d.mac;
+  if (d.link) {
+    static constexpr const char* kLink[] = {"down", "negotiating", "up", "stopping"};
+    j["link"] = *d.link < 4 ? kLink[*d.link] : "unknown";
+  }
+  if (d.removing) j["removing"] = true;
+  if (d.on_connect) j["hotplug_on_connect"] = true;
+  return j;
+}
+
+Json device_list(const DeviceManager& devices) {
+  Json list = Json::array();
+  for (const auto& d : devices.list()) list.push_back(device_json(d));
+  return list;
+}
+
+int error_code(DeviceError::Kind kind) {
+  switch (kind) {
+    case DeviceError::Kind::kInvalid: return api::code::kInvalidParams;
+    case DeviceError::Kind::kBackendFailed: return api::code::kBackendFailed;
+    case DeviceError::Kind::kNoRoom: return api::code::kNoRoom;
+    case DeviceError::Kind::kUnavailable: return api::code::kUnavailable;
+    case DeviceError::Kind::kNotFound: return api::code::kNotFound;
+    case DeviceError::Kind::kBusy: return api::code::kBusy;
+    case DeviceError::Kind::kInternal: return api::code::kInternalError;
+  }
+  return api::code::kInternalError;
+}
+
+// A device manager's answer as the method's reply.
+template <typename T, typename F>
+Reply device_reply(const DeviceResult<T>& r, F&& to_json) {
+  if (const auto* e = std::get_if<DeviceError>(&r)) return api::error_reply(error_code(e->kind), e->message);
+  return to_json(std::get<T>(r));
+}
+
 std::string vm_state(const VmParts& vm) {
   if (vm.exit.requested()) return "stopping";
   if (vm.vcpus.paused()) return "paused";
@@ -34,7 +85,7 @@ Json vm_info(const VmParts& vm) {
   auto up = std::chrono::duration<double>(std::chrono::steady_clock::now() - vm.start).count();
   return Json{{"state", vm_state(vm)},   {"memory", vm.cfg.memory}, {"cpus", vm.cfg.cpus},
               {"kernel", vm.cfg.kernel}, {"initrd", vm.cfg.initrd}, {"cmdline", vm.cfg.cmdline},
-              {"pid", ::getpid()},       {"uptime_s", up},          {"devices", vm.devices.list()}};
+              {"pid", ::getpid()},       {"uptime_s", up},          {"devices", device_list(vm.devices)}};
 }
 
 Reply vm_shutdown(const VmParts& vm) {
@@ -72,22 +123,40 @@ void add_run_methods(api::Server& server, const VmParts& vm) {
 }
 
 void add_device_methods(api::Server& server, const VmParts& vm) {
-  add_plain(server, "device.list", [vm] { return Json{{"devices", vm.devices.list()}}; });
+  add_plain(server, "device.list", [vm] { return Json{{"devices", device_list(vm.devices)}}; });
   server.add_method("device.add", [vm](const Json& p) -> Reply {
     auto req = parse_device_add(p);
     if (auto* e = std::get_if<api::RpcError>(&req)) return *e;
     if (vm.exit.requested()) return api::error_reply(api::code::kBusy, "device.add: the VM is stopping");
-    return vm.devices.hot_add(std::get<DeviceRequest>(req));
+    const auto& r = std::get<DeviceRequest>(req);
+    return device_reply(vm.devices.hot_add(r.id, r.spec), device_json);
   });
   server.add_method("device.remove", [vm](const Json& p) -> Reply {
     auto id = parse_device_remove(p);
     if (auto* e = std::get_if<api::RpcError>(&id)) return *e;
     if (vm.exit.requested()) return api::error_reply(api::code::kBusy, "device.remove: the VM is stopping");
-    return vm.devices.hot_remove(std::get<std::string>(id), vm.vcpus.paused());
+    const std::string& which = std::get<std::string>(id);
+    return device_reply(vm.devices.hot_remove(which, vm.vcpus.paused()), [&](DeviceManager::Removal state) {
+      return Json{{"id", which}, {"state", state == DeviceManager::Removal::kRemoved ? "removed" : "removing"}};
+    });
   });
 }
 
 }  // namespace
+
+std::pair<std::string, Json> device_event_notification(const DeviceEvent& e) {
+  using Kind = DeviceEvent::Kind;
+  switch (e.kind) {
+    case Kind::kPeerConnected: return {"peer.connected", Json{{"device", e.id}, {"detail", e.detail}}};
+    case Kind::kPeerDisconnected: return {"peer.disconnected", Json{{"device", e.id}, {"detail", e.detail}}};
+    case Kind::kAdded: return {"device.added", e.device ? device_json(*e.device) : Json{{"id", e.id}}};
+    case Kind::kRemoveFailed: return {"device.remove-failed", Json{{"id", e.id}, {"reason", e.detail}}};
+    case Kind::kRemoved: break;
+  }
+  Json j{{"id", e.id}, {"pci", e.slot ? Json(pci_address(*e.slot)) : Json(nullptr)}, {"requested", e.requested}};
+  if (e.waiting) j["waiting"] = true;
+  return {"device.removed", j};
+}
 
 void add_vm_methods(api::Server& server, const VmParts& vm) {
   add_plain(server, "vmm.ping", [] { return Json{{"pong", true}}; });

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <chrono>
+#include <string>
+#include <utility>
 
 #include "vmm/api/jsonrpc.h"
 #include "vmm/api/server.h"
@@ -26,5 +28,8 @@ struct VmParts {
 // Registers vmm.ping, vmm.version, vm.info, vm.pause, vm.resume, vm.shutdown, vm.kill, device.list,
 // device.add and device.remove on `server`. `vm` must outlive the server's event loop.
 void add_vm_methods(api::Server& server, const VmParts& vm);
+
+// A device event as the API's notification: its method ("device.added") and params.
+std::pair<std::string, api::Json> device_event_notification(const DeviceEvent& event);
 
 }  // namespace tandem

@@ -24,6 +24,8 @@ class PciRoot {
   std::shared_ptr<PciDevice> remove(uint8_t slot);
   // The first free slot, or an Error when the bus is full.
   Result<uint8_t> free_slot() const;
+  // The device in `slot` of bus 0, or null.
+  std::shared_ptr<PciDevice> in_slot(uint8_t slot) const { return slot < 32 ? at(0, slot, 0) : nullptr; }
 
   void config_read(uint8_t bus, uint8_t dev, uint8_t fn, uint32_t reg, std::span<uint8_t> data);
   void config_write(uint8_t bus, uint8_t dev, uint8_t fn, uint32_t reg, std::span<const uint8_t> data);

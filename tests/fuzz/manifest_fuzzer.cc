@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(!vm.name.empty());
     for (const auto& dep : vm.after) check(seen.count(dep) == 1);
     check(seen.insert(vm.name).second);
-    check(vm.config.nets.size() + vm.config.vhost_pcis.size() <= manifest::kMaxDevicesPerVm);
+    check(vm.config.devices.size() <= manifest::kMaxDevicesPerVm);
     auto argv = manifest::vm_arguments(vm.config);
     check(!argv.empty());
   }

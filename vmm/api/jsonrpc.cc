@@ -128,9 +128,13 @@ std::string encode_request(const Json& id, const std::string& method, const Json
 }
 
 std::variant<std::monostate, RpcError> expect_keys(const Json& params, std::initializer_list<const char*> allowed) {
+  return expect_keys(params, std::vector<std::string>(allowed.begin(), allowed.end()));
+}
+
+std::variant<std::monostate, RpcError> expect_keys(const Json& params, const std::vector<std::string>& allowed) {
   auto list = [&] {
     std::string s;
-    for (const char* a : allowed) s += (s.empty() ? "" : ", ") + std::string(a);
+    for (const auto& a : allowed) s += (s.empty() ? "" : ", ") + a;
     return s.empty() ? std::string("none") : s;
   };
   if (params.is_array()) {
@@ -139,7 +143,7 @@ std::variant<std::monostate, RpcError> expect_keys(const Json& params, std::init
   }
   for (const auto& [key, value] : params.items()) {
     bool known = false;
-    for (const char* a : allowed) known = known || key == a;
+    for (const auto& a : allowed) known = known || key == a;
     if (!known) return RpcError{code::kInvalidParams, "invalid params: unknown parameter \"" + key + "\" (expected " + list() + ")", nullptr};
   }
   return std::monostate{};

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -70,5 +71,6 @@ inline Reply error_reply(int c, std::string message) { return RpcError{c, std::m
 // Parameter helpers for handlers: each names the parameter and what was expected.
 // The params must be an object with only these keys.
 std::variant<std::monostate, RpcError> expect_keys(const Json& params, std::initializer_list<const char*> allowed);
+std::variant<std::monostate, RpcError> expect_keys(const Json& params, const std::vector<std::string>& allowed);
 
 }  // namespace tandem::api

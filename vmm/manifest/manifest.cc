@@ -175,18 +175,15 @@ void Parser::vm(size_t vi, const toml::table& t) {
   VmTable v{vi, t, "vm[" + std::to_string(vi) + "]", Vm{}};
   vm_at.push_back(t.source());
   vm_name(v);
-  c.only_keys(t, {"name", "arch", "kernel", "initrd", "cmdline", "memory", "cpus", "xsave", "serial", "api_socket", "restart",
-                  "seccomp", "virtio-net", "vhost-pci-net"},
-              v.what);
+  std::vector<std::string> keys{"name", "arch", "kernel", "initrd", "cmdline", "memory", "cpus", "xsave", "serial", "api_socket", "restart", "seccomp"};
+  device_kinds::Kinds::each([&](auto kind) { keys.push_back(decltype(kind)::kName); });
+  c.only_keys(t, keys, v.what);
   vm_boot_settings(v);
   vm_run_settings(v);
-  auto vpcis = c.tables(t, "vhost-pci-net", v.what);
-  for (size_t di = 0; di < vpcis.size(); ++di) vhost_pci_net(v, di, *vpcis[di]);
-  auto nets = c.tables(t, "virtio-net", v.what);
-  for (size_t ni = 0; ni < nets.size(); ++ni) virtio_net(v, ni, *nets[ni]);
+  device_tables(v);
   VmConfig& cfg = v.vm.config;
-  if (cfg.nets.size() + cfg.vhost_pcis.size() > kMaxDevicesPerVm) {
-    c.error(t.source(), v.what + ": " + std::to_string(cfg.nets.size() + cfg.vhost_pcis.size()) + " network devices; at most " + std::to_string(kMaxDevicesPerVm));
+  if (cfg.devices.size() > kMaxDevicesPerVm) {
+    c.error(t.source(), v.what + ": " + std::to_string(cfg.devices.size()) + " network devices; at most " + std::to_string(kMaxDevicesPerVm));
   }
   cfg.shutdown_timeout_s = m.shutdown_timeout_s;
   m.vms.push_back(std::move(v.vm));
@@ -386,10 +383,7 @@ std::vector<std::string> vm_arguments(const VmConfig& cfg) {
     case SerialSpec::Kind::kFile: a.insert(a.end(), {"--serial", "file:" + cfg.serial.path}); break;
   }
   if (!cfg.api_socket.empty()) a.insert(a.end(), {"--api-socket", cfg.api_socket});
-  for (const auto& n : cfg.nets) a.insert(a.end(), {"--net", net_spec_text(n)});
-  for (const auto& v : cfg.vhost_pcis) {
-    a.insert(a.end(), {"--vhost-pci", vhost_pci_spec_text(v)});
-  }
+  cfg.devices.each([&](auto kind, const auto& spec) { a.insert(a.end(), {decltype(kind)::kOption, device_text(spec)}); });
   a.insert(a.end(), {"--shutdown-timeout", std::to_string(cfg.shutdown_timeout_s)});
   if (cfg.seccomp != seccomp::Mode::kOn) a.insert(a.end(), {"--seccomp", cfg.seccomp == seccomp::Mode::kLog ? "log" : "off"});
   if (cfg.debug) a.insert(a.end(), {"--log-level", "debug"});

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -137,6 +138,19 @@ struct Parser {
   void check_files();
 
   // manifest_devices.cc
+  // Every [[vm.KIND]] table of a VM, kind by kind: virtio-net and vhost-pci-net have readers of
+  // their own (their `peer`, `name` and `bridge` keys reach across VMs); any other kind's table is
+  // its keys alone, read by kind_table.
+  void device_tables(VmTable& v);
+  void read_tables(VmTable& v, device_kinds::VirtioNet);
+  void read_tables(VmTable& v, device_kinds::VhostPciNet);
+  template <typename K>
+  void read_tables(VmTable& v, K kind);
+  // One [[vm.KIND]] table as the kind's keys: each value of its key's type (the error at the
+  // value otherwise), then the kind's own checks (the error at the table).
+  template <typename K>
+  void kind_table(VmTable& v, size_t i, const toml::table& d, K);
+  std::optional<device_kinds::Options> kind_options(const toml::table& d, std::span<const device_kinds::Key> keys, const std::string& dev);
   void vhost_pci_net(VmTable& v, size_t di, const toml::table& d);
   std::string vhost_pci_name(const VmTable& v, size_t di, const toml::table& d, const std::string& dev);
   void virtio_net(VmTable& v, size_t ni, const toml::table& d);

@@ -590,20 +590,17 @@ std::string newest_guest_image(const std::string& release) {
 
 std::vector<std::string> listening_sockets(const Vm& vm) {
   std::vector<std::string> out;
-  for (const auto& v : vm.config.vhost_pcis) {
-    if (v.mode == VhostPciSpec::Mode::kAsymmetric || v.listen) out.push_back(v.socket);
-  }
+  vm.config.devices.each([&](auto kind, const auto& spec) {
+    if (auto s = decltype(kind)::listens_on(spec); !s.empty()) out.push_back(s);
+  });
   return out;
 }
 
 std::vector<std::string> connecting_sockets(const Vm& vm) {
   std::vector<std::string> out;
-  for (const auto& n : vm.config.nets) {
-    if (n.kind == NetSpec::Kind::kVhostUser) out.push_back(n.socket);
-  }
-  for (const auto& v : vm.config.vhost_pcis) {
-    if (v.mode == VhostPciSpec::Mode::kSymmetric && !v.listen) out.push_back(v.socket);
-  }
+  vm.config.devices.each([&](auto kind, const auto& spec) {
+    if (auto s = decltype(kind)::connects_to(spec); !s.empty()) out.push_back(s);
+  });
   return out;
 }
 
