@@ -27,18 +27,8 @@ secs=5
 size=60
 mem=256M
 logs=""
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --paths) paths="$2"; shift 2 ;;
-    --lengths) lengths="$2"; shift 2 ;;
-    --runs) runs="$2"; shift 2 ;;
-    --seconds) secs="$2"; shift 2 ;;
-    --size) size="$2"; shift 2 ;;
-    --memory) mem="$2"; shift 2 ;;
-    --logs) logs="$2"; shift 2 ;;
-    *) echo "chain-inner: unknown option '$1'" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/options.sh"
+bench_options chain-inner --paths=paths --lengths=lengths --runs=runs --seconds=secs --size=size --memory=mem --logs=logs -- "$@"
 
 BENCH_TAG="[bench/chain]"
 . "$(dirname "$0")/vm-pair.sh"

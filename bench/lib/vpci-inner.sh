@@ -24,18 +24,8 @@ sizes="60,1514"
 burst=1
 logs=""
 VSYM_SECTION=16M
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --backends) backends="$2"; shift 2 ;;
-    --runs) runs="$2"; shift 2 ;;
-    --seconds) secs="$2"; shift 2 ;;
-    --sizes) sizes="$2"; shift 2 ;;
-    --burst) burst="$2"; shift 2 ;;
-    --section) VSYM_SECTION="$2"; shift 2 ;;
-    --logs) logs="$2"; shift 2 ;;
-    *) echo "vpci-inner: unknown option '$1'" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/options.sh"
+bench_options vpci-inner --backends=backends --runs=runs --seconds=secs --sizes=sizes --burst=burst --section=VSYM_SECTION --logs=logs -- "$@"
 
 BENCH_TAG="[bench/vhost-pci]"
 . "$(dirname "$0")/vm-pair.sh"

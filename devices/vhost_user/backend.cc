@@ -280,10 +280,10 @@ void BackendSession::stop_ring(uint32_t index) {
 
 BackendSession::Outcome BackendSession::dispatch(Message& m) {
   using R = Request;
-  auto ok = [] { return Outcome{}; };
-  auto fail = [](const std::string& e) { return Outcome{Error{e}, {}, {}}; };
-  auto reply = [](Payload p) { return Outcome{{}, std::move(p), {}}; };
-  auto violation = [](const std::string& e) { return Outcome{{}, {}, e}; };
+  auto ok = Outcome::ok;
+  auto fail = Outcome::fail;
+  auto reply = Outcome::answer;
+  auto violation = Outcome::violate;
   const bool offers_protocol = (config_.features & kFeatureProtocolFeatures) != 0;
 
   switch (m.request) {
@@ -326,53 +326,12 @@ BackendSession::Outcome BackendSession::dispatch(Message& m) {
     case R::kSetMemTable:
       return set_mem_table(m);
 
-    case R::kSetVringNum: {
-      auto s = std::get<VringState>(m.payload);
-      if (auto e = check_index(s.index); !e.ok()) return fail(e.message());
-      Ring& r = rings_[s.index];
-      if (r.live) return fail("vring " + std::to_string(s.index) + " is running");
-      if (s.num & (s.num - 1)) return fail("size " + std::to_string(s.num) + " is not a power of two");
-      r.num = s.num;
-      return ok();
-    }
-
-    case R::kSetVringAddr: {
-      auto a = std::get<VringAddress>(m.payload);
-      if (auto e = check_index(a.index); !e.ok()) return fail(e.message());
-      Ring& r = rings_[a.index];
-      if (r.live) return fail("vring " + std::to_string(a.index) + " is running");
-      if (a.flags & kVringFlagLog) return fail("dirty logging was not offered");
-      auto g = translate(a, r.num);
-      if (!g.ok()) return fail("vring " + std::to_string(a.index) + ": " + g.message());
-      r.addr = a;
-      r.addr_set = true;
-      r.desc_gpa = g->desc;
-      r.avail_gpa = g->avail;
-      r.used_gpa = g->used;
-      return ok();
-    }
-
-    case R::kSetVringBase: {
-      auto s = std::get<VringState>(m.payload);
-      if (auto e = check_index(s.index); !e.ok()) return fail(e.message());
-      Ring& r = rings_[s.index];
-      if (r.live) return fail("vring " + std::to_string(s.index) + " is running");
-      if (s.num > 0xffff) return fail("base " + std::to_string(s.num) + " is not a split-ring index (packed rings were not offered)");
-      r.base = static_cast<uint16_t>(s.num);
-      return ok();
-    }
-
-    case R::kGetVringBase: {
-      auto s = std::get<VringState>(m.payload);
-      if (auto e = check_index(s.index); !e.ok()) return violation(e.message());
-      stop_ring(s.index);
-      Ring& r = rings_[s.index];
-      r.kick.reset();
-      r.call.reset();
-      r.err.reset();
-      r.kick_set = r.call_set = false;
-      return reply(VringState{s.index, r.base});
-    }
+    case R::kSetVringNum:
+    case R::kSetVringAddr:
+    case R::kSetVringBase:
+    case R::kGetVringBase:
+    case R::kSetVringEnable:
+      return dispatch_vring(m);
 
     case R::kSetVringKick:
     case R::kSetVringCall:
@@ -382,10 +341,56 @@ BackendSession::Outcome BackendSession::dispatch(Message& m) {
       return ok();
     }
 
-    case R::kSetVringEnable: {
-      auto s = std::get<VringState>(m.payload);
-      if (auto e = check_index(s.index); !e.ok()) return fail(e.message());
-      Ring& r = rings_[s.index];
+    default: {
+      const RequestInfo* info = request_info(static_cast<uint32_t>(m.request));
+      if (info && info->reply != PayloadKind::kNone)
+        return violation("not supported here (its protocol feature was not offered), and it needs an answer");
+      return fail("not supported here (its protocol feature was not offered)");
+    }
+  }
+}
+
+BackendSession::Outcome BackendSession::dispatch_vring(Message& m) {
+  using R = Request;
+  auto ok = Outcome::ok;
+  auto fail = Outcome::fail;
+  if (m.request == R::kSetVringAddr) {
+    auto a = std::get<VringAddress>(m.payload);
+    if (auto e = check_index(a.index); !e.ok()) return fail(e.message());
+    Ring& r = rings_[a.index];
+    if (r.live) return fail("vring " + std::to_string(a.index) + " is running");
+    if (a.flags & kVringFlagLog) return fail("dirty logging was not offered");
+    auto g = translate(a, r.num);
+    if (!g.ok()) return fail("vring " + std::to_string(a.index) + ": " + g.message());
+    r.addr = a;
+    r.addr_set = true;
+    r.desc_gpa = g->desc;
+    r.avail_gpa = g->avail;
+    r.used_gpa = g->used;
+    return ok();
+  }
+  auto s = std::get<VringState>(m.payload);
+  if (auto e = check_index(s.index); !e.ok()) return m.request == R::kGetVringBase ? Outcome::violate(e.message()) : fail(e.message());
+  Ring& r = rings_[s.index];
+  switch (m.request) {
+    case R::kSetVringNum:
+      if (r.live) return fail("vring " + std::to_string(s.index) + " is running");
+      if (s.num & (s.num - 1)) return fail("size " + std::to_string(s.num) + " is not a power of two");
+      r.num = s.num;
+      return ok();
+    case R::kSetVringBase:
+      if (r.live) return fail("vring " + std::to_string(s.index) + " is running");
+      if (s.num > 0xffff) return fail("base " + std::to_string(s.num) + " is not a split-ring index (packed rings were not offered)");
+      r.base = static_cast<uint16_t>(s.num);
+      return ok();
+    case R::kGetVringBase:
+      stop_ring(s.index);
+      r.kick.reset();
+      r.call.reset();
+      r.err.reset();
+      r.kick_set = r.call_set = false;
+      return Outcome::answer(VringState{s.index, r.base});
+    default:  // kSetVringEnable
       if (s.num == 0) {
         stop_ring(s.index);
         r.enabled = false;
@@ -394,14 +399,6 @@ BackendSession::Outcome BackendSession::dispatch(Message& m) {
       r.enabled = true;
       if (auto st = maybe_start(s.index); !st.ok()) return fail(st.message());
       return ok();
-    }
-
-    default: {
-      const RequestInfo* info = request_info(static_cast<uint32_t>(m.request));
-      if (info && info->reply != PayloadKind::kNone)
-        return violation("not supported here (its protocol feature was not offered), and it needs an answer");
-      return fail("not supported here (its protocol feature was not offered)");
-    }
   }
 }
 

@@ -194,11 +194,17 @@ class BackendSession {
     Status status;                  // requests without a reply of their own: Error → answer 1
     std::optional<Payload> reply;   // requests with one
     std::optional<std::string> violation;  // close the session
+    static Outcome ok() { return {}; }
+    static Outcome fail(const std::string& e) { return Outcome{Error{e}, {}, {}}; }
+    static Outcome answer(Payload p) { return Outcome{{}, std::move(p), {}}; }
+    static Outcome violate(const std::string& e) { return Outcome{{}, {}, e}; }
   };
 
   BackendSession(Connection connection, BackendConfig config, BackendObserver& observer);
 
   Outcome dispatch(Message& m);
+  // SET_VRING_NUM, _ADDR, _BASE, GET_VRING_BASE, SET_VRING_ENABLE: one ring's setup.
+  Outcome dispatch_vring(Message& m);
   void set_features(uint64_t features);
   Outcome set_mem_table(Message& m);
   Status set_vring_file(Message& m);

@@ -233,6 +233,40 @@ bool contains(const std::vector<std::string>& v, const std::string& needle) {
 
 using Events = std::vector<std::string>;
 
+// The bring-up's memory table: the session's mapping of region 1 is the front-end's memory, not a
+// copy.
+void check_bringup_mapping(Recorder& rec, Ram& ram) {
+  std::lock_guard l(rec.mu);
+  REQUIRE(rec.regions.size() == 2);
+  const MappedRegion& r1 = rec.regions[1];
+  CHECK(r1.gpa == 0x100000000);
+  CHECK(r1.size == 0x10000);
+  CHECK(r1.userspace_addr == ram.addr(0x10000));
+  CHECK(r1.mmap_offset == 0x10000);
+  CHECK(std::memcmp(r1.host, "tandem", 6) == 0);
+  r1.host[0] = 'T';
+  CHECK(ram.base[0x10000] == 'T');
+  CHECK(r1.host != ram.base + 0x10000);  // its own mapping
+}
+
+// The bring-up's two rings as the device got them: ring 0 in region 0, ring 1 in region 1.
+void check_bringup_rings(Recorder& rec) {
+  std::lock_guard l(rec.mu);
+  const VringConfig& r0 = rec.rings[0];
+  CHECK(r0.index == 0);
+  CHECK(r0.num == 256);
+  CHECK(r0.base == 7);
+  CHECK(r0.desc_gpa == 0x1000);
+  CHECK(r0.avail_gpa == 0x2000);
+  CHECK(r0.used_gpa == 0x3000);
+  const VringConfig& r1 = rec.rings[1];
+  CHECK(r1.base == 8);
+  CHECK(r1.desc_gpa == 0x100001000);
+  CHECK(r1.avail_gpa == 0x100002000);
+  CHECK(r1.used_gpa == 0x100003000);
+  CHECK(rec.features == kNetFeatures);
+}
+
 }  // namespace
 
 TEST_CASE("a virtio-net bring-up by tandem's Frontend: memory, ring addresses, eventfds, GET_VRING_BASE") {
@@ -263,20 +297,7 @@ TEST_CASE("a virtio-net bring-up by tandem's Frontend: memory, ring addresses, e
       REQUIRE(f->set_mem_table(regions).ok());
       CHECK(server.rec.take() == Events{"features", "mem 2"});
 
-      // The session's mapping is the front-end's memory, not a copy.
-      {
-        std::lock_guard l(server.rec.mu);
-        REQUIRE(server.rec.regions.size() == 2);
-        const MappedRegion& r1 = server.rec.regions[1];
-        CHECK(r1.gpa == 0x100000000);
-        CHECK(r1.size == 0x10000);
-        CHECK(r1.userspace_addr == ram.addr(0x10000));
-        CHECK(r1.mmap_offset == 0x10000);
-        CHECK(std::memcmp(r1.host, "tandem", 6) == 0);
-        r1.host[0] = 'T';
-        CHECK(ram.base[0x10000] == 'T');
-        CHECK(r1.host != ram.base + 0x10000);  // its own mapping
-      }
+      check_bringup_mapping(server.rec, ram);
 
       // Ring 0 in region 0, ring 1 in region 1: desc (4 KiB), avail at +0x1000, used at +0x2000.
       uint64_t ring_addr[2] = {ram.addr(0x1000), ram.addr(0x11000)};
@@ -291,22 +312,7 @@ TEST_CASE("a virtio-net bring-up by tandem's Frontend: memory, ring addresses, e
         REQUIRE(f->set_vring_enable(q, true).ok());
         CHECK(server.rec.take() == Events{"ready " + std::to_string(q)});
       }
-      {
-        std::lock_guard l(server.rec.mu);
-        const VringConfig& r0 = server.rec.rings[0];
-        CHECK(r0.index == 0);
-        CHECK(r0.num == 256);
-        CHECK(r0.base == 7);
-        CHECK(r0.desc_gpa == 0x1000);
-        CHECK(r0.avail_gpa == 0x2000);
-        CHECK(r0.used_gpa == 0x3000);
-        const VringConfig& r1 = server.rec.rings[1];
-        CHECK(r1.base == 8);
-        CHECK(r1.desc_gpa == 0x100001000);
-        CHECK(r1.avail_gpa == 0x100002000);
-        CHECK(r1.used_gpa == 0x100003000);
-        CHECK(server.rec.features == kNetFeatures);
-      }
+      check_bringup_rings(server.rec);
       // Kicks reach the device's fd; the device's calls reach the front-end's.
       notify(kick[0].get(), 3);
       CHECK(drain(server.rec.kicks[0].get()) == 3);

@@ -1231,12 +1231,58 @@ static u8 vpn_find_layout_cap(struct pci_dev *pdev, u8 *kind)
 	return first;
 }
 
+/* BAR 0's registers (checked: magic, version, queues, vectors) and BAR 2's peer memory, mapped.
+ * On failure nothing stays mapped. */
+static int vpn_map_bars(struct pci_dev *pdev, struct vpn_priv *p, u32 *version, u32 *maxq)
+{
+	resource_size_t bar2_start;
+	u32 magic, nvec;
+	int err;
+
+	if (!(pci_resource_flags(pdev, 0) & IORESOURCE_MEM) ||
+	    pci_resource_len(pdev, 0) < VPN_DOORBELL_BASE + 2 * VPN_DOORBELL_STRIDE ||
+	    !(pci_resource_flags(pdev, 2) & IORESOURCE_MEM) ||
+	    pci_resource_len(pdev, 2) < 2 * VPN_META_SIZE) {
+		dev_err(&pdev->dev, "unexpected BAR layout\n");
+		return -ENODEV;
+	}
+	p->regs = vpn_map_regs(pdev, &magic, version, maxq, &nvec);
+	if (!p->regs)
+		return -ENOMEM;
+	if (magic != VPN_MAGIC || *version >> 16 != VPN_VERSION_MAJOR) {
+		dev_err(&pdev->dev, "not a vhost-pci-net 2.x device (magic %#x version %#x)\n",
+			magic, *version);
+		err = -ENODEV;
+		goto err_unmap0;
+	}
+	if (*maxq < 2 || *maxq > VPN_MAX_QUEUES || nvec < VPN_NUM_VEC ||
+	    pci_resource_len(pdev, 0) < VPN_DOORBELL_BASE + (u64)*maxq * VPN_DOORBELL_STRIDE) {
+		dev_err(&pdev->dev, "MAX_QUEUES %u / NUM_VECTORS %u unusable\n", *maxq, nvec);
+		err = -ENODEV;
+		goto err_unmap0;
+	}
+
+	/* BAR2 is RAM on the host side (memslots): map it write-back, all of it, once. */
+	bar2_start = pci_resource_start(pdev, 2);
+	p->bar2_len = pci_resource_len(pdev, 2);
+	p->bar2 = memremap(bar2_start, p->bar2_len, MEMREMAP_WB);
+	if (!p->bar2) {
+		dev_err(&pdev->dev, "cannot map BAR2 (%llu MiB)\n", p->bar2_len >> 20);
+		err = -ENOMEM;
+		goto err_unmap0;
+	}
+	return 0;
+
+err_unmap0:
+	pci_iounmap(pdev, p->regs);
+	return err;
+}
+
 static int vpn_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct net_device *dev;
 	struct vpn_priv *p;
-	u32 magic, version, maxq, nvec;
-	resource_size_t bar2_start;
+	u32 version, maxq;
 	int err, i;
 	u8 cap, kind = 0;
 
@@ -1265,41 +1311,9 @@ static int vpn_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (err)
 		goto err_release0;
 
-	err = -ENODEV;
-	if (!(pci_resource_flags(pdev, 0) & IORESOURCE_MEM) ||
-	    pci_resource_len(pdev, 0) < VPN_DOORBELL_BASE + 2 * VPN_DOORBELL_STRIDE ||
-	    !(pci_resource_flags(pdev, 2) & IORESOURCE_MEM) ||
-	    pci_resource_len(pdev, 2) < 2 * VPN_META_SIZE) {
-		dev_err(&pdev->dev, "unexpected BAR layout\n");
+	err = vpn_map_bars(pdev, p, &version, &maxq);
+	if (err)
 		goto err_release2;
-	}
-	p->regs = vpn_map_regs(pdev, &magic, &version, &maxq, &nvec);
-	if (!p->regs) {
-		err = -ENOMEM;
-		goto err_release2;
-	}
-	if (magic != VPN_MAGIC || version >> 16 != VPN_VERSION_MAJOR) {
-		dev_err(&pdev->dev, "not a vhost-pci-net 2.x device (magic %#x version %#x)\n",
-			magic, version);
-		err = -ENODEV;
-		goto err_unmap0;
-	}
-	if (maxq < 2 || maxq > VPN_MAX_QUEUES || nvec < VPN_NUM_VEC ||
-	    pci_resource_len(pdev, 0) < VPN_DOORBELL_BASE + (u64)maxq * VPN_DOORBELL_STRIDE) {
-		dev_err(&pdev->dev, "MAX_QUEUES %u / NUM_VECTORS %u unusable\n", maxq, nvec);
-		err = -ENODEV;
-		goto err_unmap0;
-	}
-
-	/* BAR2 is RAM on the host side (memslots): map it write-back, all of it, once. */
-	bar2_start = pci_resource_start(pdev, 2);
-	p->bar2_len = pci_resource_len(pdev, 2);
-	p->bar2 = memremap(bar2_start, p->bar2_len, MEMREMAP_WB);
-	if (!p->bar2) {
-		dev_err(&pdev->dev, "cannot map BAR2 (%llu MiB)\n", p->bar2_len >> 20);
-		err = -ENOMEM;
-		goto err_unmap0;
-	}
 	p->meta = (const struct vpn_meta_head *)p->bar2;
 
 	for (i = 0; i < 2; i++) {
@@ -1349,7 +1363,6 @@ err_vectors:
 err_napi:
 	netif_napi_del(&p->common.napi);
 	memunmap(p->bar2);
-err_unmap0:
 	pci_iounmap(pdev, p->regs);
 err_release2:
 	pci_release_region(pdev, 2);

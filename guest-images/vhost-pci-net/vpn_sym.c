@@ -1001,46 +1001,26 @@ static int vpn_sym_read_cap(struct vpn_sym *p, u8 cap, u32 *db_offset, u32 *db_s
 	return 0;
 }
 
-int vpn_sym_probe(struct pci_dev *pdev, u8 cap)
+/* BAR 0's registers (checked: magic, 2.1, queues, vectors), the doorbells and both sections,
+ * mapped, with the ring geometry chosen. On failure nothing stays mapped. */
+static int vpn_sym_map(struct pci_dev *pdev, struct vpn_sym *p, u32 db_offset, u32 db_stride, u32 *version)
 {
-	struct net_device *dev;
-	struct vpn_sym *p;
-	u32 magic, version, maxq, nvec, db_offset, db_stride;
-	netdev_features_t hw;
+	u32 magic, maxq, nvec;
 	int err;
 
-	dev = vpn_alloc_netdev(pdev, sizeof(*p), VPN_MODE_SYM, &vpn_sym_info);
-	if (!dev)
-		return -ENOMEM;
-	p = netdev_priv(dev);
-	p->dev = dev;
-
-	err = vpn_sym_read_cap(p, cap, &db_offset, &db_stride);
-	if (err)
-		goto err_free;
-	err = pci_enable_device(pdev);
-	if (err)
-		goto err_free;
-	err = pci_request_region(pdev, 0, DRV_NAME);
-	if (err)
-		goto err_disable;
-
-	err = -ENODEV;
 	if (!(pci_resource_flags(pdev, 0) & IORESOURCE_MEM) ||
 	    pci_resource_len(pdev, 0) < (u64)db_offset + db_stride + 4) {
 		dev_err(&pdev->dev, "unexpected BAR0 (%llu bytes, doorbells at %#x)\n",
 			(u64)pci_resource_len(pdev, 0), db_offset);
-		goto err_release0;
+		return -ENODEV;
 	}
-	p->regs = vpn_map_regs(pdev, &magic, &version, &maxq, &nvec);
-	if (!p->regs) {
-		err = -ENOMEM;
-		goto err_release0;
-	}
-	if (magic != VPN_MAGIC || version >> 16 != VPN_VERSION_MAJOR ||
-	    (version & 0xffff) < VPN_SYM_MINOR || maxq < 2 || nvec < VPN_NUM_VEC) {
+	p->regs = vpn_map_regs(pdev, &magic, version, &maxq, &nvec);
+	if (!p->regs)
+		return -ENOMEM;
+	if (magic != VPN_MAGIC || *version >> 16 != VPN_VERSION_MAJOR ||
+	    (*version & 0xffff) < VPN_SYM_MINOR || maxq < 2 || nvec < VPN_NUM_VEC) {
 		dev_err(&pdev->dev, "not a vhost-pci-net 2.1 device (magic %#x version %#x MAX_QUEUES %u NUM_VECTORS %u)\n",
-			magic, version, maxq, nvec);
+			magic, *version, maxq, nvec);
 		err = -ENODEV;
 		goto err_unmap0;
 	}
@@ -1064,6 +1044,42 @@ int vpn_sym_probe(struct pci_dev *pdev, u8 cap)
 		dev_err(&pdev->dev, "section of %u bytes too small for a ring\n", p->section_size);
 		goto err_unmap_shm;
 	}
+	return 0;
+
+err_unmap_shm:
+	memunmap(p->shm);
+err_unmap0:
+	pci_iounmap(pdev, p->regs);
+	return err;
+}
+
+int vpn_sym_probe(struct pci_dev *pdev, u8 cap)
+{
+	struct net_device *dev;
+	struct vpn_sym *p;
+	u32 version, db_offset, db_stride;
+	netdev_features_t hw;
+	int err;
+
+	dev = vpn_alloc_netdev(pdev, sizeof(*p), VPN_MODE_SYM, &vpn_sym_info);
+	if (!dev)
+		return -ENOMEM;
+	p = netdev_priv(dev);
+	p->dev = dev;
+
+	err = vpn_sym_read_cap(p, cap, &db_offset, &db_stride);
+	if (err)
+		goto err_free;
+	err = pci_enable_device(pdev);
+	if (err)
+		goto err_free;
+	err = pci_request_region(pdev, 0, DRV_NAME);
+	if (err)
+		goto err_disable;
+
+	err = vpn_sym_map(pdev, p, db_offset, db_stride, &version);
+	if (err)
+		goto err_release0;
 	p->own = (struct vpn_sym_hdr *)p->shm;
 	p->own_ring = (struct vpn_sym_entry *)(p->shm + VPN_SYM_RING_OFF);
 	p->own_buf = p->shm + p->buf_offset;
@@ -1122,9 +1138,7 @@ err_vectors:
 	pci_free_irq_vectors(pdev);
 err_napi:
 	netif_napi_del(&p->common.napi);
-err_unmap_shm:
 	memunmap(p->shm);
-err_unmap0:
 	pci_iounmap(pdev, p->regs);
 err_release0:
 	pci_release_region(pdev, 0);

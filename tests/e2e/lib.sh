@@ -232,6 +232,36 @@ run_up() {
   E2E_PIDS+=("$UP_PID")
 }
 
+# up_vm_pid LOG VM: the pid of VM's latest tandem, from `tandem up`'s "started (pid N)" line.
+up_vm_pid() { sed -n "s/^tandem up: vm \"$2\" started (pid \([0-9]*\)).*/\1/p" "$1" | tail -n 1; }
+
+# pair_manifest FILE VM1_MEMORY VM1_RESTART VM1_CMDLINE VM2_CMDLINE: the `tandem up` manifest of a
+# vhost-pci pair: vm1 with a vhost-pci-net, vm2 (512M, restart = "on-failure") with a virtio-net
+# whose peer is vm1. VM1_RESTART "" gives vm1 no restart policy. Booted one after the other, 20 s
+# to shut down.
+pair_manifest() {
+  local restart=""
+  [[ -n "$3" ]] && restart="restart = \"$3\""
+  cat > "$1" <<TOML
+run_dir = "$E2E_TMP/run"
+sequential_boot = true
+shutdown_timeout = 20
+[[vm]]
+name = "vm1"
+memory = "$2"
+$restart
+cmdline = "$4"
+  [[vm.vhost-pci-net]]
+[[vm]]
+name = "vm2"
+memory = "512M"
+restart = "on-failure"
+cmdline = "$5"
+  [[vm.virtio-net]]
+  peer = "vm1"
+TOML
+}
+
 # up_leftovers RUN_DIR: fails when a `tandem up` left its run directory or a tandem process behind.
 up_leftovers() {
   [[ ! -e "$1" ]] || { ls -la "$1"; fail "the run directory $1 is still there"; }

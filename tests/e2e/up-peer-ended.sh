@@ -12,28 +12,14 @@ require_tandem
 guest_image
 
 M="$E2E_TMP/peer-ended.toml"
-cat > "$M" <<TOML
-run_dir = "$E2E_TMP/run"
-sequential_boot = true
-shutdown_timeout = 20
-[[vm]]
-name = "vm1"
-memory = "512M"
-cmdline = "console=ttyS0 quiet panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.script=serve tandem.serve_seconds=600"
-  [[vm.vhost-pci-net]]
-[[vm]]
-name = "vm2"
-memory = "512M"
-restart = "on-failure"
-cmdline = "console=ttyS0 quiet panic=-1 tandem.ip=10.2.0.2/24 tandem.script=serve tandem.serve_seconds=600"
-  [[vm.virtio-net]]
-  peer = "vm1"
-TOML
+pair_manifest "$M" 512M "" \
+  "console=ttyS0 quiet panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.script=serve tandem.serve_seconds=600" \
+  "console=ttyS0 quiet panic=-1 tandem.ip=10.2.0.2/24 tandem.script=serve tandem.serve_seconds=600"
 out="$E2E_TMP/up.log"
 run_up "$out" 600 "$M"
 wait_for "$out" "^vm2 +\| TANDEM-GUEST-READY" 300 "$UP_PID" || { tail -n 40 "$out"; fail "vm2 did not boot"; }
-pid1="$(sed -n 's/^tandem up: vm "vm1" started (pid \([0-9]*\)).*/\1/p' "$out" | tail -n 1)"
-pid2="$(sed -n 's/^tandem up: vm "vm2" started (pid \([0-9]*\)).*/\1/p' "$out" | tail -n 1)"
+pid1="$(up_vm_pid "$out" vm1)"
+pid2="$(up_vm_pid "$out" vm2)"
 [[ -n "$pid1" && -n "$pid2" ]] || fail "no pids for vm1 and vm2 in tandem up's output"
 grep -q 'vm "vm1" \(exited\|killed\|restarts\)' "$out" && { tail -n 40 "$out"; fail "vm1 ended before the test killed it (a fault of the nested host?)"; }
 log "killing vm1's tandem (pid $pid1), then vm2's (pid $pid2), with SIGKILL"

@@ -13,24 +13,9 @@ require_tandem
 guest_image
 
 M="$E2E_TMP/restart.toml"
-cat > "$M" <<TOML
-run_dir = "$E2E_TMP/run"
-sequential_boot = true
-shutdown_timeout = 20
-[[vm]]
-name = "vm1"
-memory = "768M"
-restart = "on-failure"
-cmdline = "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-flap tandem.cycles=2"
-  [[vm.vhost-pci-net]]
-[[vm]]
-name = "vm2"
-memory = "512M"
-restart = "on-failure"
-cmdline = "console=ttyS0 quiet panic=-1 tandem.ip=10.2.0.2/24 tandem.script=net-sink"
-  [[vm.virtio-net]]
-  peer = "vm1"
-TOML
+pair_manifest "$M" 768M on-failure \
+  "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-flap tandem.cycles=2" \
+  "console=ttyS0 quiet panic=-1 tandem.ip=10.2.0.2/24 tandem.script=net-sink"
 out="$E2E_TMP/up.log"
 run_up "$out" 900 "$M"
 wait_for "$out" "FLAP-FLOOD 1([^0-9]|\$)|FLAP error" 600 "$UP_PID" || { tail -n 40 "$out"; fail "vm1 did not get to flood vm2"; }
@@ -39,7 +24,7 @@ grep -q "FLAP error" "$out" && { tail -n 40 "$out"; fail "vm1's script failed"; 
 # once then, as a failure.
 mark=$(wc -l < "$out")
 vm1_gone() { tail -n +"$mark" "$out" | grep -qE 'vm "vm1" (restarts|exited)'; }
-pid2="$(sed -n 's/^tandem up: vm "vm2" started (pid \([0-9]*\)).*/\1/p' "$out" | tail -n 1)"
+pid2="$(up_vm_pid "$out" vm2)"
 [[ -n "$pid2" ]] || fail "no pid for vm2 in tandem up's output"
 log "killing vm2's tandem (pid $pid2) with SIGKILL mid-flood"
 kill -KILL "$pid2"
