@@ -20,8 +20,7 @@ std::variant<Value, api::RpcError> json_value(const Key& key, const api::Json& v
     case ValueType::kString: {
       if (!v.is_string()) return invalid(name + " must be a string");
       std::string s = v.get<std::string>();
-      if (s.empty()) return invalid(name + " is empty");
-      if (s.find(',') != std::string::npos) return invalid(name + " must not contain ','");
+      if (auto ok = device_kinds::check_string(s); !ok) return invalid(name + " " + ok.message());
       return Value{s};
     }
     case ValueType::kOnOff:

@@ -28,7 +28,8 @@ TEST_CASE("bad option text names the bad part") {
   for (auto c : {Case{"tap", "'tap' in 'tap' is not KEY=VALUE"}, Case{"tap=", "is not KEY=VALUE"}, Case{"=x", "is not KEY=VALUE"},
                  Case{"tap=a,,vhost=on", "'' in"}, Case{"tap=a,bogus=1", "unknown key 'bogus' in 'tap=a,bogus=1' (expected tap, vhost-user, vhost, coalesce, mac)"},
                  Case{"tap=a,vhost=yes", "vhost=yes: expected on or off"}, Case{"tap=a,coalesce=1e3", "coalesce=1e3: expected a whole number of microseconds"},
-                 Case{"tap=a,coalesce=1000000", "coalesce=1000000: expected a whole number"}}) {
+                 Case{"tap=a,coalesce=1000000", "coalesce=1000000: expected a whole number"},
+                 Case{"tap=a,mac=52:54:00:00:00:01,mac=x", "'tap=a,mac=52:54:00:00:00:01,mac=x' gives mac= twice"}}) {
     CAPTURE(c.text);
     auto o = options_from_text(c.text, VirtioNet::keys());
     REQUIRE_FALSE(o.ok());

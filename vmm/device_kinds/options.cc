@@ -30,6 +30,12 @@ std::string key_names(std::span<const Key> keys) {
   return out;
 }
 
+Status check_string(const std::string& s) {
+  if (s.empty()) return Error{"is empty"};
+  if (s.find(',') != std::string::npos) return Error{"must not contain ','"};
+  return {};
+}
+
 Result<Value> count_value(const Key& key, uint64_t n) {
   if (n > key.max) return Error{std::string("expected ") + key.expect};
   return Value{n};
@@ -75,6 +81,7 @@ Result<Options> options_from_text(const std::string& text, std::span<const Key> 
     std::string name = item.substr(0, eq), value = item.substr(eq + 1);
     const Key* key = find_key(keys, name);
     if (!key) return Error{"unknown key '" + name + "' in '" + text + "' (expected " + key_names(keys) + ")"};
+    if (OptionReader(out).has(key->name)) return Error{"'" + text + "' gives " + name + "= twice"};
     auto v = value_from_text(*key, value);
     if (!v) return Error{item + ": " + v.message()};
     out.push_back({name, std::move(v).value()});

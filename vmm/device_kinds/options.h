@@ -49,6 +49,9 @@ const Key* find_key(std::span<const Key> keys, const std::string& name);
 // The names of `keys`, joined by ", " (for "expected ..." in messages).
 std::string key_names(std::span<const Key> keys);
 
+// A kString value from JSON or TOML: "is empty" or "must not contain ','" (a value is written into
+// the command line's KEY=VALUE,... text when tandem up starts a VM, and read back from it).
+Status check_string(const std::string& s);
 // A kCount value as `key` takes it (at most key.max), else "expected ...".
 Result<Value> count_value(const Key& key, uint64_t n);
 

@@ -636,4 +636,10 @@ TEST_CASE("a device kind's table read by the kind's keys alone") {
           "m.toml:6:1: vm[0]: vhost-pci-net[0]: bar=3221225472: the peer BAR must be a power of two from 4G to 32G");
     CHECK(k.v.vm.config.devices.size() == 0);
   }
+  SUBCASE("a string that would spill into the command line's KEY=VALUE text is refused") {
+    KindTable k(d, "[[vhost-pci-net]]\nsocket = \"/a,hotplug_on_connect=on\"\n");
+    k.parser.kind_table(k.v, 0, k.device("vhost-pci-net"), device_kinds::VhostPciNet{});
+    CHECK(k.errors() == "m.toml:2:10: vm[0]: vhost-pci-net[0]: 'socket' must not contain ','");
+    CHECK(k.v.vm.config.devices.size() == 0);
+  }
 }
