@@ -24,13 +24,16 @@ net_case() {
   local vhost="$1" tap_a="$2" tap_b="$3" a="$E2E_TMP/a-$1.log" b="$E2E_TMP/b-$1.log" b_opts=""
   # tandem's own datapath both ways: B handles every kick at once (coalesce=0), A batches (default).
   [[ $vhost == off ]] && b_opts=",coalesce=0"
-  boot_tandem_ready "$b" 240 --memory 768M --net "tap=$tap_b,vhost=$vhost$b_opts" \
-    --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.2/24 tandem.script=iperf-server" || fail "vhost=$vhost: VM B did not boot"
+  # Both boot at once (A's ping and iperf3 wait for B).
+  boot_tandem "$b" --memory 768M --net "tap=$tap_b,vhost=$vhost$b_opts" \
+    --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.2/24 tandem.script=iperf-server"
   local pid_b=$TANDEM_PID
-  wait_for "$b" "IPERF-SERVER-READY" 240 "$pid_b" || { tail -n 20 "$b"; cat "$b.stderr"; fail "vhost=$vhost: VM B did not come up"; }
-  boot_tandem_ready "$a" 240 --memory 768M --net "tap=$tap_a,vhost=$vhost" \
-    --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.1/24 tandem.peer=10.0.0.2 tandem.script=net-check" || fail "vhost=$vhost: VM A did not boot"
+  boot_tandem "$a" --memory 768M --net "tap=$tap_a,vhost=$vhost" \
+    --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.1/24 tandem.peer=10.0.0.2 tandem.script=net-check"
   local pid_a=$TANDEM_PID
+  guest_ready "$b" 240 "$pid_b" || fail "vhost=$vhost: VM B did not boot"
+  wait_for "$b" "IPERF-SERVER-READY" 240 "$pid_b" || { tail -n 20 "$b"; cat "$b.stderr"; fail "vhost=$vhost: VM B did not come up"; }
+  guest_ready "$a" 240 "$pid_a" || fail "vhost=$vhost: VM A did not boot"
   wait_for "$a" "PING-OK|PING-FAILED|TANDEM-SCRIPT-EXIT" 240 "$pid_a" || { tail -n 20 "$a"; cat "$a.stderr"; fail "vhost=$vhost: VM A did not get to ping"; }
   # Bad input while A runs: a second VM on A's tap gets a clear error and exit 2.
   "$TANDEM" vm --kernel "$TANDEM_GUEST_KERNEL" --initrd "$TANDEM_GUEST_INITRD" --serial none --net "tap=$tap_a,vhost=$vhost" \

@@ -48,14 +48,15 @@ log "nonsense answers: exit 2 with '$(head -n1 "$E2E_TMP/junk.err")'"
 
 start_testpmd
 a="$E2E_TMP/a.log" b="$E2E_TMP/b.log"
-# One guest boots at a time: two booting at once in the nested host have triple-faulted there.
-boot_tandem_ready "$b" 300 --memory 768M --net "vhost-user=$S/v1.sock" \
-  --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.2/24 tandem.script=iperf-server" || fail "VM B did not boot"
+# Both guests boot at once.
+boot_tandem "$b" --memory 768M --net "vhost-user=$S/v1.sock" \
+  --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.2/24 tandem.script=iperf-server"
 pid_b=$TANDEM_PID
-boot_tandem_ready "$a" 300 --memory 768M --net "vhost-user=$S/v0.sock" \
-  --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.1/24 tandem.peer=10.0.0.2 tandem.script=link-flap-check" \
-  || fail "VM A did not boot"
+boot_tandem "$a" --memory 768M --net "vhost-user=$S/v0.sock" \
+  --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.1/24 tandem.peer=10.0.0.2 tandem.script=link-flap-check"
 pid_a=$TANDEM_PID
+guest_ready "$b" 300 "$pid_b" || fail "VM B did not boot"
+guest_ready "$a" 300 "$pid_a" || fail "VM A did not boot"
 wait_for "$a" "LINK-PHASE1-OK|PING-FAILED|TANDEM-SCRIPT-EXIT" 300 "$pid_a" || { tail -n 20 "$a"; cat "$a.stderr"; fail "VM A did not get to ping"; }
 grep -q "LINK-PHASE1-OK" "$a" || { tail -n 20 "$a"; cat "$a.stderr" "$b.stderr"; tail -n 20 "$E2E_TMP/testpmd.log"; fail "no ping through testpmd"; }
 log "ping through dpdk-testpmd works; killing the switch"

@@ -13,7 +13,6 @@ modprobe tun && modprobe bridge && modprobe vhost_net || fail "cannot load tun, 
 M="$E2E_TMP/bridge.toml"
 cat > "$M" <<TOML
 run_dir = "$E2E_TMP/run"
-sequential_boot = true
 [[vm]]
 name = "a"
 restart = "on-failure"

@@ -18,17 +18,16 @@ guest_image
 S="$E2E_TMP/vpci-sym.sock"
 v1="$E2E_TMP/vm1.log" v2="$E2E_TMP/vm2.log"
 MARKER="tandem-vm2-private-marker"
-# One guest boots at a time: two booting at once in the nested host have triple-faulted there.
-boot_tandem_ready "$v1" 300 --memory 768M --vhost-pci "socket=$S,mode=symmetric" \
-  --cmdline "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-check tandem.section_probe=1 tandem.flood_seconds=5" \
-  || fail "VM1 did not boot"
+# Both guests boot at once: VM2's tandem dials while VM1's guest is still booting.
+boot_tandem_listening "$v1" "$S" --memory 768M --vhost-pci "socket=$S,mode=symmetric" \
+  --cmdline "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-check tandem.section_probe=1 tandem.flood_seconds=5"
 pid1=$TANDEM_PID
-[[ -S "$S" ]] || fail "VM1's tandem is not listening on $S"
 # VM2 keeps the marker in its RAM: it is on its kernel command line (boot parameters, /proc/cmdline).
-boot_tandem_ready "$v2" 300 --memory 768M --vhost-pci "socket=$S,mode=symmetric,listen=off" \
-  --cmdline "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.2/24 tandem.rx_if=vpn0 tandem.marker=$MARKER tandem.script=net-sink" \
-  || fail "VM2 did not boot"
+boot_tandem "$v2" --memory 768M --vhost-pci "socket=$S,mode=symmetric,listen=off" \
+  --cmdline "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.2/24 tandem.rx_if=vpn0 tandem.marker=$MARKER tandem.script=net-sink"
 pid2=$TANDEM_PID
+guest_ready "$v1" 300 "$pid1" || fail "VM1 did not boot"
+guest_ready "$v2" 300 "$pid2" || fail "VM2 did not boot"
 wait_for "$v1" "PING-OK|PING-FAILED|VPCI-CHECK error|TANDEM-SCRIPT-EXIT" 400 "$pid1" || { tail -n 30 "$v1"; cat "$v1.stderr" "$v2.stderr"; fail "VM1 did not get to ping"; }
 wait_for "$v1" "FLOOD sent|FLOOD error|TANDEM-SCRIPT-EXIT" 400 "$pid1" || { tail -n 30 "$v1"; fail "VM1's check did not finish"; }
 wait_exit "$pid1" 180; rc1=$RC

@@ -19,15 +19,15 @@ guest_image
 
 S="$E2E_TMP/vpci.sock"
 v1="$E2E_TMP/vm1.log" v2="$E2E_TMP/vm2.log"
-# One guest boots at a time: two booting at once in the nested host have triple-faulted there.
-boot_tandem_ready "$v1" 300 --memory 768M --vhost-pci "socket=$S" \
-  --cmdline "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-check" \
-  || fail "VM1 did not boot"
+# Both guests boot at once: VM2's tandem connects while VM1's guest is still booting.
+boot_tandem_listening "$v1" "$S" --memory 768M --vhost-pci "socket=$S" \
+  --cmdline "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-check"
 pid1=$TANDEM_PID
-[[ -S "$S" ]] || fail "VM1's tandem is not listening on $S"
-boot_tandem_ready "$v2" 300 --memory 768M --net "vhost-user=$S" \
-  --cmdline "console=ttyS0 panic=-1 tandem.ip=10.2.0.2/24 tandem.script=net-sink" || fail "VM2 did not boot"
+boot_tandem "$v2" --memory 768M --net "vhost-user=$S" \
+  --cmdline "console=ttyS0 panic=-1 tandem.ip=10.2.0.2/24 tandem.script=net-sink"
 pid2=$TANDEM_PID
+guest_ready "$v1" 300 "$pid1" || fail "VM1 did not boot"
+guest_ready "$v2" 300 "$pid2" || fail "VM2 did not boot"
 wait_for "$v1" "PING-OK|PING-FAILED|VPCI-CHECK error|TANDEM-SCRIPT-EXIT" 400 "$pid1" || { tail -n 30 "$v1"; cat "$v1.stderr" "$v2.stderr"; fail "VM1 did not get to ping"; }
 wait_for "$v1" "FLOOD-START|TANDEM-SCRIPT-EXIT" 400 "$pid1" || { tail -n 30 "$v1"; cat "$v1.stderr" "$v2.stderr"; fail "VM1 did not get to the flood"; }
 grep -q "FLOOD-START" "$v1" || { tail -n 30 "$v1"; fail "VM1's check ended before the flood"; }
