@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "base/result.h"
@@ -42,6 +43,14 @@ class VmServices {
   // handle for remove_memslot.
   virtual Result<uint32_t> add_memslot(uint64_t gpa, uint64_t size, void* host, bool read_only) = 0;
   virtual Status remove_memslot(uint32_t slot) = 0;
+
+  // A device whose memslots map memory another process can take away (a vhost-pci peer's file,
+  // which it may truncate) registers how to repair that: when a vCPU's KVM_RUN fails with EFAULT,
+  // the VMM calls every registered `repair` on that vCPU's thread, and runs the vCPU again if one
+  // returns true (it put memory back). `owner` names the registration for remove_fault_repair,
+  // which the device calls before it goes (not while holding a lock its repair takes).
+  virtual void add_fault_repair(const void* owner, std::function<bool()> repair) { (void)owner, (void)repair; }
+  virtual void remove_fault_repair(const void* owner) { (void)owner; }
 };
 
 }  // namespace tandem

@@ -1,12 +1,15 @@
 // Unit tests for memory/: the shared RAM size rules, the checked guest memory accessor, the allocator.
 #include <doctest/doctest.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <array>
 #include <vector>
 
 #include "memory/address_allocator.h"
+#include "memory/fallible_read.h"
 #include "memory/guest_memory.h"
+#include "memory/mapping.h"
 #include "memory/ram.h"
 
 using namespace tandem;
@@ -79,4 +82,23 @@ TEST_CASE("address allocator: aligned first fit, claims, release, exhaustion") {
   CHECK(full.allocate(0x1000, 0x1000).ok());
   CHECK(full.allocate(0x2000, 0x1000).ok());
   CHECK_FALSE(full.allocate(1, 1).ok());
+}
+
+TEST_CASE("read_fallible: reads what is there; memory whose file was truncated is an error, not SIGBUS") {
+  int fd = ::memfd_create("fallible", MFD_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(::ftruncate(fd, 2 * 4096) == 0);
+  auto m = Mapping::map(2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  REQUIRE(m.ok());
+  m->data()[4096 + 7] = 0x5a;
+  std::array<uint8_t, 16> out{};
+  CHECK(read_fallible(out, m->data() + 4096));
+  CHECK(out[7] == 0x5a);
+  CHECK(read_fallible(std::span<uint8_t>(out.data(), 0), m->data()));
+  // The other side truncates: a plain load of the second page would now raise SIGBUS.
+  REQUIRE(::ftruncate(fd, 4096) == 0);
+  CHECK_FALSE(read_fallible(out, m->data() + 4096));
+  CHECK(read_fallible(out, m->data()));  // the first page is still there
+  CHECK_FALSE(read_fallible(std::span<uint8_t>(out.data(), 8), m->data() + 4096 - 4));  // straddles the end
+  ::close(fd);
 }

@@ -90,6 +90,7 @@ void VcpuSet::thread_main(size_t index) {
   pthread_setname_np(pthread_self(), name);
   seccomp::enter(seccomp::ThreadKind::kVcpu);
   kvm_run* run = vcpu.run_state();
+  unsigned memory_faults = 0;  // in a row, without an exit in between
   while (true) {
     State s = state_.load();
     if (s == State::kStopping) break;
@@ -107,12 +108,31 @@ void VcpuSet::thread_main(size_t index) {
       exit_.request(exit_status::kFailure, r.message() + "\n" + dump_registers(vcpu));
       break;
     }
-    if (!*r) continue;  // interrupted by a kick
+    if (*r == kvm::Vcpu::Run::kInterrupted) continue;  // a kick
+    if (*r == kvm::Vcpu::Run::kMemoryFault) {
+      if (!recover_memory_fault(vcpu, memory_faults)) break;
+      continue;
+    }
+    memory_faults = 0;
     if (!handle_exit(vcpu)) break;
   }
   std::lock_guard lock(mu_);
   ++exited_;
   cv_.notify_all();
+}
+
+// KVM_RUN failed with EFAULT: memory behind a memslot is gone. The repair hook (a device that maps
+// memory another process can take away puts zero pages in its place) may fix it; the vCPU then
+// runs again. With nothing repaired, or faults in a row that repairs do not end, the VM ends.
+bool VcpuSet::recover_memory_fault(const kvm::Vcpu& vcpu, unsigned& in_a_row) {
+  constexpr unsigned kMaxInARow = 8;
+  bool repaired = memory_fault_repair_ && memory_fault_repair_();
+  if (repaired && ++in_a_row <= kMaxInARow) return true;
+  exit_.request(exit_status::kFailure,
+                "KVM_RUN on vCPU " + std::to_string(vcpu.id()) + ": Bad address (EFAULT): memory behind a memory slot is gone" +
+                    (repaired ? " again after " + std::to_string(kMaxInARow) + " repairs" : " and nothing could repair it") +
+                    "\n" + dump_registers(vcpu));
+  return false;
 }
 
 bool VcpuSet::handle_exit(const kvm::Vcpu& vcpu) {

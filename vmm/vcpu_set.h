@@ -33,6 +33,10 @@ class VcpuSet {
   VcpuSet(const VcpuSet&) = delete;
   VcpuSet& operator=(const VcpuSet&) = delete;
 
+  // Called (from the faulting vCPU's thread) when KVM_RUN fails with EFAULT; true when it put
+  // memory back, and the vCPU runs again. Set before start().
+  void on_memory_fault(std::function<bool()> repair) { memory_fault_repair_ = std::move(repair); }
+
   void start();
   // Blocks until every vCPU is out of KVM_RUN and parked.
   void pause();
@@ -50,6 +54,7 @@ class VcpuSet {
   void thread_main(size_t index);
   void kick_all();
   bool handle_exit(const kvm::Vcpu& vcpu);
+  bool recover_memory_fault(const kvm::Vcpu& vcpu, unsigned& in_a_row);
 
   std::vector<kvm::Vcpu> vcpus_;
   std::vector<std::thread> threads_;
@@ -58,6 +63,7 @@ class VcpuSet {
   const Bus& mmio_;
   ExitController& exit_;
   const RegisterDump dump_;
+  std::function<bool()> memory_fault_repair_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -119,6 +119,7 @@ Vm::Stage Vm::boot(BootFiles files) {
     return fail(exit_status::kFailure, "boot: " + s.message());
   }
   vcpu_set_.emplace(std::move(vcpus_->vcpus), pio_, mmio_, exit_, arch::describe_registers);
+  vcpu_set_->on_memory_fault([services = services_] { return services->repair_memory_fault(); });
   return {};
 }
 

@@ -114,4 +114,23 @@ Status KvmVmServices::remove_memslot(uint32_t slot) {
   return memslots_.run([&] { return vm_.set_user_memory_region(slot, 0, 0, nullptr, 0); });
 }
 
+void KvmVmServices::add_fault_repair(const void* owner, std::function<bool()> repair) {
+  std::lock_guard lock(repair_mu_);
+  repairs_[owner] = std::move(repair);
+}
+
+void KvmVmServices::remove_fault_repair(const void* owner) {
+  std::lock_guard lock(repair_mu_);
+  repairs_.erase(owner);
+}
+
+// Every repair runs (two devices may have lost memory at once); under repair_mu_, so that a device
+// that removes its repair waits for a repair in progress before it goes.
+bool KvmVmServices::repair_memory_fault() {
+  std::lock_guard lock(repair_mu_);
+  bool any = false;
+  for (auto& [owner, repair] : repairs_) any = repair() || any;
+  return any;
+}
+
 }  // namespace tandem

@@ -39,6 +39,10 @@ class KvmVmServices : public VmServices {
   Status unmap_mmio(uint64_t addr) override;
   Result<uint32_t> add_memslot(uint64_t gpa, uint64_t size, void* host, bool read_only) override;
   Status remove_memslot(uint32_t slot) override;
+  void add_fault_repair(const void* owner, std::function<bool()> repair) override;
+  void remove_fault_repair(const void* owner) override;
+  // A vCPU's KVM_RUN failed with EFAULT: runs every registered repair; true when one put memory back.
+  bool repair_memory_fault();
 
  private:
   Status commit_locked();
@@ -53,6 +57,8 @@ class KvmVmServices : public VmServices {
   uint32_t next_gsi_ = 24;
   std::set<uint32_t> slots_;
   bool closed_ = false;  // device memslots in use (guest RAM uses slots below kFirstDeviceSlot)
+  std::mutex repair_mu_;  // not mu_: a repair takes its device's lock, which holds mu_ to add memslots
+  std::map<const void*, std::function<bool()>> repairs_;
   MemslotThread memslots_;  // last: started once the rest is in place
 };
 

@@ -4,6 +4,7 @@
 // tests.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -27,6 +28,7 @@ struct RecordingVmServices : VmServices {
   std::map<uint32_t, MsiMessage> routes;
   std::set<std::pair<int, uint32_t>> irqfds;
   std::map<uint32_t, Slot> slots;
+  std::map<const void*, std::function<bool()>> repairs;  // what a vCPU's EFAULT would call
 
   Result<uint32_t> allocate_gsi() override {
     std::lock_guard l(mu);
@@ -74,6 +76,25 @@ struct RecordingVmServices : VmServices {
     std::lock_guard l(mu);
     if (!slots.erase(slot)) return Error{"no memslot " + std::to_string(slot)};
     return {};
+  }
+  void add_fault_repair(const void* owner, std::function<bool()> repair) override {
+    std::lock_guard l(mu);
+    repairs[owner] = std::move(repair);
+  }
+  void remove_fault_repair(const void* owner) override {
+    std::lock_guard l(mu);
+    repairs.erase(owner);
+  }
+  // What the VMM does when a vCPU's KVM_RUN fails with EFAULT (not under mu: a repair adds no slot).
+  bool repair_memory_fault() {
+    std::map<const void*, std::function<bool()>> now;
+    {
+      std::lock_guard l(mu);
+      now = repairs;
+    }
+    bool any = false;
+    for (auto& [owner, repair] : now) any = repair() || any;
+    return any;
   }
 };
 

@@ -5,8 +5,10 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <cstring>
 
@@ -15,6 +17,7 @@
 #include "base/le.h"
 #include "base/log.h"
 #include "base/worker_thread.h"
+#include "memory/fallible_read.h"
 
 namespace tandem::vhost_pci {
 
@@ -61,7 +64,8 @@ Result<std::shared_ptr<NetDevice>> NetDevice::create(const Config& cfg, std::sha
   std::shared_ptr<NetDevice> d(new NetDevice(cfg, std::move(vm)));
   const std::string who = d->name();
   d->wake_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!d->wake_) return errno_error(who + ": eventfd");
+  d->drop_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!d->wake_ || !d->drop_) return errno_error(who + ": eventfd");
   d->rings_.resize(d->max_queues());
   TANDEM_TRY(d->fn_.add_bar(0, BarKind::kMem64, kBar0Size, bar0));
   TANDEM_TRY(d->fn_.add_bar(2, BarKind::kMem64, cfg.peer_bar_size, bar2, true));
@@ -95,6 +99,7 @@ Result<std::shared_ptr<NetDevice>> NetDevice::create(const Config& cfg, std::sha
 }
 
 void NetDevice::stop() {
+  vm_->remove_fault_repair(this);  // waits for a repair in progress (not under mu_: it takes mu_)
   stopping_.store(true);
   cv_.notify_all();
   signal_eventfd(wake_.get());
@@ -123,16 +128,18 @@ void NetDevice::start() {
   relay_ = std::make_unique<SpinRelay>();
   log("TEST BUILD: notifications go through a spinning user-space relay (spin_relay.h)");
 #endif
+  // Only a peer allowed unsealed memory can take it away under a memslot (stop() unregisters).
+  if (cfg_.allow_unsealed) vm_->add_fault_repair(this, [this] { return repair_lost_memory(); });
   thread_ = std::thread([self = this] { self->serve(); });
 }
 
-// Sleeps in poll() until `fd` stirs, stop() writes wake_, or timeout_ms passes (-1: no limit): no
-// periodic wake-ups, so a quiet link (or a flood, which never touches this thread) costs no context
-// switches here.
+// Sleeps in poll() until `fd` stirs, stop() writes wake_, a repair writes drop_, or timeout_ms
+// passes (-1: no limit): no periodic wake-ups, so a quiet link (or a flood, which never touches this
+// thread) costs no context switches here.
 NetDevice::Wait NetDevice::wait_readable(int fd, int timeout_ms) {
   for (;;) {
-    pollfd p[2] = {{fd, POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    int n = ::poll(p, 2, timeout_ms);
+    pollfd p[3] = {{fd, POLLIN, 0}, {wake_.get(), POLLIN, 0}, {drop_.get(), POLLIN, 0}};
+    int n = ::poll(p, 3, timeout_ms);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       log(errno_error("vhost-pci poll").message);
@@ -140,6 +147,10 @@ NetDevice::Wait NetDevice::wait_readable(int fd, int timeout_ms) {
       return stopping_.load() ? Wait::kStopping : Wait::kReady;
     }
     if (p[1].revents || stopping_.load()) return Wait::kStopping;
+    if (p[2].revents) {
+      drain_eventfd(drop_.get());
+      return Wait::kDropPeer;
+    }
     return n == 0 ? Wait::kTimeout : Wait::kReady;
   }
 }
@@ -154,7 +165,9 @@ void NetDevice::serve() {
   bc.seals.allow_unsealed = cfg_.allow_unsealed;
   bc.seals.hint = "--vhost-pci socket=" + cfg_.socket + ",allow_unsealed=on (manifest: allow_unsealed = true)";
   while (!stopping_.load()) {
-    if (wait_readable(listener_->fd(), -1) == Wait::kStopping) break;
+    Wait w = wait_readable(listener_->fd(), -1);
+    if (w == Wait::kStopping) break;
+    if (w != Wait::kReady) continue;  // a drop for a peer already gone
     auto conn = listener_->accept(std::chrono::milliseconds(0));
     if (!conn) {  // refused (another user), or gone before we took it: wait again
       log(conn.message());
@@ -187,7 +200,12 @@ void NetDevice::run_session(vhost_user::BackendSession& session) {
   }
   if (first == Wait::kReady && session.handle_one(std::chrono::milliseconds(0)) != vhost_user::BackendSession::Step::kClosed) {
     while (!stopping_.load() && !session.closed()) {
-      if (wait_readable(session.fd(), -1) == Wait::kStopping) break;
+      Wait w = wait_readable(session.fd(), -1);
+      if (w == Wait::kStopping) break;
+      if (w == Wait::kDropPeer) {
+        session.close("its memory shrank under this VM");
+        break;
+      }
       if (session.handle_one(std::chrono::milliseconds(0)) == vhost_user::BackendSession::Step::kClosed) break;
     }
   }
@@ -398,7 +416,7 @@ Status NetDevice::on_mem_table(std::span<const vhost_user::MappedRegion> regions
     if (r.size > cfg_.peer_bar_size || at > cfg_.peer_bar_size - r.size) {
       return Error{"the peer's memory does not fit the " + std::to_string(cfg_.peer_bar_size >> 30) + " GiB peer BAR"};
     }
-    placed.push_back(Placed{r.gpa, r.size, at, r.host, std::nullopt, r.keep_mapped});
+    placed.push_back(Placed{r.gpa, r.size, at, r.host, std::nullopt, r.keep_mapped, r, false});
     at = round_up(at + r.size, kRegionAlign);
   }
   withdraw_memory_locked();
@@ -473,15 +491,60 @@ Status NetDevice::on_vring_ready(const vhost_user::VringConfig& ring) {
   return {};
 }
 
-uint16_t NetDevice::used_index_locked(uint32_t index) const {
+// The peer's used index of ring `index`, read so that a file the peer truncated is no SIGBUS: what
+// cannot be read repairs the memory (the link goes down) and the ring resumes where it started.
+uint16_t NetDevice::used_index_locked(uint32_t index) {
   const Ring& r = rings_[index];
   for (const auto& p : regions_) {
     if (r.cfg.used_gpa >= p.gpa && r.cfg.used_gpa + 4 <= p.gpa + p.size) {
-      std::span<const uint8_t> s(p.host + (r.cfg.used_gpa - p.gpa), 4);
-      return load_le<uint16_t>(s, 2).value_or(r.cfg.base);
+      std::array<uint8_t, 4> used{};
+      if (!read_fallible(used, p.host + (r.cfg.used_gpa - p.gpa))) {
+        repair_lost_memory_locked();
+        return r.cfg.base;
+      }
+      return load_le<uint16_t>(used, 2).value_or(r.cfg.base);
     }
   }
   return r.cfg.base;
+}
+
+bool NetDevice::repair_lost_memory() {
+  std::lock_guard lock(mu_);
+  return repair_lost_memory_locked();
+}
+
+// A peer allowed unsealed memory (allow_unsealed=on) truncated a file under this VM: a vCPU's
+// KVM_RUN failed with EFAULT (the VMM asks every device that registered), or a read of its ring
+// failed. Every region whose file no longer holds it gets zero pages at the same address, so the
+// memslots stay valid (the guest reads zeros, its writes land in private pages) and nothing here
+// touches the lost pages again; the link goes down with one log line and the serve thread drops
+// the peer. True when a region was repaired now.
+bool NetDevice::repair_lost_memory_locked() {
+  bool any = false;
+  for (auto& p : regions_) {
+    if (p.zeroed || p.from.fd < 0 || !p.from.map_start) continue;
+    struct stat st{};
+    if (::fstat(p.from.fd, &st) != 0) continue;
+    uint64_t have = st.st_size > 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    if (have >= p.from.mmap_offset && have - p.from.mmap_offset >= p.size) continue;
+    void* z = ::mmap(p.from.map_start, p.from.map_length, PROT_READ | PROT_WRITE,
+                     MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (z == MAP_FAILED) {
+      log(errno_error("peer region at BAR offset " + hex(p.bar_offset) + ": zero pages over its lost memory").message);
+      continue;
+    }
+    p.zeroed = true;
+    any = true;
+    log("the peer's memory shrank under this VM (region at BAR offset " + hex(p.bar_offset) + ": its file has " +
+        std::to_string(have) + " bytes, the region needs " + std::to_string(p.from.mmap_offset + p.size) +
+        "): zero pages stand in for it; link down, dropping the peer");
+  }
+  if (any) {
+    link_ = kDown;
+    publish_locked();
+    signal_eventfd(drop_.get());
+  }
+  return any;
 }
 
 uint16_t NetDevice::on_vring_stop(uint32_t index) {

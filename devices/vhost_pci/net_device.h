@@ -106,6 +106,8 @@ class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public 
     uint8_t* host;
     std::optional<uint32_t> slot;
     std::shared_ptr<const void> keep_mapped;  // the session's mapping of it (see withdraw_memory_locked)
+    vhost_user::MappedRegion from;            // its file and whole mapping (repair_lost_memory_locked)
+    bool zeroed = false;                      // its file shrank: zero pages stand in for it
   };
   struct Ring {
     bool live = false;
@@ -116,7 +118,7 @@ class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public 
   };
   NetDevice(const Config& cfg, std::shared_ptr<VmServices> vm);
   void serve();
-  enum class Wait { kReady, kStopping, kTimeout };
+  enum class Wait { kReady, kStopping, kTimeout, kDropPeer };
   Wait wait_readable(int fd, int timeout_ms);
   void run_session(vhost_user::BackendSession& session);
   uint32_t max_queues() const { return 2 * cfg_.queue_pairs; }
@@ -129,7 +131,9 @@ class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public 
   void unwire_locked(uint32_t index);
   void move_doorbells_locked(std::optional<uint64_t> old_addr, std::optional<uint64_t> new_addr);
   void move_peer_memory_locked(std::optional<uint64_t> new_addr);
-  uint16_t used_index_locked(uint32_t index) const;
+  uint16_t used_index_locked(uint32_t index);
+  bool repair_lost_memory();
+  bool repair_lost_memory_locked();
   void log(const std::string& what) const;
 
   Config cfg_;
@@ -162,6 +166,7 @@ class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public 
 #endif
   std::atomic<bool> stopping_{false};
   UniqueFd wake_;  // eventfd: stop() wakes the serve thread, which otherwise sleeps until the socket stirs
+  UniqueFd drop_;  // eventfd: the peer's memory shrank (repair_lost_memory_locked); the serve thread drops it
   std::thread thread_;
 };
 

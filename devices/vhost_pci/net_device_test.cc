@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -50,13 +51,17 @@ struct Fixture {
   std::shared_ptr<NetDevice> dev;
   GuestMemory peer = std::move(GuestMemory::create({{0, kPeerRam}}, "peer-ram")).value();
   UniqueFd kick[2], call[2];
+  int peer_fd = peer.fd();  // what the front-end shares (connect_peer)
+  uint8_t* peer_host = peer.regions()[0].host;
 
-  explicit Fixture(std::shared_ptr<testing::RecordingVmServices> services = nullptr, std::chrono::milliseconds silent = 10s) {
+  explicit Fixture(std::shared_ptr<testing::RecordingVmServices> services = nullptr, std::chrono::milliseconds silent = 10s,
+                   bool allow_unsealed = false) {
     if (services) vm = std::move(services);
     Config c;
     c.socket = dir.path + "/s.sock";
     c.stop_timeout = 300ms;
     c.silent_peer_timeout = silent;
+    c.allow_unsealed = allow_unsealed;
     auto d = NetDevice::create(c, vm, kBar0, kBar2);
     REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.message()));
     dev = *d;
@@ -125,11 +130,11 @@ struct Fixture {
     CHECK((*feats & (1ULL << 32)));
     CHECK((*feats & (1ULL << 15)));
     REQUIRE(f.set_features(1ULL << 32).ok());
-    vhost::MemoryRegion r{0, kPeerRam, reinterpret_cast<uint64_t>(peer.regions()[0].host), peer.fd(), 0};
+    vhost::MemoryRegion r{0, kPeerRam, reinterpret_cast<uint64_t>(peer_host), peer_fd, 0};
     REQUIRE(f.set_mem_table(std::span<const vhost::MemoryRegion>(&r, 1)).ok());
     if (!enable_rings) return std::move(fe).value();
     for (uint32_t i = 0; i < 2; ++i) {
-      uint64_t base = reinterpret_cast<uint64_t>(peer.regions()[0].host) + i * 0x100000;
+      uint64_t base = reinterpret_cast<uint64_t>(peer_host) + i * 0x100000;
       REQUIRE(f.set_vring_num(i, 256).ok());
       REQUIRE(f.set_vring_base(i, 0).ok());
       REQUIRE(f.set_vring_addr(i, vhost::VringAddr{base + kDesc, base + kAvail, base + kUsed, 0, 0}).ok());
@@ -445,4 +450,88 @@ TEST_CASE("the socket is owner-only (0600), and a regular file at its path is re
   REQUIRE(::stat(file.c_str(), &st) == 0);
   CHECK(st.st_size == 4);
   ::unlink(file.c_str());
+}
+
+namespace {
+// A peer whose RAM is an unsealed memfd (the device allows it: allow_unsealed), which it may truncate.
+struct ShrinkingPeer {
+  UniqueFd fd{::memfd_create("peer-ram-unsealed", MFD_CLOEXEC)};
+  Mapping map;
+  ShrinkingPeer() {
+    REQUIRE(fd);
+    REQUIRE(::ftruncate(fd.get(), kPeerRam) == 0);
+    auto m = Mapping::map(kPeerRam, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+    REQUIRE(m.ok());
+    map = std::move(m).value();
+  }
+};
+
+// The guest's view of the peer's RAM: the host pointer behind the writable memslot in BAR 2.
+uint8_t* guest_view(testing::RecordingVmServices& vm) {
+  std::lock_guard l(vm.mu);
+  for (auto& [slot, s] : vm.slots)
+    if (!s.read_only) return static_cast<uint8_t*>(s.host);
+  return nullptr;
+}
+
+bool peer_dropped(vhost_user::Frontend& fe) {
+  for (int i = 0; i < 300; ++i) {
+    if (!fe.get_features().ok()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+}  // namespace
+
+TEST_CASE("a peer truncates its unsealed memory: a vCPU's EFAULT is repaired with zero pages, the link goes down, the peer is dropped") {
+  Fixture f(nullptr, 10s, true);
+  ShrinkingPeer p;
+  f.peer_fd = p.fd.get();
+  f.peer_host = p.map.data();
+  f.driver_setup();
+  f.dev->start();
+  auto fe = f.connect_peer();
+  REQUIRE(f.wait_link(kUp));
+  uint8_t* seen = guest_view(*f.vm);
+  REQUIRE(seen != nullptr);
+  p.map.data()[0x2000] = 0x77;
+  CHECK(seen[0x2000] == 0x77);
+  CHECK_FALSE(f.vm->repair_memory_fault());  // nothing is lost yet: KVM's EFAULT is not ours
+  REQUIRE(::ftruncate(p.fd.get(), 0) == 0);  // a plain load of `seen` would now raise SIGBUS
+  CHECK(f.vm->repair_memory_fault());
+  CHECK(seen[0x2000] == 0);  // zero pages at the same address: the memslot stays valid
+  seen[0x2000] = 1;          // and writable, in private pages
+  CHECK_FALSE(f.vm->repair_memory_fault());  // repaired once
+  CHECK(f.wait_link(kDown));
+  CHECK(peer_dropped(*fe));
+  // The device serves the next peer (sealed memory this time).
+  f.peer_fd = f.peer.fd();
+  f.peer_host = f.peer.regions()[0].host;
+  auto fe2 = f.connect_peer();
+  CHECK(f.wait_link(kUp));
+}
+
+TEST_CASE("a peer truncates its unsealed memory before GET_VRING_BASE: the used index read is no SIGBUS") {
+  Fixture f(nullptr, 10s, true);
+  ShrinkingPeer p;
+  f.peer_fd = p.fd.get();
+  f.peer_host = p.map.data();
+  f.driver_setup();
+  f.dev->start();
+  auto fe = f.connect_peer();
+  REQUIRE(f.wait_link(kUp));
+  store_le<uint16_t>(std::span<uint8_t>(p.map.data() + kUsed, 4), 2, 9);
+  REQUIRE(::ftruncate(p.fd.get(), 0) == 0);
+  auto base = fe->get_vring_base(0);  // no driver: the device reads used.idx, which is gone
+  if (base.ok()) CHECK(*base == 0);   // the ring's own start, not a number from lost memory
+  CHECK(f.wait_link(kDown));
+  CHECK(peer_dropped(*fe));
+  CHECK_FALSE(f.vm->repair_memory_fault());  // the read repaired it already
+}
+
+TEST_CASE("with sealed memory (the default) no repair is registered") {
+  Fixture f;
+  f.dev->start();
+  std::lock_guard l(f.vm->mu);
+  CHECK(f.vm->repairs.empty());
 }

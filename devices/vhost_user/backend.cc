@@ -92,7 +92,17 @@ Result<MemoryMap> MemoryMap::map(const MemoryTable& table, std::vector<UniqueFd>
     auto mapping = Mapping::map(static_cast<size_t>(length), PROT_READ | PROT_WRITE, MAP_SHARED, fd, static_cast<off_t>(start));
     if (!mapping.ok()) return Error{at + mapping.message()};
     auto shared = std::make_shared<Mapping>(std::move(mapping).value());
-    m.regions_.push_back({r.guest_phys_addr, r.memory_size, r.userspace_addr, r.mmap_offset, shared->data() + delta, fd, shared});
+    MappedRegion placed;
+    placed.gpa = r.guest_phys_addr;
+    placed.size = r.memory_size;
+    placed.userspace_addr = r.userspace_addr;
+    placed.mmap_offset = r.mmap_offset;
+    placed.host = shared->data() + delta;
+    placed.fd = fd;
+    placed.map_start = shared->data();
+    placed.map_length = length;
+    placed.keep_mapped = shared;
+    m.regions_.push_back(std::move(placed));
     m.mappings_.push_back(std::move(shared));
   }
   m.fds_ = std::move(fds);

@@ -57,6 +57,10 @@ struct MappedRegion {
   uint64_t mmap_offset = 0;     // offset of the region in `fd`
   uint8_t* host = nullptr;      // [gpa, gpa + size) lives at [host, host + size) here
   int fd = -1;                  // backing fd, owned by the session's table
+  // The whole mapping [map_start, map_start + map_length) that holds the region (it starts at the
+  // page, or huge page, below mmap_offset).
+  uint8_t* map_start = nullptr;
+  uint64_t map_length = 0;
   // Holding this keeps [host, host + size) mapped after the table is replaced or the session ends
   // (for a device whose KVM memslot on it could not be removed).
   std::shared_ptr<const void> keep_mapped;

@@ -17,11 +17,17 @@
 //                have written used-ring entries and the few device-writable buffers inside memory
 //                that head bad chains (loops, a bad next), never a read-only buffer or anything
 //                else.
+//   --shrink     a correct session over memory that is not sealed against shrinking (VM1's tandem
+//                must allow it: --vhost-pci ...,allow_unsealed=on), with RX buffers VM1's driver
+//                fills; once it has written some, the memory file is truncated to 0 under VM1 and
+//                both rings are kicked. VM1's tandem must survive it and drop this front-end
+//                (tests/e2e/vhost-pci-shrink.sh).
 //
-//   vhost_user_scribbler --socket PATH (--messages | --rings) [--phase-ms N]
+//   vhost_user_scribbler --socket PATH (--messages | --rings | --shrink) [--phase-ms N]
 //
 // Prints "SCRIBBLER ..." lines; exits 0 when every bad request was refused and the canary is
-// intact, 1 otherwise, 2 on bad usage.
+// intact (--shrink: when the device dropped the session after the truncation), 1 otherwise, 2 on
+// bad usage.
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -41,6 +47,7 @@
 #include "devices/vhost_user/connection.h"
 #include "devices/vhost_user/frontend.h"
 #include "memory/guest_memory.h"
+#include "memory/mapping.h"
 
 namespace {
 
@@ -397,8 +404,70 @@ int run_rings(const std::string& path, int phase_ms) {
   return 0;
 }
 
+// --- memory truncated under VM1 -------------------------------------------------------------------
+int run_shrink(const std::string& path, int phase_ms) {
+  UniqueFd fd(::memfd_create("scribbler-shrinking", MFD_CLOEXEC));
+  if (!fd || ::ftruncate(fd.get(), static_cast<off_t>(kMem)) != 0) { say("error memfd"); return 1; }
+  auto map = Mapping::map(kMem, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  if (!map) { say("error " + map.message()); return 1; }
+  std::span<uint8_t> mem = map->bytes();
+  UniqueFd kicks[2] = {UniqueFd(::eventfd(0, EFD_CLOEXEC)), UniqueFd(::eventfd(0, EFD_CLOEXEC))};
+  UniqueFd calls[2] = {UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))};
+  auto fe = vhost_user::Frontend::connect(path, 10000ms);
+  if (!fe) { say("error " + fe.message()); return 1; }
+  auto& f = **fe;
+  uint64_t ua = reinterpret_cast<uint64_t>(map->data());
+  vhost::MemoryRegion region{0, kMem, ua, fd.get(), 0};
+  Status s = f.set_owner();
+  if (s) s = f.set_features(kVersion1);
+  if (s) s = f.set_mem_table(std::span<const vhost::MemoryRegion>(&region, 1));
+  if (!s) { say("error the device refused unsealed memory (allow_unsealed=on?): " + s.message()); return 1; }
+  for (uint32_t q = 0; q < 2 && s; ++q) {
+    uint64_t b = ua + q * kRingStride;
+    s = f.set_vring_num(q, kNum);
+    if (s) s = f.set_vring_base(q, 0);
+    if (s) s = f.set_vring_addr(q, vhost::VringAddr{b + kDesc, b + kAvail, b + kUsed, 0, 0});
+    if (s) s = f.set_vring_kick(q, kicks[q].get());
+    if (s) s = f.set_vring_call(q, calls[q].get());
+    if (s) s = f.set_vring_enable(q, true);
+  }
+  if (!s) { say("error set-up: " + s.message()); return 1; }
+  // VM2's RX ring (queue 0): 128 good 2 KiB buffers for VM1's driver to transmit into.
+  for (uint16_t i = 0; i < 128; ++i) {
+    uint64_t d = kDesc + 16ULL * i;
+    store_le<uint64_t>(mem, d, 0x200000 + 2048ULL * i);
+    store_le<uint32_t>(mem, d + 8, 2048);
+    store_le<uint16_t>(mem, d + 12, kWrite);
+    store_le<uint16_t>(mem, kAvail + 4 + 2ULL * i, i);
+  }
+  store_le<uint16_t>(mem, kAvail + 2, 128);
+  kick(kicks[0].get());
+  say("connected; 128 RX buffers posted");
+  uint16_t used = 0;
+  for (int i = 0; i < 600 && used == 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+    used = load_le<uint16_t>(mem, kUsed + 2).value_or(0);
+  }
+  if (used == 0) { say("error VM1's driver wrote nothing into the RX ring in 60 s"); return 1; }
+  say("VM1 transmits: rx used.idx=" + std::to_string(used) + "; truncating the memory file to 0 under VM1");
+  std::this_thread::sleep_for(std::chrono::milliseconds(phase_ms));
+  if (::ftruncate(fd.get(), 0) != 0) { say("error ftruncate"); return 1; }
+  // From here on this process touches none of that memory (it would die of SIGBUS itself).
+  kick(kicks[0].get());
+  kick(kicks[1].get());
+  for (int i = 0; i < 300; ++i) {
+    if (!f.get_features()) {
+      say("shrink done: VM1's device dropped this front-end after the truncation");
+      return 0;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  say("error still connected 30 s after the truncation");
+  return 1;
+}
+
 int usage(const std::string& why) {
-  std::fprintf(stderr, "vhost_user_scribbler: %s\nusage: vhost_user_scribbler --socket PATH (--messages | --rings) [--phase-ms N]\n",
+  std::fprintf(stderr, "vhost_user_scribbler: %s\nusage: vhost_user_scribbler --socket PATH (--messages | --rings | --shrink) [--phase-ms N]\n",
                why.c_str());
   return 2;
 }
@@ -410,7 +479,7 @@ int main(int argc, char** argv) {
   int phase_ms = 3000;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--messages" || a == "--rings") {
+    if (a == "--messages" || a == "--rings" || a == "--shrink") {
       mode = a;
     } else if (a == "--socket" && i + 1 < argc) {
       path = argv[++i];
@@ -424,5 +493,6 @@ int main(int argc, char** argv) {
     }
   }
   if (path.empty() || mode.empty()) return usage("--socket and a mode are needed");
-  return mode == "--messages" ? run_messages(path) : run_rings(path, phase_ms);
+  if (mode == "--messages") return run_messages(path);
+  return mode == "--rings" ? run_rings(path, phase_ms) : run_shrink(path, phase_ms);
 }

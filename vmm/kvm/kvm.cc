@@ -145,12 +145,13 @@ Result<Vcpu> Vm::create_vcpu(uint32_t id, int mmap_size) const {
   return Vcpu(std::move(owned), std::move(map).value(), id);
 }
 
-Result<bool> Vcpu::run() const {
+Result<Vcpu::Run> Vcpu::run() const {
   if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
-    if (errno == EINTR || errno == EAGAIN) return false;
+    if (errno == EINTR || errno == EAGAIN) return Run::kInterrupted;
+    if (errno == EFAULT) return Run::kMemoryFault;
     return errno_error("KVM_RUN on vCPU " + std::to_string(id_));
   }
-  return true;
+  return Run::kExit;
 }
 
 

@@ -84,14 +84,12 @@ class Vm {
 
 class Vcpu {
  public:
-  // KVM_RUN; the exit is in run(). EINTR (a signal, immediate_exit) is an error value with
-  // `interrupted` set, not a failure.
-  struct RunError {
-    bool interrupted;
-    std::string message;
-  };
-  // Returns true on a normal exit, false when interrupted; an Error for real failures.
-  Result<bool> run() const;
+  // What KVM_RUN came back with: an exit (its reason is in run_state()), an interruption (a signal,
+  // immediate_exit: EINTR or EAGAIN), or a memory fault (EFAULT: KVM could not fault in the memory
+  // behind a memslot, as when another process truncated a file a memslot maps). Other failures are
+  // an Error.
+  enum class Run { kExit, kInterrupted, kMemoryFault };
+  Result<Run> run() const;
   kvm_run* run_state() const { return reinterpret_cast<kvm_run*>(run_map_.data()); }
   uint32_t id() const { return id_; }
   int fd() const { return fd_.get(); }

@@ -44,6 +44,7 @@ constexpr std::string_view kDeviceIo[] = {
     "recvfrom", "socket", "connect", "accept4", "shutdown", "getsockopt", "setsockopt", "dup", "dup3",
     "fstatfs", "statfs", "timerfd_create", "timerfd_settime",
     "readlink", "readlinkat",  // /proc/self/fd/N: is a peer's fd an eventfd?
+    "process_vm_readv",        // of this process only: a peer's memory it may have truncated (fallible_read.h)
 };
 
 // The main thread sets everything up and serves the API: files, sockets, memory files, signals.
@@ -94,6 +95,10 @@ constexpr struct {
     {"prctl", kPrctl(PR_GET_SECCOMP, "PR_GET_SECCOMP")},
 };
 
+// process_vm_readv reads only this process (argument 0, the pid, is the installer's: install() puts
+// it in): reading another process of the same user would be a way out of the sandbox.
+constexpr ArgMatch kThisProcessOnly{0, 0xffffffffu, kThisProcess, "this process"};
+
 std::vector<Rule> join(std::initializer_list<std::span<const std::string_view>> parts, std::vector<ArgMatch> ioctls) {
   std::vector<Rule> out;
   for (const auto& p : parts)
@@ -101,6 +106,7 @@ std::vector<Rule> join(std::initializer_list<std::span<const std::string_view>> 
       Rule r{name, {}};
       for (const auto& a : kArgRules)
         if (a.name == name) r.any_of.push_back(a.only);
+      if (name == "process_vm_readv") r.any_of.push_back(kThisProcessOnly);
       out.push_back(std::move(r));
     }
   if (!ioctls.empty()) out.push_back(Rule{"ioctl", std::move(ioctls)});

@@ -165,7 +165,8 @@ Status install(ThreadKind kind, Mode mode) {
       continue;
     }
     for (const ArgMatch& m : rule.any_of) {  // one rule each: the call is allowed when any holds
-      const scmp_arg_cmp cmp = SCMP_CMP(m.arg, SCMP_CMP_MASKED_EQ, m.mask, m.value);
+      const uint64_t value = m.value == kThisProcess ? static_cast<uint64_t>(::getpid()) : m.value;
+      const scmp_arg_cmp cmp = SCMP_CMP(m.arg, SCMP_CMP_MASKED_EQ, m.mask, value);
       if (int rc = seccomp_rule_add(f.ctx, SCMP_ACT_ALLOW, nr, 1, cmp); rc != 0)
         return Error{what + "adding " + name + " (" + std::string(m.what) + "): " + std::strerror(-rc)};
     }

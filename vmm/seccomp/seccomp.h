@@ -43,9 +43,10 @@ std::string_view kind_name(ThreadKind kind);
 struct ArgMatch {
   unsigned arg;
   uint64_t mask;
-  uint64_t value;
+  uint64_t value;  // kThisProcess: the pid of the process installing the filter
   std::string_view what;
 };
+inline constexpr uint64_t kThisProcess = ~0ULL;
 
 // A system call a kind may make. With no `any_of`, any arguments; otherwise only a call for which
 // one of the conditions holds.

@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -285,6 +286,13 @@ int netlink_socket() {
   return 0;
 }
 int make_dumpable() { return ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0); }
+// Reading another process's memory (init's): whatever it returns, the call was made.
+int read_other_process() {
+  char byte = 0;
+  iovec local{&byte, 1}, remote{reinterpret_cast<void*>(0x1000), 1};
+  (void)::process_vm_readv(1, &local, 1, &remote, 1, 0);
+  return 0;
+}
 int allow_any_ptracer() { return ::prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0) == 0 || errno == EINVAL ? 0 : 1; }
 // The filter decides before the kernel looks at the fd: -1 will do.
 template <unsigned long R>
@@ -303,6 +311,7 @@ const Forbidden kEveryKind[] = {
     {"SIOCSIFADDR", request_on_nothing<SIOCSIFADDR>, "ioctl", SIOCSIFADDR},
     {"prctl(PR_SET_DUMPABLE)", make_dumpable, "prctl", PR_SET_DUMPABLE},
     {"prctl(PR_SET_PTRACER)", allow_any_ptracer, "prctl", PR_SET_PTRACER},
+    {"process_vm_readv of another process", read_other_process, "process_vm_readv", 1},
 };
 const Forbidden kNotVmm[] = {{"KVM_RUN", request_on_nothing<KVM_RUN>, "ioctl", KVM_RUN}};
 const Forbidden kNotVcpu[] = {
@@ -397,6 +406,10 @@ TEST_CASE("on: each kind's allowed ioctl requests, AF_UNIX sockets and plain map
       int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (s < 0) return 13;
       ::close(s);
+      // its own memory, as memory/fallible_read.h reads a peer's (the pid is the child's own)
+      uint64_t want = 0x1122334455667788ULL, got = 0;
+      iovec local{&got, sizeof got}, remote{&want, sizeof want};
+      if (::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0) != sizeof got || got != want) return 15;
       return 0;
     });
     CHECK_MESSAGE(o.status == 0, o.err);

@@ -1,0 +1,37 @@
+#!/bin/bash
+# timeout: 600
+# nested-memory: 3072
+# e2e (issue 26 §1): a front-end that VM1's tandem allowed unsealed memory (allow_unsealed=on)
+# truncates it under VM1 while VM1's driver transmits into it (tests/tools/vhost_user_scribbler
+# --shrink). VM1's guest then touches BAR 2 where nothing is left: KVM_RUN fails with EFAULT, and
+# tandem puts zero pages in place of the lost memory instead of ending VM1. VM1 keeps running, its
+# tandem logs one line and drops that front-end, the link goes down; a real VM2 (stock virtio_net)
+# connects afterwards and VM1 pings it. No oops; both power off with status 0.
+. "$(dirname "$0")/lib.sh"
+require_kvm
+require_tandem
+guest_image
+SCRIBBLER="${TANDEM_BIN_DIR:-$(pwd)/bazel-bin}/tests/tools/vhost_user_scribbler"
+[[ -x "$SCRIBBLER" ]] || fail "no $SCRIBBLER (bazel build //tests/tools:vhost_user_scribbler)"
+
+S="$E2E_TMP/vpci.sock"
+v1="$E2E_TMP/vm1.log" v2="$E2E_TMP/vm2-clean.log"
+boot_tandem_ready "$v1" 300 --memory 768M --vhost-pci "socket=$S,allow_unsealed=on" \
+  --cmdline "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-hostile" \
+  || fail "VM1 did not boot"
+pid1=$TANDEM_PID
+wait_for "$v1" "HOSTILE-WAITING" 120 "$pid1" || { tail -n 20 "$v1"; fail "VM1's script did not start"; }
+
+"$SCRIBBLER" --socket "$S" --shrink --phase-ms 2000 > "$E2E_TMP/shrink.out" 2>&1
+rc=$?
+cat "$E2E_TMP/shrink.out"
+kill -0 "$pid1" 2>/dev/null || { tail -n 20 "$v1"; cat "$v1.stderr"; fail "VM1's tandem died when its peer's memory shrank"; }
+[[ $rc -eq 0 ]] || { tail -n 20 "$v1"; cat "$v1.stderr"; fail "the shrinking front-end: scribbler exit $rc"; }
+grep -a "memory shrank" "$v1.stderr" || fail "VM1's tandem did not say that the peer's memory shrank"
+n=$(grep -ac "memory shrank under this VM" "$v1.stderr")
+(( n == 1 )) || fail "VM1's tandem logged the shrink $n times, not once"
+wait_for "$v1" "HOSTILE-DOWN" 120 "$pid1" || { tail -n 30 "$v1"; cat "$v1.stderr"; fail "VM1 did not see its link go down"; }
+grep -q "HOSTILE-UP" "$v1" || fail "the shrinking session never brought VM1's link up"
+
+hostile_recovery "$v1" "$pid1" "$S" "$v2"
+log "passed: VM1 survived its peer's memory shrinking under it ($(grep -a -o "memory shrank[^)]*)" "$v1.stderr")); the real VM2 answered pings afterwards"
