@@ -39,6 +39,10 @@ class RequesterVmServices : public VmServices {
     return vm_->add_memslot(gpa, size, host, read_only);
   }
   Status remove_memslot(uint32_t slot) override { return vm_->remove_memslot(slot); }
+  void add_fault_repair(const void* owner, std::function<bool()> repair) override {
+    vm_->add_fault_repair(owner, std::move(repair));
+  }
+  void remove_fault_repair(const void* owner) override { vm_->remove_fault_repair(owner); }
 
  private:
   std::shared_ptr<VmServices> vm_;

@@ -43,3 +43,15 @@ TEST_CASE("the view passes irqfds, doorbells, MMIO ranges and memslots through")
   CHECK(view.remove_memslot(*slot));
   CHECK_FALSE(view.remove_memslot(*slot));  // the VM's error comes back
 }
+
+TEST_CASE("the view passes a device's fault repair through to the VM, which calls it on a vCPU's EFAULT") {
+  auto vm = std::make_shared<testing::RecordingVmServices>();
+  RequesterVmServices view(vm);
+  int calls = 0;
+  view.add_fault_repair(&calls, [&] { return ++calls == 1; });
+  CHECK(vm->repair_memory_fault());
+  CHECK(calls == 1);
+  view.remove_fault_repair(&calls);
+  CHECK_FALSE(vm->repair_memory_fault());
+  CHECK(calls == 1);
+}

@@ -49,8 +49,8 @@ class VmServices {
   // the VMM calls every registered `repair` on that vCPU's thread, and runs the vCPU again if one
   // returns true (it put memory back). `owner` names the registration for remove_fault_repair,
   // which the device calls before it goes (not while holding a lock its repair takes).
-  virtual void add_fault_repair(const void* owner, std::function<bool()> repair) { (void)owner, (void)repair; }
-  virtual void remove_fault_repair(const void* owner) { (void)owner; }
+  virtual void add_fault_repair(const void* owner, std::function<bool()> repair) = 0;
+  virtual void remove_fault_repair(const void* owner) = 0;
 };
 
 }  // namespace tandem

@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -99,7 +101,6 @@ Result<std::shared_ptr<NetDevice>> NetDevice::create(const Config& cfg, std::sha
 }
 
 void NetDevice::stop() {
-  vm_->remove_fault_repair(this);  // waits for a repair in progress (not under mu_: it takes mu_)
   stopping_.store(true);
   cv_.notify_all();
   signal_eventfd(wake_.get());
@@ -110,10 +111,15 @@ NetDevice::~NetDevice() { unplug(); }
 
 void NetDevice::unplug() {
   stop();
-  std::lock_guard lock(mu_);
-  for (uint32_t i = 0; i < rings_.size(); ++i) unwire_locked(i);
-  withdraw_memory_locked();
-  fn_.disable();  // both BARs and what hangs off them go; a config write cannot map them again
+  {
+    std::lock_guard lock(mu_);
+    for (uint32_t i = 0; i < rings_.size(); ++i) unwire_locked(i);
+    withdraw_memory_locked();
+    fn_.disable();  // both BARs and what hangs off them go; a config write cannot map them again
+  }
+  // No memslot of ours is left for a vCPU to fault on. Waits for a repair in progress (so not under
+  // mu_, which the repair takes).
+  vm_->remove_fault_repair(this);
 }
 
 void NetDevice::park() {
@@ -498,7 +504,11 @@ uint16_t NetDevice::used_index_locked(uint32_t index) {
   for (const auto& p : regions_) {
     if (r.cfg.used_gpa >= p.gpa && r.cfg.used_gpa + 4 <= p.gpa + p.size) {
       std::array<uint8_t, 4> used{};
-      if (!read_fallible(used, p.host + (r.cfg.used_gpa - p.gpa))) {
+      const uint8_t* at = p.host + (r.cfg.used_gpa - p.gpa);
+      if (!cfg_.allow_unsealed) {  // sealed: the file cannot shrink under us
+        std::copy(at, at + used.size(), used.begin());
+      } else if (!read_fallible(used, at)) {
+        if (errno != EFAULT) log(errno_error("vring " + std::to_string(index) + ": reading its used index").message);
         repair_lost_memory_locked();
         return r.cfg.base;
       }
@@ -508,9 +518,15 @@ uint16_t NetDevice::used_index_locked(uint32_t index) {
   return r.cfg.base;
 }
 
+// The repair a vCPU's EFAULT calls (registered when allow_unsealed). True, so that the vCPU runs
+// again, when a region was repaired now, or before (another vCPU, or the used-index read, got there
+// first), or while the peer's unsealed memory is mapped at all (a peer that truncated its file and
+// grew it again left nothing to repair, and KVM faults the pages in again). A fault that is not
+// ours ends the VM after the VcpuSet's few retries.
 bool NetDevice::repair_lost_memory() {
   std::lock_guard lock(mu_);
-  return repair_lost_memory_locked();
+  bool now = repair_lost_memory_locked();
+  return now || repaired_any_ || !regions_.empty();
 }
 
 // A peer allowed unsealed memory (allow_unsealed=on) truncated a file under this VM: a vCPU's
@@ -535,6 +551,7 @@ bool NetDevice::repair_lost_memory_locked() {
     }
     p.zeroed = true;
     any = true;
+    repaired_any_ = true;
     log("the peer's memory shrank under this VM (region at BAR offset " + hex(p.bar_offset) + ": its file has " +
         std::to_string(have) + " bytes, the region needs " + std::to_string(p.from.mmap_offset + p.size) +
         "): zero pages stand in for it; link down, dropping the peer");

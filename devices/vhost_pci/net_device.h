@@ -160,6 +160,7 @@ class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public 
   uint64_t stop_request_ = 0;
   std::optional<uint32_t> stop_ack_;  // the last STOP_ACK value written
   bool driver_ok_ = false;
+  bool repaired_any_ = false;  // zero pages replaced a peer's lost memory at least once
 
 #ifdef TANDEM_TEST_SPIN_RELAY
   std::unique_ptr<SpinRelay> relay_;  // test-only: spin_relay.h

@@ -86,8 +86,10 @@ Result<MemoryMap> MemoryMap::map(const MemoryTable& table, std::vector<UniqueFd>
       align = static_cast<uint64_t>(st.st_blksize);
     uint64_t start = r.mmap_offset / align * align;
     uint64_t delta = r.mmap_offset - start;
-    // file_size fits off_t, so start + delta + size does not wrap.
-    uint64_t length = delta + r.memory_size;
+    // file_size fits off_t, so start + delta + size does not wrap. Whole (huge) pages: the kernel
+    // maps those anyway, and a later MAP_FIXED over all of it (net_device.cc's repair) must not
+    // split a huge page.
+    uint64_t length = (delta + r.memory_size + align - 1) / align * align;
     if (length > std::numeric_limits<size_t>::max()) return Error{at + "too large to map"};
     auto mapping = Mapping::map(static_cast<size_t>(length), PROT_READ | PROT_WRITE, MAP_SHARED, fd, static_cast<off_t>(start));
     if (!mapping.ok()) return Error{at + mapping.message()};
