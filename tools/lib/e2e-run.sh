@@ -47,6 +47,10 @@ e2e_record() {
   skips="$(tr -d '\r' < "$log" 2>/dev/null | grep -a -E "^\[[^]]*\] SKIP: " | sed 's/^\[[^]]*\] SKIP: //')"
   [[ -n "$skips" ]] && nskip=$(wc -l <<<"$skips")
   (( nskip > 0 )) && { skipped=$((skipped + nskip)); skip_note="; $nskip case(s) skipped: $(paste -sd ';' <<<"$skips")"; }
+  if [[ $rc -eq 0 ]] && grep -qa "^\[$name\] SKIP: not run: " "$log" 2>/dev/null; then
+    summary+=("e2e   $name: not run, counted as skipped: $(sed -n "s/^\[$name\] SKIP: not run: //p" "$log" | head -n1)")
+    return
+  fi
   if [[ $rc -eq 0 ]]; then
     passed=$((passed + 1)); summary+=("e2e   $name: passed in ${dt} s on attempt $attempt$retry_note$skip_note")
     return
@@ -72,6 +76,11 @@ e2e_run_host() {
   local t="$1" name limit attempt rc dt t0 l1_why log causes=()
   name="$(basename "$t" .sh)"
   limit="$(e2e_header "$t" timeout 300)"
+  if [[ -n "${TANDEM_E2E_DEADLINE:-}" ]] && (( $(date +%s) + (limit < 600 ? limit : 600) > TANDEM_E2E_DEADLINE )); then
+    echo "[$name] SKIP: not run: the time budget (TANDEM_TEST_DEADLINE) would end during it" | tee "$logs/$name.attempt-1.log"
+    e2e_record "$name" 0 1 0 ""
+    return
+  fi
   for attempt in 1 2 3; do
     echo "-- $name (attempt $attempt, limit ${limit} s)"
     t0=$SECONDS
@@ -144,6 +153,7 @@ e2e_batch_results() {
   while read -r kind nm at x y; do
     cp -f "$console" "$logs/$nm.attempt-$at.l1-console.log" 2>/dev/null
     if [[ "$kind" == start ]]; then last="$nm"; last_rc=""; last_dt=$((now - x)); continue; fi
+    if [[ "$kind" == skip ]]; then e2e_finish "$nm" 0 0 ""; continue; fi
     [[ "$kind" == end ]] || continue
     if [[ "$x" -eq 0 ]]; then
       e2e_finish "$nm" 0 "$y" ""
