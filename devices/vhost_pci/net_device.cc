@@ -4,6 +4,7 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -68,6 +69,10 @@ Result<std::shared_ptr<NetDevice>> NetDevice::create(const Config& cfg, std::sha
   d->wake_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   d->drop_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!d->wake_ || !d->drop_) return errno_error(who + ": eventfd");
+  if (cfg.allow_unsealed) {
+    d->shrink_watch_ = UniqueFd(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+    if (!d->shrink_watch_) return errno_error(who + ": inotify_init1");
+  }
   d->rings_.resize(d->max_queues());
   TANDEM_TRY(d->fn_.add_bar(0, BarKind::kMem64, kBar0Size, bar0));
   TANDEM_TRY(d->fn_.add_bar(2, BarKind::kMem64, cfg.peer_bar_size, bar2, true));
@@ -144,8 +149,8 @@ void NetDevice::start() {
 // thread) costs no context switches here.
 NetDevice::Wait NetDevice::wait_readable(int fd, int timeout_ms) {
   for (;;) {
-    pollfd p[3] = {{fd, POLLIN, 0}, {wake_.get(), POLLIN, 0}, {drop_.get(), POLLIN, 0}};
-    int n = ::poll(p, 3, timeout_ms);
+    pollfd p[4] = {{fd, POLLIN, 0}, {wake_.get(), POLLIN, 0}, {drop_.get(), POLLIN, 0}, {shrink_watch_.get(), POLLIN, 0}};
+    int n = ::poll(p, 4, timeout_ms);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       log(errno_error("vhost-pci poll").message);
@@ -156,6 +161,13 @@ NetDevice::Wait NetDevice::wait_readable(int fd, int timeout_ms) {
     if (p[2].revents) {
       drain_eventfd(drop_.get());
       return Wait::kDropPeer;
+    }
+    if (p[3].revents) {  // a peer's memory file changed size: a shrink drops the peer (drop_)
+      std::array<uint8_t, 4096> events;
+      while (::read(shrink_watch_.get(), events.data(), events.size()) > 0) {
+      }
+      (void)repair_lost_memory();
+      continue;
     }
     return n == 0 ? Wait::kTimeout : Wait::kReady;
   }
@@ -427,8 +439,23 @@ Status NetDevice::on_mem_table(std::span<const vhost_user::MappedRegion> regions
   }
   withdraw_memory_locked();
   regions_ = std::move(placed);
+  watch_sizes_locked();
   publish_locked();
   return {};
+}
+
+// The peer's memory files, watched for truncation (allow_unsealed): inotify's IN_MODIFY comes with
+// a change of size (ftruncate, fallocate's punches), not with writes through a mapping.
+void NetDevice::watch_sizes_locked() {
+  if (!shrink_watch_) return;
+  for (int wd : watches_) ::inotify_rm_watch(shrink_watch_.get(), wd);
+  watches_.clear();
+  for (const auto& p : regions_) {
+    std::string path = "/proc/self/fd/" + std::to_string(p.from.fd);
+    int wd = ::inotify_add_watch(shrink_watch_.get(), path.c_str(), IN_MODIFY);
+    if (wd < 0) log(errno_error("peer region at BAR offset " + hex(p.bar_offset) + ": watching its file's size").message);
+    else watches_.push_back(wd);
+  }
 }
 
 void NetDevice::on_features(uint64_t features) {

@@ -134,6 +134,7 @@ class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public 
   uint16_t used_index_locked(uint32_t index);
   bool repair_lost_memory();
   bool repair_lost_memory_locked();
+  void watch_sizes_locked();
   void log(const std::string& what) const;
 
   Config cfg_;
@@ -168,6 +169,11 @@ class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public 
   std::atomic<bool> stopping_{false};
   UniqueFd wake_;  // eventfd: stop() wakes the serve thread, which otherwise sleeps until the socket stirs
   UniqueFd drop_;  // eventfd: the peer's memory shrank (repair_lost_memory_locked); the serve thread drops it
+  // inotify (allow_unsealed only): the peer's memory files, watched for a change of size, so that
+  // the serve thread repairs a truncation before the guest meets it (KVM may retry a fault on the
+  // lost pages as an async page fault for ever instead of failing KVM_RUN with EFAULT).
+  UniqueFd shrink_watch_;
+  std::vector<int> watches_;  // under mu_
   std::thread thread_;
 };
 

@@ -551,3 +551,20 @@ TEST_CASE("with sealed memory (the default) no repair is registered; unplugging 
   std::lock_guard l(f.vm->mu);
   CHECK(f.vm->repairs.empty());
 }
+
+TEST_CASE("a peer truncates its unsealed memory and nothing touches it: the watched file alone drops the peer") {
+  Fixture f(std::make_shared<StickySlots>(), 10s, true);
+  ShrinkingPeer p;
+  f.peer_fd = p.fd.get();
+  f.peer_host = p.map.data();
+  f.driver_setup();
+  f.dev->start();
+  auto fe = f.connect_peer();
+  REQUIRE(f.wait_link(kUp));
+  uint8_t* seen = guest_view(*f.vm);
+  REQUIRE(seen != nullptr);
+  REQUIRE(::ftruncate(p.fd.get(), 0) == 0);
+  CHECK(f.wait_link(kDown));  // the serve thread saw the size change (inotify) and repaired it
+  CHECK(peer_dropped(*fe));
+  CHECK(seen[0x1000] == 0);  // zero pages: no SIGBUS for whoever touches it next
+}

@@ -45,6 +45,7 @@ constexpr std::string_view kDeviceIo[] = {
     "fstatfs", "statfs", "timerfd_create", "timerfd_settime",
     "readlink", "readlinkat",  // /proc/self/fd/N: is a peer's fd an eventfd?
     "process_vm_readv",        // of this process only: a peer's memory it may have truncated (fallible_read.h)
+    "inotify_add_watch", "inotify_rm_watch",  // vhost-pci: a peer's unsealed memory files, for truncation
 };
 
 // The main thread sets everything up and serves the API: files, sockets, memory files, signals.
@@ -53,6 +54,7 @@ constexpr std::string_view kVmmOnly[] = {
     "chmod", "memfd_create", "ftruncate", "fallocate", "pipe2", "rt_sigaction", "rt_sigtimedwait", "signalfd4",
     "kill", "getuid", "geteuid", "getgid", "getegid", "uname", "sysinfo", "getcwd", "fchmodat",
     "access", "faccessat", "faccessat2", "statx", "getdents64", "dup2", "timerfd_gettime", "prlimit64",
+    "inotify_init1",
 };
 
 // Built with AddressSanitizer (bazel --config=asan or the fuzz config), its runtime probes whether
