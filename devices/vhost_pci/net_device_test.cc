@@ -474,6 +474,22 @@ uint8_t* guest_view(testing::RecordingVmServices& vm) {
   return nullptr;
 }
 
+// A device that allows unsealed memory, live with a ShrinkingPeer (sticky slots: the session's
+// mapping, which guest_view points into, outlives the peer's drop).
+struct LiveShrinkingPeer {
+  Fixture f{std::make_shared<StickySlots>(), 10s, true};
+  ShrinkingPeer p;
+  std::unique_ptr<vhost_user::Frontend> fe;
+  LiveShrinkingPeer() {
+    f.peer_fd = p.fd.get();
+    f.peer_host = p.map.data();
+    f.driver_setup();
+    f.dev->start();
+    fe = f.connect_peer();
+    REQUIRE(f.wait_link(kUp));
+  }
+};
+
 bool peer_dropped(vhost_user::Frontend& fe) {
   for (int i = 0; i < 300; ++i) {
     if (!fe.get_features().ok()) return true;
@@ -484,15 +500,10 @@ bool peer_dropped(vhost_user::Frontend& fe) {
 }  // namespace
 
 TEST_CASE("a peer truncates its unsealed memory: a vCPU's EFAULT is repaired with zero pages, the link goes down, the peer is dropped") {
-  // Sticky slots keep the session's mapping (what `seen` points into) after the peer is dropped.
-  Fixture f(std::make_shared<StickySlots>(), 10s, true);
-  ShrinkingPeer p;
-  f.peer_fd = p.fd.get();
-  f.peer_host = p.map.data();
-  f.driver_setup();
-  f.dev->start();
-  auto fe = f.connect_peer();
-  REQUIRE(f.wait_link(kUp));
+  LiveShrinkingPeer live;
+  auto& f = live.f;
+  auto& p = live.p;
+  auto& fe = live.fe;
   uint8_t* seen = guest_view(*f.vm);
   REQUIRE(seen != nullptr);
   p.map.data()[0x2000] = 0x77;
@@ -553,14 +564,10 @@ TEST_CASE("with sealed memory (the default) no repair is registered; unplugging 
 }
 
 TEST_CASE("a peer truncates its unsealed memory and nothing touches it: the watched file alone drops the peer") {
-  Fixture f(std::make_shared<StickySlots>(), 10s, true);
-  ShrinkingPeer p;
-  f.peer_fd = p.fd.get();
-  f.peer_host = p.map.data();
-  f.driver_setup();
-  f.dev->start();
-  auto fe = f.connect_peer();
-  REQUIRE(f.wait_link(kUp));
+  LiveShrinkingPeer live;
+  auto& f = live.f;
+  auto& p = live.p;
+  auto& fe = live.fe;
   uint8_t* seen = guest_view(*f.vm);
   REQUIRE(seen != nullptr);
   REQUIRE(::ftruncate(p.fd.get(), 0) == 0);
