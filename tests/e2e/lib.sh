@@ -286,6 +286,22 @@ up_leftovers() {
   [[ -z "$left" ]] || fail "tandem processes are left: $left"
 }
 
+# hostile_vm1 EXTRA: the start of the vhost-pci hostile-peer tests. Sets SCRIBBLER (the hostile
+# front-end, tests/tools/vhost_user_scribbler), S (VM1's socket), v1 (its console) and pid1: VM1
+# booted with --vhost-pci socket=$S$EXTRA, running guest-images/scripts/vhost-pci-hostile and
+# waiting for its first peer.
+hostile_vm1() {
+  SCRIBBLER="${TANDEM_BIN_DIR:-$(pwd)/bazel-bin}/tests/tools/vhost_user_scribbler"
+  [[ -x "$SCRIBBLER" ]] || fail "no $SCRIBBLER (bazel build //tests/tools:vhost_user_scribbler)"
+  S="$E2E_TMP/vpci.sock"
+  v1="$E2E_TMP/vm1.log"
+  boot_tandem_ready "$v1" 300 --memory 768M --vhost-pci "socket=$S$1" \
+    --cmdline "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-hostile" \
+    || fail "VM1 did not boot"
+  pid1=$TANDEM_PID
+  wait_for "$v1" "HOSTILE-WAITING" 120 "$pid1" || { tail -n 20 "$v1"; fail "VM1's script did not start"; }
+}
+
 # hostile_recovery VM1_LOG VM1_PID SOCKET CLEAN_LOG: the end of the vhost-pci hostile tests. VM1 runs
 # guest-images/scripts/vhost-pci-hostile and has seen the hostile peer go (HOSTILE-DOWN); a clean
 # VM2 (stock virtio_net, net-sink) connects to SOCKET, VM1 must ping it, both power off with 0 and

@@ -15,16 +15,8 @@
 require_kvm
 require_tandem
 guest_image
-SCRIBBLER="${TANDEM_BIN_DIR:-$(pwd)/bazel-bin}/tests/tools/vhost_user_scribbler"
-[[ -x "$SCRIBBLER" ]] || fail "no $SCRIBBLER (bazel build //tests/tools:vhost_user_scribbler)"
-
-S="$E2E_TMP/vpci.sock"
-v1="$E2E_TMP/vm1.log" v2="$E2E_TMP/vm2.log"
-boot_tandem_ready "$v1" 300 --memory 768M --vhost-pci "socket=$S" \
-  --cmdline "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-hostile" \
-  || fail "VM1 did not boot"
-pid1=$TANDEM_PID
-wait_for "$v1" "HOSTILE-WAITING" 120 "$pid1" || { tail -n 20 "$v1"; fail "VM1's script did not start"; }
+hostile_vm1 ""
+v2="$E2E_TMP/vm2.log"
 
 # Another local user (uid 65534, issue 26 §2): the socket is 0600, so its connect fails on the
 # file's mode; with the socket opened to everyone, tandem still refuses it (SO_PEERCRED) and says so.

@@ -11,16 +11,8 @@
 require_kvm
 require_tandem
 guest_image
-SCRIBBLER="${TANDEM_BIN_DIR:-$(pwd)/bazel-bin}/tests/tools/vhost_user_scribbler"
-[[ -x "$SCRIBBLER" ]] || fail "no $SCRIBBLER (bazel build //tests/tools:vhost_user_scribbler)"
-
-S="$E2E_TMP/vpci.sock"
-v1="$E2E_TMP/vm1.log" v2="$E2E_TMP/vm2-clean.log"
-boot_tandem_ready "$v1" 300 --memory 768M --vhost-pci "socket=$S,allow_unsealed=on" \
-  --cmdline "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-hostile" \
-  || fail "VM1 did not boot"
-pid1=$TANDEM_PID
-wait_for "$v1" "HOSTILE-WAITING" 120 "$pid1" || { tail -n 20 "$v1"; fail "VM1's script did not start"; }
+hostile_vm1 ",allow_unsealed=on"
+v2="$E2E_TMP/vm2-clean.log"
 
 "$SCRIBBLER" --socket "$S" --shrink --phase-ms 2000 > "$E2E_TMP/shrink.out" 2>&1
 rc=$?

@@ -285,6 +285,22 @@ void kick(int fd) {
   if (::write(fd, &one, sizeof one) != sizeof one) std::perror("scribbler: kick");
 }
 
+// Both rings live at their places in the front-end's memory (queue q's at q * kRingStride, from
+// the front-end address `ua`), with their kick and call eventfds.
+Status start_rings(vhost_user::Frontend& f, uint64_t ua, const UniqueFd (&kicks)[2], const UniqueFd (&calls)[2]) {
+  Status s;
+  for (uint32_t q = 0; q < 2 && s; ++q) {
+    uint64_t b = ua + q * kRingStride;
+    s = f.set_vring_num(q, kNum);
+    if (s) s = f.set_vring_base(q, 0);
+    if (s) s = f.set_vring_addr(q, vhost::VringAddr{b + kDesc, b + kAvail, b + kUsed, 0, 0});
+    if (s) s = f.set_vring_kick(q, kicks[q].get());
+    if (s) s = f.set_vring_call(q, calls[q].get());
+    if (s) s = f.set_vring_enable(q, true);
+  }
+  return s;
+}
+
 int run_rings(const std::string& path, int phase_ms) {
   auto ram = GuestMemory::create({{0, kMem}}, "scribbler-ram");
   if (!ram) { say("error " + ram.message()); return 1; }
@@ -304,15 +320,7 @@ int run_rings(const std::string& path, int phase_ms) {
   Status s = f.set_owner();
   if (s) s = f.set_features(kVersion1);
   if (s) s = f.set_mem_table(std::span<const vhost::MemoryRegion>(&region, 1));
-  for (uint32_t q = 0; q < 2 && s; ++q) {
-    uint64_t b = ua + q * kRingStride;
-    s = f.set_vring_num(q, kNum);
-    if (s) s = f.set_vring_base(q, 0);
-    if (s) s = f.set_vring_addr(q, vhost::VringAddr{b + kDesc, b + kAvail, b + kUsed, 0, 0});
-    if (s) s = f.set_vring_kick(q, kicks[q].get());
-    if (s) s = f.set_vring_call(q, calls[q].get());
-    if (s) s = f.set_vring_enable(q, true);
-  }
+  if (s) s = start_rings(f, ua, kicks, calls);
   if (!s) { say("error set-up: " + s.message()); return 1; }
   say("connected; rings live");
   Rings r{*ram};
@@ -422,15 +430,7 @@ int run_shrink(const std::string& path, int phase_ms) {
   if (s) s = f.set_features(kVersion1);
   if (s) s = f.set_mem_table(std::span<const vhost::MemoryRegion>(&region, 1));
   if (!s) { say("error the device refused unsealed memory (allow_unsealed=on?): " + s.message()); return 1; }
-  for (uint32_t q = 0; q < 2 && s; ++q) {
-    uint64_t b = ua + q * kRingStride;
-    s = f.set_vring_num(q, kNum);
-    if (s) s = f.set_vring_base(q, 0);
-    if (s) s = f.set_vring_addr(q, vhost::VringAddr{b + kDesc, b + kAvail, b + kUsed, 0, 0});
-    if (s) s = f.set_vring_kick(q, kicks[q].get());
-    if (s) s = f.set_vring_call(q, calls[q].get());
-    if (s) s = f.set_vring_enable(q, true);
-  }
+  if (s) s = start_rings(f, ua, kicks, calls);
   if (!s) { say("error set-up: " + s.message()); return 1; }
   // VM2's RX ring (queue 0): 128 good 2 KiB buffers for VM1's driver to transmit into.
   for (uint16_t i = 0; i < 128; ++i) {
