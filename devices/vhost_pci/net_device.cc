@@ -139,7 +139,7 @@ void NetDevice::start() {
   relay_ = std::make_unique<SpinRelay>();
   log("TEST BUILD: notifications go through a spinning user-space relay (spin_relay.h)");
 #endif
-  // Only a peer allowed unsealed memory can take it away under a memslot (stop() unregisters).
+  // Only a peer allowed unsealed memory can take it away under a memslot (unplug() unregisters).
   if (cfg_.allow_unsealed) vm_->add_fault_repair(this, [this] { return repair_lost_memory(); });
   thread_ = std::thread([self = this] { self->serve(); });
 }
@@ -353,8 +353,8 @@ void NetDevice::publish_locked() {
   for (uint32_t i = 0; i < 8; ++i) {
     size_t at = kMetaRegions + 32 * i;
     bool have = i < n;
-    store_le<uint64_t>(page, at, have ? regions_[i].gpa : 0);
-    store_le<uint64_t>(page, at + 8, have ? regions_[i].size : 0);
+    store_le<uint64_t>(page, at, have ? regions_[i].region.gpa : 0);
+    store_le<uint64_t>(page, at + 8, have ? regions_[i].region.size : 0);
     store_le<uint64_t>(page, at + 16, have ? regions_[i].bar_offset : 0);
     store_le<uint64_t>(page, at + 24, 0);
   }
@@ -399,7 +399,7 @@ Status NetDevice::install_memory_locked() {
   const auto bar2 = fn_.bar(2);
   if (!bar2) return {};  // the BAR is not decoding yet: installed when the guest enables it
   for (auto& r : regions_) {
-    auto slot = vm_->add_memslot(*bar2 + r.bar_offset, r.size, r.host, false);
+    auto slot = vm_->add_memslot(*bar2 + r.bar_offset, r.region.size, r.region.host, false);
     if (!slot) {
       withdraw_memory_locked();
       return Error{"peer region at BAR offset " + hex(r.bar_offset) + ": " + slot.message()};
@@ -416,7 +416,7 @@ void NetDevice::withdraw_memory_locked() {
     if (auto s = vm_->remove_memslot(*r.slot); !s) {
       // KVM may still map the guest's BAR onto this memory: unmapping it under KVM would let the
       // guest reach whatever the host maps there next. Keep it, and stop taking peers.
-      strand(r.keep_mapped);
+      strand(r.region.keep_mapped);
       log("peer region at BAR offset " + hex(r.bar_offset) + ": removing its memslot failed (" + s.message() +
           "); its memory stays mapped and this device is out of service until tandem restarts");
     }
@@ -434,7 +434,7 @@ Status NetDevice::on_mem_table(std::span<const vhost_user::MappedRegion> regions
     if (r.size > cfg_.peer_bar_size || at > cfg_.peer_bar_size - r.size) {
       return Error{"the peer's memory does not fit the " + std::to_string(cfg_.peer_bar_size >> 30) + " GiB peer BAR"};
     }
-    placed.push_back(Placed{r.gpa, r.size, at, r.host, std::nullopt, r.keep_mapped, r, false});
+    placed.push_back(Placed{r, at, std::nullopt, false});
     at = round_up(at + r.size, kRegionAlign);
   }
   withdraw_memory_locked();
@@ -451,7 +451,7 @@ void NetDevice::watch_sizes_locked() {
   for (int wd : watches_) ::inotify_rm_watch(shrink_watch_.get(), wd);
   watches_.clear();
   for (const auto& p : regions_) {
-    std::string path = "/proc/self/fd/" + std::to_string(p.from.fd);
+    std::string path = "/proc/self/fd/" + std::to_string(p.region.fd);
     int wd = ::inotify_add_watch(shrink_watch_.get(), path.c_str(), IN_MODIFY);
     if (wd < 0) log(errno_error("peer region at BAR offset " + hex(p.bar_offset) + ": watching its file's size").message);
     else watches_.push_back(wd);
@@ -528,7 +528,8 @@ Status NetDevice::on_vring_ready(const vhost_user::VringConfig& ring) {
 // cannot be read repairs the memory (the link goes down) and the ring resumes where it started.
 uint16_t NetDevice::used_index_locked(uint32_t index) {
   const Ring& r = rings_[index];
-  for (const auto& p : regions_) {
+  for (const auto& placed : regions_) {
+    const auto& p = placed.region;
     if (r.cfg.used_gpa >= p.gpa && r.cfg.used_gpa + 4 <= p.gpa + p.size) {
       std::array<uint8_t, 4> used{};
       const uint8_t* at = p.host + (r.cfg.used_gpa - p.gpa);
@@ -565,12 +566,12 @@ bool NetDevice::repair_lost_memory() {
 bool NetDevice::repair_lost_memory_locked() {
   bool any = false;
   for (auto& p : regions_) {
-    if (p.zeroed || p.from.fd < 0 || !p.from.map_start) continue;
+    if (p.zeroed || p.region.fd < 0 || !p.region.map_start) continue;
     struct stat st{};
-    if (::fstat(p.from.fd, &st) != 0) continue;
+    if (::fstat(p.region.fd, &st) != 0) continue;
     uint64_t have = st.st_size > 0 ? static_cast<uint64_t>(st.st_size) : 0;
-    if (have >= p.from.mmap_offset && have - p.from.mmap_offset >= p.size) continue;
-    void* z = ::mmap(p.from.map_start, p.from.map_length, PROT_READ | PROT_WRITE,
+    if (have >= p.region.mmap_offset && have - p.region.mmap_offset >= p.region.size) continue;
+    void* z = ::mmap(p.region.map_start, p.region.map_length, PROT_READ | PROT_WRITE,
                      MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (z == MAP_FAILED) {
       log(errno_error("peer region at BAR offset " + hex(p.bar_offset) + ": zero pages over its lost memory").message);
@@ -580,7 +581,7 @@ bool NetDevice::repair_lost_memory_locked() {
     any = true;
     repaired_any_ = true;
     log("the peer's memory shrank under this VM (region at BAR offset " + hex(p.bar_offset) + ": its file has " +
-        std::to_string(have) + " bytes, the region needs " + std::to_string(p.from.mmap_offset + p.size) +
+        std::to_string(have) + " bytes, the region needs " + std::to_string(p.region.mmap_offset + p.region.size) +
         "): zero pages stand in for it; link down, dropping the peer");
   }
   if (any) {

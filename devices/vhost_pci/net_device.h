@@ -102,12 +102,10 @@ class NetDevice : public PciDevice, public BusDevice, public LinkDevice, public 
 
  private:
   struct Placed {
-    uint64_t gpa, size, bar_offset;
-    uint8_t* host;
+    vhost_user::MappedRegion region;  // where it lives here, its file, and the session's mapping of it
+    uint64_t bar_offset;
     std::optional<uint32_t> slot;
-    std::shared_ptr<const void> keep_mapped;  // the session's mapping of it (see withdraw_memory_locked)
-    vhost_user::MappedRegion from;            // its file and whole mapping (repair_lost_memory_locked)
-    bool zeroed = false;                      // its file shrank: zero pages stand in for it
+    bool zeroed = false;  // its file shrank: zero pages stand in for it
   };
   struct Ring {
     bool live = false;

@@ -474,19 +474,24 @@ uint8_t* guest_view(testing::RecordingVmServices& vm) {
   return nullptr;
 }
 
-// A device that allows unsealed memory, live with a ShrinkingPeer (sticky slots: the session's
-// mapping, which guest_view points into, outlives the peer's drop).
+// A device that allows unsealed memory, live with a ShrinkingPeer. With sticky slots the session's
+// mapping, which `seen` (the guest's view) points into, outlives the peer's drop; without, a new
+// peer can be taken afterwards.
 struct LiveShrinkingPeer {
-  Fixture f{std::make_shared<StickySlots>(), 10s, true};
+  Fixture f;
   ShrinkingPeer p;
   std::unique_ptr<vhost_user::Frontend> fe;
-  LiveShrinkingPeer() {
+  uint8_t* seen = nullptr;
+  explicit LiveShrinkingPeer(bool sticky = true)
+      : f(sticky ? std::make_shared<StickySlots>() : nullptr, 10s, true) {
     f.peer_fd = p.fd.get();
     f.peer_host = p.map.data();
     f.driver_setup();
     f.dev->start();
     fe = f.connect_peer();
     REQUIRE(f.wait_link(kUp));
+    seen = guest_view(*f.vm);
+    REQUIRE(seen != nullptr);
   }
 };
 
@@ -501,11 +506,7 @@ bool peer_dropped(vhost_user::Frontend& fe) {
 
 TEST_CASE("a peer truncates its unsealed memory: a vCPU's EFAULT is repaired with zero pages, the link goes down, the peer is dropped") {
   LiveShrinkingPeer live;
-  auto& f = live.f;
-  auto& p = live.p;
-  auto& fe = live.fe;
-  uint8_t* seen = guest_view(*f.vm);
-  REQUIRE(seen != nullptr);
+  auto& [f, p, fe, seen] = live;
   p.map.data()[0x2000] = 0x77;
   CHECK(seen[0x2000] == 0x77);
   // Nothing is lost yet: the repair changes nothing, but answers true while the peer's unsealed
@@ -524,14 +525,8 @@ TEST_CASE("a peer truncates its unsealed memory: a vCPU's EFAULT is repaired wit
 }
 
 TEST_CASE("a peer truncates its unsealed memory before GET_VRING_BASE: the used index read is no SIGBUS") {
-  Fixture f(nullptr, 10s, true);
-  ShrinkingPeer p;
-  f.peer_fd = p.fd.get();
-  f.peer_host = p.map.data();
-  f.driver_setup();
-  f.dev->start();
-  auto fe = f.connect_peer();
-  REQUIRE(f.wait_link(kUp));
+  LiveShrinkingPeer live(false);
+  auto& [f, p, fe, seen] = live;
   store_le<uint16_t>(std::span<uint8_t>(p.map.data() + kUsed, 4), 2, 9);
   REQUIRE(::ftruncate(p.fd.get(), 0) == 0);
   auto base = fe->get_vring_base(0);  // no driver: the device reads used.idx, which is gone
@@ -565,11 +560,7 @@ TEST_CASE("with sealed memory (the default) no repair is registered; unplugging 
 
 TEST_CASE("a peer truncates its unsealed memory and nothing touches it: the watched file alone drops the peer") {
   LiveShrinkingPeer live;
-  auto& f = live.f;
-  auto& p = live.p;
-  auto& fe = live.fe;
-  uint8_t* seen = guest_view(*f.vm);
-  REQUIRE(seen != nullptr);
+  auto& [f, p, fe, seen] = live;
   REQUIRE(::ftruncate(p.fd.get(), 0) == 0);
   CHECK(f.wait_link(kDown));  // the serve thread saw the size change (inotify) and repaired it
   CHECK(peer_dropped(*fe));

@@ -83,6 +83,9 @@ constexpr std::span<const std::string_view> kSanitizerRuntime;
 constexpr ArgMatch kNoExec{2, PROT_EXEC, 0, "no PROT_EXEC"};
 constexpr ArgMatch kUnixOnly{0, 0xffffffffu, AF_UNIX, "AF_UNIX"};
 constexpr ArgMatch kPrctl(uint64_t option, std::string_view what) { return ArgMatch{0, 0xffffffffu, option, what}; }
+// process_vm_readv reads only this process (argument 0, the pid, is the installer's: install() puts
+// it in): reading another process of the same user would be a way out of the sandbox.
+constexpr ArgMatch kThisProcessOnly{0, 0xffffffffu, kThisProcess, "this process"};
 constexpr struct {
   std::string_view name;
   ArgMatch only;  // a name listed more than once: any of its conditions
@@ -95,11 +98,8 @@ constexpr struct {
     {"prctl", kPrctl(PR_GET_NAME, "PR_GET_NAME")},
     {"prctl", kPrctl(PR_SET_NO_NEW_PRIVS, "PR_SET_NO_NEW_PRIVS")},
     {"prctl", kPrctl(PR_GET_SECCOMP, "PR_GET_SECCOMP")},
+    {"process_vm_readv", kThisProcessOnly},
 };
-
-// process_vm_readv reads only this process (argument 0, the pid, is the installer's: install() puts
-// it in): reading another process of the same user would be a way out of the sandbox.
-constexpr ArgMatch kThisProcessOnly{0, 0xffffffffu, kThisProcess, "this process"};
 
 std::vector<Rule> join(std::initializer_list<std::span<const std::string_view>> parts, std::vector<ArgMatch> ioctls) {
   std::vector<Rule> out;
@@ -108,7 +108,6 @@ std::vector<Rule> join(std::initializer_list<std::span<const std::string_view>> 
       Rule r{name, {}};
       for (const auto& a : kArgRules)
         if (a.name == name) r.any_of.push_back(a.only);
-      if (name == "process_vm_readv") r.any_of.push_back(kThisProcessOnly);
       out.push_back(std::move(r));
     }
   if (!ioctls.empty()) out.push_back(Rule{"ioctl", std::move(ioctls)});
