@@ -16,6 +16,16 @@ e2e_header() {
   echo "${v:-$3}"
 }
 
+# e2e_past_deadline NAME LIMIT LOG: true, with a "[NAME] SKIP: not run: ..." line on stdout and in
+# LOG, when tools/test's time budget (TANDEM_E2E_DEADLINE, epoch seconds) is set and a test of
+# LIMIT seconds (counted as at most 600) could not end before it. Also used inside the nested host
+# (tools/lib/e2e-batch sources this file).
+e2e_past_deadline() {
+  [[ -n "${TANDEM_E2E_DEADLINE:-}" ]] || return 1
+  (( $(date +%s) + ($2 < 600 ? $2 : 600) > TANDEM_E2E_DEADLINE )) || return 1
+  echo "[$1] SKIP: not run: the time budget (TANDEM_TEST_DEADLINE) would end during it" | tee "$3"
+}
+
 # e2e_l1_why LOG: the nested host's failure as tools/nested-kvm printed it into LOG: its kernel's
 # console line first, else nested-kvm's own watchdog line (empty when neither is there).
 e2e_l1_why() {
@@ -76,8 +86,7 @@ e2e_run_host() {
   local t="$1" name limit attempt rc dt t0 l1_why log causes=()
   name="$(basename "$t" .sh)"
   limit="$(e2e_header "$t" timeout 300)"
-  if [[ -n "${TANDEM_E2E_DEADLINE:-}" ]] && (( $(date +%s) + (limit < 600 ? limit : 600) > TANDEM_E2E_DEADLINE )); then
-    echo "[$name] SKIP: not run: the time budget (TANDEM_TEST_DEADLINE) would end during it" | tee "$logs/$name.attempt-1.log"
+  if e2e_past_deadline "$name" "$limit" "$logs/$name.attempt-1.log"; then
     e2e_record "$name" 0 1 0 ""
     return
   fi
