@@ -133,6 +133,8 @@ int vpn_common_open(struct net_device *dev, bool tx_ready);
 int vpn_common_stop(struct net_device *dev);
 netdev_features_t vpn_offload_features(netdev_features_t f, u64 pf, u64 csum);
 bool vpn_offload_gso_ok(const struct sk_buff *skb, u64 pf, u64 csum);
+int vpn_tx_offload_hdr(struct sk_buff *skb, struct virtio_net_hdr *vh, u64 pf, u64 csum,
+		       bool has_data_valid);
 struct sk_buff *vpn_rx_alloc_skb(struct napi_struct *napi, u32 len);
 void vpn_rx_deliver(struct napi_struct *napi, struct vpn_ctx_stats *rx, unsigned int bad_hdr,
 		    struct sk_buff *skb, const struct virtio_net_hdr *hdr, u32 len);

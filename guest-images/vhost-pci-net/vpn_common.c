@@ -135,6 +135,28 @@ bool vpn_offload_gso_ok(const struct sk_buff *skb, u64 pf, u64 csum)
 	return true;
 }
 
+/*
+ * The virtio_net_hdr for transmitting skb, offloads as the peer takes them (pf, csum as above):
+ * 0, or an error when the packet cannot go as it is (drop it). has_data_valid: the peer reads
+ * VIRTIO_NET_HDR_F_DATA_VALID.
+ */
+int vpn_tx_offload_hdr(struct sk_buff *skb, struct virtio_net_hdr *vh, u64 pf, u64 csum,
+		       bool has_data_valid)
+{
+	bool peer_csum = pf & csum;
+
+	if (skb->ip_summed == CHECKSUM_PARTIAL || skb_is_gso(skb)) {
+		if (skb_is_gso(skb) && !vpn_offload_gso_ok(skb, pf, csum))
+			return -EINVAL;
+		if (!peer_csum)
+			return skb_checksum_help(skb);
+		return virtio_net_hdr_from_skb(skb, vh, true, has_data_valid, 0) ? -EINVAL : 0;
+	}
+	if (peer_csum && skb->ip_summed == CHECKSUM_UNNECESSARY)
+		vh->flags = VIRTIO_NET_HDR_F_DATA_VALID;
+	return 0;
+}
+
 /* ---- receive ---- */
 
 /* An skb of exactly len bytes for a received frame (NAPI context), contents not yet written. */

@@ -42,6 +42,7 @@
 #include <linux/workqueue.h>
 
 #include "vpn.h"
+#include "vpn_ring.h"
 
 #define DRV_VERSION	"2.0"
 
@@ -64,7 +65,6 @@
 #define VPN_Q_STOP_REQUESTED	BIT(3)
 
 #define VPN_META_SIZE		0x1000
-#define VPN_MAX_REGIONS		8
 #define VPN_MAX_QUEUES		64
 
 /* MSI-X vectors and peer vrings of queue pair 0. */
@@ -74,13 +74,9 @@
 #define VPN_TX			0	/* peer vring 0 */
 #define VPN_RX			1	/* peer vring 1 */
 
-/* Limits on what the peer can make us do per packet. */
-#define VPN_MAX_RING		32768	/* split ring maximum */
-#define VPN_MAX_INDIRECT	1024	/* entries of one indirect table (UIO_MAXIOV, as vhost) */
-#define VPN_MAX_RX_SEGS		128	/* buffers of one VM2 TX chain */
-#define VPN_MAX_TX_HEADS	64	/* chains (mergeable buffers) for one packet */
-#define VPN_MAX_RX_FRAME	(65535 + ETH_HLEN + VLAN_HLEN)	/* largest frame (GSO) from VM2 */
+/* Limits on what the peer can make us do per packet are the ring core's (vpn_ring.h). */
 #define VPN_MAX_MTU		9000
+#define VPN_TX_SPANS		64	/* pieces of one skb handed to the ring core */
 
 /* Feature bits we care about (virtio_net.h / virtio_config.h / virtio_ring.h numbering). */
 #define VPN_F(bit)		(1ULL << (bit))
@@ -133,33 +129,6 @@ static_assert(offsetof(struct vpn_meta_head, peer_features) == 0x20);
 static_assert(offsetof(struct vpn_meta_head, region) == 0x40);
 static_assert(offsetof(struct vpn_meta_head, queue) == 0x140);
 
-/* Split virtqueue, as VM2 lays it out. */
-struct vpn_desc {
-	__le64 addr;
-	__le32 len;
-	__le16 flags;
-	__le16 next;
-};
-
-struct vpn_avail {
-	__le16 flags;
-	__le16 idx;
-	__le16 ring[];		/* num entries, then used_event */
-};
-
-struct vpn_used_elem {
-	__le32 id;
-	__le32 len;
-};
-
-struct vpn_used {
-	__le16 flags;
-	__le16 idx;
-	struct vpn_used_elem ring[];	/* num entries, then avail_event */
-};
-
-static_assert(sizeof(struct vpn_desc) == 16);
-
 /* ---- driver state ---- */
 
 struct vpn_region {
@@ -187,27 +156,17 @@ struct vpn_meta {
 };
 
 struct vpn_ring {
+	struct vpn_vq vq;		/* the ring core's state: position, suppression, broken */
 	unsigned int index;		/* peer vring index: VPN_TX or VPN_RX */
 	bool running;			/* started in this session; the data path may use it */
-	bool broken;			/* peer error on the ring itself; idle until restarted */
-	bool pos_valid;			/* last_avail is meaningful for .session */
-	bool kick_enabled;		/* we asked VM2 for kicks */
-	bool signalled_valid;
-	bool notify_pending;		/* used published but doorbell not yet considered */
+	bool pos_valid;			/* vq.last_avail is meaningful for .session */
 	bool stop_acked;		/* the current stop request has been acked */
 	bool hold;			/* unusable entry: do not start until it changes or drops LIVE */
 	u32 qflags;			/* KICK_IRQ / CALL_DOORBELL of the live entry */
-	u16 num;
-	u16 last_avail;			/* next avail entry to consume */
-	u16 avail_cache;		/* last avail.idx read */
-	u16 used_idx;			/* shadow used.idx */
-	u16 signalled_used;
-	struct vpn_desc *desc;
-	struct vpn_avail *avail;
-	struct vpn_used *used;
 	void __iomem *doorbell;
 	/* what the ring was started with */
 	u32 session;
+	u16 num;
 	u16 base;
 	u64 desc_gpa, avail_gpa, used_gpa;
 };
@@ -241,17 +200,6 @@ static_assert(VPN_RX_NSTATS <= 8 && VPN_TX_NSTATS <= 8);
 static_assert(VPN_RX_PACKETS == VPN_STAT_PACKETS && VPN_RX_BYTES == VPN_STAT_BYTES);
 static_assert(VPN_TX_PACKETS == VPN_STAT_PACKETS && VPN_TX_BYTES == VPN_STAT_BYTES);
 
-/* A piece of a peer buffer, mapped. */
-struct vpn_seg {
-	u8 *p;
-	u32 len;
-};
-
-struct vpn_tx_head {
-	u16 id;
-	u32 len;
-};
-
 struct vpn_priv {
 	struct vpn_common common;	/* first: see vpn.h (pdev, napi, removing, irq_ok) */
 	struct net_device *dev;
@@ -263,9 +211,10 @@ struct vpn_priv {
 	/* Changed only by the config work, with both data paths quiesced. */
 	u32 nregions;
 	struct vpn_region region[VPN_MAX_REGIONS];
+	struct vpn_mem mem;		/* the regions as the ring core translates them */
 	u64 features;
-	u32 hdr_len;
-	bool mrg, event_idx, indirect, host_offload;
+	struct vpn_vq_features vqf;	/* what the rings take of the features */
+	bool host_offload;
 	u32 session;
 	bool bad_meta_logged;
 
@@ -273,8 +222,9 @@ struct vpn_priv {
 	struct delayed_work config_work;
 	struct timer_list poll_timer;	/* for directions without KICK_IRQ (peer passed NOFD) */
 
-	struct vpn_tx_head tx_heads[VPN_MAX_TX_HEADS];	/* xmit scratch (tx lock) */
-	struct vpn_seg rx_segs[VPN_MAX_RX_SEGS];	/* poll scratch (NAPI) */
+	struct vpn_span tx_spans[VPN_TX_SPANS];		/* xmit scratch (tx lock) */
+	struct vpn_span rx_segs[VPN_MAX_RX_SEGS];	/* poll scratch (NAPI) */
+	struct vpn_span rx_dst[MAX_SKB_FRAGS + 1];	/* poll scratch (NAPI) */
 
 	struct vpn_ctx_stats rx_stats;
 	struct vpn_ctx_stats tx_stats;
@@ -283,109 +233,11 @@ struct vpn_priv {
 
 static_assert(offsetof(struct vpn_priv, common) == 0);
 
-/* ---- address translation ---- */
-
-/*
- * VM2 gpa [gpa, gpa + len) to a pointer into BAR2, or NULL unless the whole range lies in one
- * region. len may be 0 (then gpa must still be inside a region).
- */
-static void *vpn_translate(const struct vpn_priv *p, u64 gpa, u64 len)
-{
-	u32 i;
-
-	for (i = 0; i < p->nregions; i++) {
-		const struct vpn_region *r = &p->region[i];
-		u64 off;
-
-		if (gpa < r->gpa)
-			continue;
-		off = gpa - r->gpa;
-		if (off >= r->size)
-			continue;
-		if (len > r->size - off)
-			return NULL;	/* crosses the end of its region: a peer error */
-		return p->bar2 + r->bar_offset + off;
-	}
-	return NULL;
-}
-
-/* ---- ring helpers (device side of a split virtqueue) ---- */
-
-static __le16 *vpn_used_event(struct vpn_ring *r)
-{
-	return &r->avail->ring[r->num];
-}
-
-static __le16 *vpn_avail_event(struct vpn_ring *r)
-{
-	return (__le16 *)&r->used->ring[r->num];
-}
-
-/* 1 and *head: next available chain; 0: none; -EIO: VM2 moved avail.idx impossibly. */
-static int vpn_avail_next(struct vpn_priv *p, struct vpn_ring *r, u16 *head)
-{
-	if (r->last_avail == r->avail_cache) {
-		u16 a = le16_to_cpu(READ_ONCE(r->avail->idx));
-
-		if ((u16)(a - r->last_avail) > r->num) {
-			if (!r->broken)
-				netdev_err(p->dev, "peer vring %u: avail.idx %u with last_avail %u and num %u; ring stopped\n",
-					   r->index, a, r->last_avail, r->num);
-			r->broken = true;
-			atomic64_inc(&p->misc[VPN_RING_ERRORS]);
-			return -EIO;
-		}
-		r->avail_cache = a;
-		if (a == r->last_avail)
-			return 0;
-		virt_rmb();	/* ring entries after the index */
-	}
-	*head = le16_to_cpu(READ_ONCE(r->avail->ring[r->last_avail & (r->num - 1)]));
-	r->last_avail++;
-	return 1;
-}
-
-static void vpn_used_add(struct vpn_ring *r, u16 id, u32 len)
-{
-	struct vpn_used_elem *e = &r->used->ring[r->used_idx & (r->num - 1)];
-
-	WRITE_ONCE(e->id, cpu_to_le32(id));
-	WRITE_ONCE(e->len, cpu_to_le32(len));
-	r->used_idx++;
-}
-
-static void vpn_used_publish(struct vpn_ring *r)
-{
-	virt_wmb();	/* used entries (and buffer contents) before the index */
-	WRITE_ONCE(r->used->idx, cpu_to_le16(r->used_idx));
-	r->notify_pending = true;
-}
-
-/* Does VM2 want an interrupt for what we published since the last check? */
-static bool vpn_need_notify(struct vpn_priv *p, struct vpn_ring *r)
-{
-	u16 old, new, event;
-	bool valid;
-
-	r->notify_pending = false;
-	if (!(r->qflags & VPN_Q_CALL_DOORBELL))
-		return false;
-	virt_mb();	/* used.idx visible before we read VM2's suppression state */
-	if (p->event_idx) {
-		event = le16_to_cpu(READ_ONCE(*vpn_used_event(r)));
-		old = r->signalled_used;
-		new = r->used_idx;
-		valid = r->signalled_valid;
-		r->signalled_used = new;
-		r->signalled_valid = true;
-		return !valid || vring_need_event(event, new, old);
-	}
-	return !(le16_to_cpu(READ_ONCE(r->avail->flags)) & VRING_AVAIL_F_NO_INTERRUPT);
-}
+/* ---- the peer's rings: the ring core (vpn_ring.c) walks them, this file rings and counts ---- */
 
 static void vpn_notify(struct vpn_priv *p, struct vpn_ring *r)
 {
-	if (!vpn_need_notify(p, r))
+	if (!vpn_vq_need_notify(&r->vq))
 		return;
 	iowrite32(r->index, r->doorbell);
 	if (r->index == VPN_TX)
@@ -394,212 +246,93 @@ static void vpn_notify(struct vpn_priv *p, struct vpn_ring *r)
 		vpn_stat_inc(&p->rx_stats, VPN_RX_DOORBELLS);
 }
 
-static void vpn_kick_disable(struct vpn_priv *p, struct vpn_ring *r)
+/* The ring core found an impossible avail.idx and marked the ring broken: say so, count it. */
+static void vpn_ring_broke(struct vpn_priv *p, struct vpn_ring *r)
 {
-	if (!r->kick_enabled)
-		return;
-	r->kick_enabled = false;
-	/* With EVENT_IDX the stale avail_event already limits VM2 to one more kick. */
-	if (!p->event_idx)
-		WRITE_ONCE(r->used->flags, cpu_to_le16(VRING_USED_F_NO_NOTIFY));
-}
-
-/* Ask VM2 for a kick on its next avail entry; true if entries arrived meanwhile (re-check). */
-static bool vpn_kick_enable(struct vpn_priv *p, struct vpn_ring *r)
-{
-	if (!r->kick_enabled) {
-		r->kick_enabled = true;
-		if (!p->event_idx)
-			WRITE_ONCE(r->used->flags, 0);
-	}
-	if (p->event_idx)
-		WRITE_ONCE(*vpn_avail_event(r), cpu_to_le16(r->avail_cache));
-	virt_mb();	/* the request visible before we look at avail.idx again */
-	return le16_to_cpu(READ_ONCE(r->avail->idx)) != r->avail_cache;
-}
-
-/* ---- descriptor chains ---- */
-
-struct vpn_chain {
-	const struct vpn_desc *table;
-	u32 count;		/* entries in table */
-	u32 idx;		/* next entry */
-	u32 steps;		/* entries visited in table: loop bound */
-	bool indirect;
-	bool done;
-};
-
-static int vpn_chain_start(const struct vpn_ring *r, u16 head, struct vpn_chain *c)
-{
-	if (head >= r->num)
-		return -EINVAL;
-	c->table = r->desc;
-	c->count = r->num;
-	c->idx = head;
-	c->steps = 0;
-	c->indirect = false;
-	c->done = false;
-	return 0;
+	netdev_err(p->dev, "peer vring %u: avail.idx %u with last_avail %u and num %u; ring stopped\n",
+		   r->index, r->vq.bad_avail, r->vq.last_avail, r->vq.num);
+	atomic64_inc(&p->misc[VPN_RING_ERRORS]);
 }
 
 /*
- * Next buffer of a chain: 1 with *buf (NULL if *len is 0) and *len; 0 at the end of the chain;
- * -EINVAL on a peer error. write: the buffers must be device-writable (VM2's RX ring) or
- * device-readable (VM2's TX ring). Each descriptor is read once.
+ * The bytes of skb as the ring core takes them, in order: the linear part, the page fragments,
+ * then those of each skb on the frag_list. -E2BIG if they take more than max spans (or the
+ * frag_list nests).
  */
-static int vpn_chain_next(const struct vpn_priv *p, struct vpn_chain *c, bool write, u8 **buf,
-			  u32 *len)
+static int vpn_skb_spans(struct sk_buff *skb, struct vpn_span *s, unsigned int max, bool walk)
 {
-	for (;;) {
-		const struct vpn_desc *d;
-		u64 addr;
-		u32 dlen;
-		u16 flags, next;
+	struct sk_buff *it;
+	unsigned int i, n = 0;
+	int k;
 
-		if (c->done)
-			return 0;
-		if (c->steps++ >= c->count)
-			return -EINVAL;		/* longer than the table: a loop */
-		d = &c->table[c->idx];
-		addr = le64_to_cpu(READ_ONCE(d->addr));
-		dlen = le32_to_cpu(READ_ONCE(d->len));
-		flags = le16_to_cpu(READ_ONCE(d->flags));
-		next = le16_to_cpu(READ_ONCE(d->next));
-
-		if (flags & VRING_DESC_F_INDIRECT) {
-			const void *t;
-
-			/* Only as the sole head descriptor, not nested, and only if negotiated. */
-			if (!p->indirect || c->indirect || c->steps != 1 ||
-			    (flags & VRING_DESC_F_NEXT))
-				return -EINVAL;
-			if (!dlen || dlen % sizeof(struct vpn_desc) ||
-			    dlen / sizeof(struct vpn_desc) > VPN_MAX_INDIRECT)
-				return -EINVAL;
-			t = vpn_translate(p, addr, dlen);
-			if (!t)
-				return -EINVAL;
-			c->table = t;
-			c->count = dlen / sizeof(struct vpn_desc);
-			c->idx = 0;
-			c->steps = 0;
-			c->indirect = true;
-			continue;
-		}
-		if (!!(flags & VRING_DESC_F_WRITE) != write)
-			return -EINVAL;
-		if (flags & VRING_DESC_F_NEXT) {
-			if (next >= c->count)
-				return -EINVAL;
-			c->idx = next;
-		} else {
-			c->done = true;
-		}
-		*len = dlen;
-		*buf = NULL;
-		if (dlen) {
-			*buf = vpn_translate(p, addr, dlen);
-			if (!*buf)
-				return -EINVAL;
-		}
-		return 1;
+	if (skb_headlen(skb)) {
+		s[n].p = skb->data;
+		s[n++].len = skb_headlen(skb);
 	}
+	if (n + skb_shinfo(skb)->nr_frags > max)
+		return -E2BIG;
+	for (i = 0; i < skb_shinfo(skb)->nr_frags; i++) {
+		const skb_frag_t *f = &skb_shinfo(skb)->frags[i];
+
+		s[n].p = skb_frag_address(f);
+		s[n++].len = skb_frag_size(f);
+	}
+	if (!skb_has_frag_list(skb))
+		return n;
+	if (!walk)
+		return -E2BIG;
+	skb_walk_frags(skb, it) {
+		if (n == max)
+			return -E2BIG;
+		k = vpn_skb_spans(it, s + n, max - n, false);
+		if (k < 0)
+			return k;
+		n += k;
+	}
+	return n;
 }
 
 /* ---- transmit: fill VM2's RX buffers (peer vring 0) ---- */
 
-enum vpn_tx_result { VPN_TX_DONE, VPN_TX_NOBUF, VPN_TX_BAD, VPN_TX_TOOBIG, VPN_TX_BROKEN };
-
-/*
- * The byte stream we write is [virtio_net_hdr (hdr_len) | frame]. Copy stream bytes [off, off+n)
- * to dst. nb[] remember where stream bytes 10 and 11 (num_buffers) landed, to patch them later.
- */
-static void vpn_tx_copy(const struct vpn_priv *p, struct sk_buff *skb, const u8 *hdr, u32 off,
-			u8 *dst, u32 n, u8 **nb)
+/* The frame's spans into p->tx_spans; a frag_list too long or nested is linearized first. */
+static int vpn_tx_spans(struct vpn_priv *p, struct sk_buff *skb)
 {
-	if (off < p->hdr_len) {
-		u32 h = min(n, p->hdr_len - off), k;
+	int n = vpn_skb_spans(skb, p->tx_spans, VPN_TX_SPANS, true);
 
-		memcpy(dst, hdr + off, h);
-		for (k = off; k < off + h; k++)
-			if (k == 10 || k == 11)
-				nb[k - 10] = dst + (k - off);
-		dst += h;
-		off += h;
-		n -= h;
-	}
-	if (n)
-		skb_copy_bits(skb, off - p->hdr_len, dst, n);	/* in range: cannot fail */
+	if (n >= 0)
+		return n;
+	if (__skb_linearize(skb))
+		return -ENOMEM;
+	return vpn_skb_spans(skb, p->tx_spans, VPN_TX_SPANS, true);
 }
 
-static enum vpn_tx_result vpn_tx_fill(struct vpn_priv *p, struct vpn_ring *r, struct sk_buff *skb,
-				       u8 *hdr)
+/* Count and free a packet vpn_vq_tx did not publish as sent. */
+static void vpn_tx_drop(struct vpn_priv *p, struct vpn_ring *r, struct sk_buff *skb,
+			enum vpn_tx_result res)
 {
-	u32 total = p->hdr_len + skb->len, off = 0;
-	u16 start = r->last_avail, nheads = 0, maxheads, i;
-	u8 *nb[2] = { NULL, NULL };
-	int err;
-
-	maxheads = p->mrg ? min_t(u32, r->num, VPN_MAX_TX_HEADS) : 1;
-	if (p->hdr_len == sizeof(struct virtio_net_hdr_mrg_rxbuf)) {
-		hdr[10] = 1;	/* num_buffers = 1 (le16), patched below */
-		hdr[11] = 0;
+	switch (res) {
+	case VPN_VQ_TX_BAD:
+		net_warn_ratelimited("%s: bad descriptor chain in peer vring 0; packet dropped\n",
+				     p->dev->name);
+		vpn_stat_inc(&p->tx_stats, VPN_TX_BAD_CHAIN);
+		break;
+	case VPN_VQ_TX_TOOBIG:
+		vpn_stat_inc(&p->tx_stats, VPN_TX_TOO_BIG);
+		break;
+	default:	/* VPN_VQ_TX_BROKEN */
+		vpn_ring_broke(p, r);
+		vpn_stat_inc(&p->tx_stats, VPN_TX_NO_RING);
+		break;
 	}
+	dev_kfree_skb_any(skb);
+}
 
-	while (off < total) {
-		struct vpn_chain c;
-		u16 head;
-		u32 written = 0;
-
-		if (nheads == maxheads) {
-			r->last_avail = start;	/* VM2's buffers cannot hold it: drop, keep them */
-			return VPN_TX_TOOBIG;
-		}
-		err = vpn_avail_next(p, r, &head);
-		if (err < 0) {
-			r->last_avail = start;	/* nothing of this packet completed */
-			return VPN_TX_BROKEN;
-		}
-		if (!err) {
-			r->last_avail = start;	/* wait for more buffers */
-			return VPN_TX_NOBUF;
-		}
-		p->tx_heads[nheads].id = head;
-		err = vpn_chain_start(r, head, &c);
-		while (!err && off < total) {
-			u8 *buf;
-			u32 len, n;
-
-			err = vpn_chain_next(p, &c, true, &buf, &len);
-			if (err <= 0)
-				break;
-			err = 0;
-			n = min(len, total - off);
-			if (n)
-				vpn_tx_copy(p, skb, hdr, off, buf, n, nb);
-			off += n;
-			written += n;
-		}
-		p->tx_heads[nheads++].len = written;
-		if (err < 0) {
-			/* A bad chain: complete everything taken for this packet with length 0. */
-			for (i = 0; i < nheads; i++)
-				vpn_used_add(r, p->tx_heads[i].id, 0);
-			vpn_used_publish(r);
-			return VPN_TX_BAD;
-		}
-		/* err == 0 here: the chain ended (or the packet is complete). */
-	}
-
-	if (nb[0] && nheads > 1) {
-		*nb[0] = nheads & 0xff;
-		if (nb[1])
-			*nb[1] = nheads >> 8;
-	}
-	for (i = 0; i < nheads; i++)
-		vpn_used_add(r, p->tx_heads[i].id, p->tx_heads[i].len);
-	vpn_used_publish(r);
-	return VPN_TX_DONE;
+/* Publish the batch's used entries (vpn_vq_tx defers them) and ring if VM2 wants it. */
+static void vpn_tx_flush(struct vpn_priv *p, struct vpn_ring *r)
+{
+	vpn_vq_flush(&r->vq);
+	if (r->vq.notify_pending)
+		vpn_notify(p, r);
 }
 
 static netdev_tx_t vpn_start_xmit(struct sk_buff *skb, struct net_device *dev)
@@ -609,38 +342,29 @@ static netdev_tx_t vpn_start_xmit(struct sk_buff *skb, struct net_device *dev)
 	struct virtio_net_hdr_mrg_rxbuf vh = {};
 	enum vpn_tx_result res;
 	unsigned int len = skb->len;
+	int nspans;
 
-	if (unlikely(!r->running || r->broken)) {
+	if (unlikely(!r->running)) {
 		vpn_stat_inc(&p->tx_stats, VPN_TX_NO_RING);
 		dev_kfree_skb_any(skb);
-		return NETDEV_TX_OK;
+		return NETDEV_TX_OK;	/* vpn_ring_stop published everything */
 	}
-
-	/*
-	 * Offloads exactly as VM2 negotiated them (vpn_fix_features keeps the netdev features in
-	 * line; this also covers skbs built before a feature change).
-	 */
-	if (skb->ip_summed == CHECKSUM_PARTIAL || skb_is_gso(skb)) {
-		if (skb_is_gso(skb) &&
-		    !vpn_offload_gso_ok(skb, p->features, VPN_F(VIRTIO_NET_F_GUEST_CSUM))) {
-			vpn_stat_inc(&p->tx_stats, VPN_TX_OFFLOAD);
-			dev_kfree_skb_any(skb);
-			return NETDEV_TX_OK;
-		}
-		if (!(p->features & VPN_F(VIRTIO_NET_F_GUEST_CSUM))) {
-			if (skb_checksum_help(skb)) {
-				vpn_stat_inc(&p->tx_stats, VPN_TX_OFFLOAD);
-				dev_kfree_skb_any(skb);
-				return NETDEV_TX_OK;
-			}
-		} else if (virtio_net_hdr_from_skb(skb, &vh.hdr, true, true, 0)) {
-			vpn_stat_inc(&p->tx_stats, VPN_TX_OFFLOAD);
-			dev_kfree_skb_any(skb);
-			return NETDEV_TX_OK;
-		}
-	} else if ((p->features & VPN_F(VIRTIO_NET_F_GUEST_CSUM)) &&
-		   skb->ip_summed == CHECKSUM_UNNECESSARY) {
-		vh.hdr.flags = VIRTIO_NET_HDR_F_DATA_VALID;
+	if (unlikely(r->vq.broken)) {
+		vpn_stat_inc(&p->tx_stats, VPN_TX_NO_RING);
+		dev_kfree_skb_any(skb);
+		goto out;
+	}
+	/* Offloads exactly as VM2 negotiated them (vpn_fix_features keeps the netdev in line). */
+	if (vpn_tx_offload_hdr(skb, &vh.hdr, p->features, VPN_F(VIRTIO_NET_F_GUEST_CSUM), true)) {
+		vpn_stat_inc(&p->tx_stats, VPN_TX_OFFLOAD);
+		dev_kfree_skb_any(skb);
+		goto out;
+	}
+	nspans = vpn_tx_spans(p, skb);
+	if (nspans < 0) {
+		vpn_stat_inc(&p->tx_stats, VPN_TX_OFFLOAD);
+		dev_kfree_skb_any(skb);
+		goto out;
 	}
 
 	/*
@@ -648,52 +372,37 @@ static netdev_tx_t vpn_start_xmit(struct sk_buff *skb, struct net_device *dev)
 	 * VPN_MAX_TX_HEADS of them before it counts as too big.
 	 */
 	for (;;) {
-		res = vpn_tx_fill(p, r, skb, (u8 *)&vh);
-		if (res != VPN_TX_NOBUF)
+		res = vpn_vq_tx(&r->vq, (u8 *)&vh, p->tx_spans, nspans);
+		if (res != VPN_VQ_TX_NOBUF)
 			break;
 		/* No room: stop, ask VM2 for a kick (vector 1 wakes us), and re-check for a race. */
 		netif_stop_queue(dev);
 		vpn_stat_inc(&p->tx_stats, VPN_TX_RING_FULL);
-		if (!vpn_kick_enable(p, r)) {
-			if (r->notify_pending)
-				vpn_notify(p, r);
+		if (!vpn_vq_kick_enable(&r->vq)) {
+			vpn_tx_flush(p, r);
 			return NETDEV_TX_BUSY;
 		}
 		netif_start_queue(dev);
 	}
-	vpn_kick_disable(p, r);
+	vpn_vq_kick_disable(&r->vq);
 
-	switch (res) {
-	case VPN_TX_DONE:
+	if (res == VPN_VQ_TX_DONE) {
 		vpn_stat_packet(&p->tx_stats, len);
 		dev_consume_skb_any(skb);
-		break;
-	case VPN_TX_BAD:
-		net_warn_ratelimited("%s: bad descriptor chain in peer vring 0; packet dropped\n",
-				     dev->name);
-		vpn_stat_inc(&p->tx_stats, VPN_TX_BAD_CHAIN);
-		dev_kfree_skb_any(skb);
-		break;
-	case VPN_TX_TOOBIG:
-		vpn_stat_inc(&p->tx_stats, VPN_TX_TOO_BIG);
-		dev_kfree_skb_any(skb);
-		break;
-	default:	/* VPN_TX_BROKEN */
-		vpn_stat_inc(&p->tx_stats, VPN_TX_NO_RING);
-		dev_kfree_skb_any(skb);
-		break;
+	} else {
+		vpn_tx_drop(p, r, skb, res);
 	}
 
 	/* Stop early when VM2's ring is empty, so the next packet does not bounce. */
-	if (!r->broken && r->last_avail == r->avail_cache &&
-	    le16_to_cpu(READ_ONCE(r->avail->idx)) == r->avail_cache) {
+	if (!r->vq.broken && vpn_vq_empty(&r->vq)) {
 		netif_stop_queue(dev);
-		if (vpn_kick_enable(p, r))
+		if (vpn_vq_kick_enable(&r->vq))
 			netif_start_queue(dev);
 	}
-
-	if (r->notify_pending && (!netdev_xmit_more() || netif_queue_stopped(dev)))
-		vpn_notify(p, r);
+out:
+	/* One used.idx store and at most one doorbell per xmit_more batch. */
+	if (!netdev_xmit_more() || netif_queue_stopped(dev))
+		vpn_tx_flush(p, r);
 	return NETDEV_TX_OK;
 }
 
@@ -703,76 +412,37 @@ static netdev_tx_t vpn_start_xmit(struct sk_buff *skb, struct net_device *dev)
 static void vpn_rx_one(struct vpn_priv *p, struct vpn_ring *r, u16 head)
 {
 	struct virtio_net_hdr_mrg_rxbuf vhdr = {};
-	u8 *hdrp = (u8 *)&vhdr;
-	struct vpn_chain c;
 	struct sk_buff *skb;
-	u32 nseg = 0, i, len, pos, hskip;
-	u64 total = 0;
-	int err;
+	enum vpn_rx_result res;
+	u32 nseg, len;
+	int ndst;
 
-	err = vpn_chain_start(r, head, &c);
-	while (!err) {
-		u8 *buf;
-		u32 blen;
-
-		err = vpn_chain_next(p, &c, false, &buf, &blen);
-		if (err <= 0)
-			break;
-		err = 0;
-		if (!blen)
-			continue;
-		if (nseg == VPN_MAX_RX_SEGS) {
-			err = -E2BIG;
-			break;
-		}
-		p->rx_segs[nseg].p = buf;
-		p->rx_segs[nseg].len = blen;
-		nseg++;
-		total += blen;
-	}
-	if (err < 0) {
+	res = vpn_vq_rx_gather(&r->vq, head, p->rx_segs, &nseg, &len);
+	if (res == VPN_VQ_RX_BAD_CHAIN) {
 		net_warn_ratelimited("%s: bad descriptor chain in peer vring 1; packet dropped\n",
 				     p->dev->name);
 		vpn_stat_inc(&p->rx_stats, VPN_RX_BAD_CHAIN);
 		return;
 	}
-	if (total < p->hdr_len + ETH_HLEN || total - p->hdr_len > VPN_MAX_RX_FRAME) {
+	if (res != VPN_VQ_RX_OK) {
 		vpn_stat_inc(&p->rx_stats, VPN_RX_BAD_LEN);
 		return;
 	}
-	len = total - p->hdr_len;
 
 	skb = vpn_rx_alloc_skb(&p->common.napi, len);
 	if (!skb) {
 		vpn_stat_inc(&p->rx_stats, VPN_RX_NOMEM);
 		return;
 	}
-
-	/* One copy: the header into vhdr, the frame into the skb. */
-	hskip = p->hdr_len;
-	pos = 0;
-	for (i = 0; i < nseg; i++) {
-		u8 *src = p->rx_segs[i].p;
-		u32 n = p->rx_segs[i].len;
-
-		if (hskip) {
-			u32 h = min(n, hskip);
-
-			memcpy(hdrp + (p->hdr_len - hskip), src, h);
-			hskip -= h;
-			src += h;
-			n -= h;
-		}
-		if (n) {
-			if (skb_store_bits(skb, pos, src, n)) {
-				/* cannot happen: the skb holds exactly len bytes */
-				dev_kfree_skb_any(skb);
-				vpn_stat_inc(&p->rx_stats, VPN_RX_BAD_LEN);
-				return;
-			}
-			pos += n;
-		}
+	/* A fresh skb: its linear part and page fragments, no frag_list. */
+	ndst = vpn_skb_spans(skb, p->rx_dst, ARRAY_SIZE(p->rx_dst), false);
+	if (ndst < 0) {
+		dev_kfree_skb_any(skb);	/* cannot happen: see vpn_rx_alloc_skb */
+		vpn_stat_inc(&p->rx_stats, VPN_RX_NOMEM);
+		return;
 	}
+	/* One copy: the header into vhdr, the frame into the skb. */
+	vpn_rx_copy(p->rx_segs, nseg, r->vq.f.hdr_len, (u8 *)&vhdr, p->rx_dst, ndst);
 
 	/* Checksum/GSO offload from VM2 only if it negotiated it; otherwise the header is ignored. */
 	vpn_rx_deliver(&p->common.napi, &p->rx_stats, VPN_RX_BAD_HDR, skb,
@@ -786,25 +456,27 @@ static int vpn_poll(struct napi_struct *napi, int budget)
 	int done = 0, err;
 	u16 head;
 
-	if (!r->running || r->broken) {
+	if (!r->running || r->vq.broken) {
 		napi_complete_done(napi, 0);
 		return 0;
 	}
-	vpn_kick_disable(p, r);
+	vpn_vq_kick_disable(&r->vq);
 	while (done < budget) {
-		err = vpn_avail_next(p, r, &head);
+		err = vpn_vq_avail_next(&r->vq, &head);
+		if (err < 0)
+			vpn_ring_broke(p, r);
 		if (err <= 0)
 			break;
 		vpn_rx_one(p, r, head);
-		vpn_used_add(r, head, 0);
+		vpn_vq_used_add(&r->vq, head, 0);
 		done++;
 	}
 	if (done) {
-		vpn_used_publish(r);
+		vpn_vq_used_publish(&r->vq);
 		vpn_notify(p, r);
 	}
 	if (done < budget && napi_complete_done(napi, done)) {
-		if (!r->broken && vpn_kick_enable(p, r))
+		if (!r->vq.broken && vpn_vq_kick_enable(&r->vq))
 			napi_schedule(napi);
 	}
 	return done;
@@ -938,21 +610,16 @@ static int vpn_read_meta(struct vpn_priv *p, struct vpn_meta *m)
 /* Point the ring at VM2's structures through the current region table. */
 static bool vpn_ring_map(struct vpn_priv *p, struct vpn_ring *r)
 {
-	u64 n = r->num;
-
-	r->desc = vpn_translate(p, r->desc_gpa, 16 * n);
-	r->avail = vpn_translate(p, r->avail_gpa, 6 + 2 * n);
-	r->used = vpn_translate(p, r->used_gpa, 6 + 8 * n);
-	return r->desc && r->avail && r->used && !(r->desc_gpa & 15) && !(r->avail_gpa & 1) &&
-	       !(r->used_gpa & 3);
+	return vpn_vq_map(&r->vq, &p->mem, r->num, r->desc_gpa, r->avail_gpa, r->used_gpa);
 }
 
 static void vpn_ring_stop(struct vpn_priv *p, struct vpn_ring *r)
 {
 	if (!r->running)
 		return;
-	if (r->notify_pending)
-		vpn_notify(p, r);	/* everything published has been announced */
+	vpn_vq_flush(&r->vq);	/* everything added is published, and announced */
+	if (r->vq.notify_pending)
+		vpn_notify(p, r);
 	WRITE_ONCE(r->running, false);
 }
 
@@ -967,28 +634,55 @@ static void vpn_ring_start(struct vpn_priv *p, struct vpn_ring *r, const struct 
 	r->base = m->q[i].base;
 	r->session = m->session;
 	r->qflags = m->q[i].flags;
-	if (!r->num || r->num > VPN_MAX_RING || !is_power_of_2(r->num) || !vpn_ring_map(p, r)) {
+	if (!vpn_ring_map(p, r)) {
 		netdev_err(p->dev, "peer vring %u: num %u desc %#llx avail %#llx used %#llx not usable\n",
 			   i, r->num, r->desc_gpa, r->avail_gpa, r->used_gpa);
 		atomic64_inc(&p->misc[VPN_RING_ERRORS]);
 		r->pos_valid = false;
 		return;
 	}
-	r->last_avail = r->base;
-	r->avail_cache = r->base;
-	r->used_idx = le16_to_cpu(READ_ONCE(r->used->idx));
-	r->signalled_valid = false;
-	r->notify_pending = false;
-	r->broken = false;
-	r->pos_valid = true;
+	r->vq.f = p->vqf;
 	/* TX: no kicks until we run out of buffers. RX: kicks on. */
-	r->kick_enabled = true;
-	if (i == VPN_TX)
-		vpn_kick_disable(p, r);
-	else
-		vpn_kick_enable(p, r);
+	vpn_vq_start(&r->vq, r->base, r->qflags & VPN_Q_CALL_DOORBELL, i == VPN_RX);
+	r->vq.defer_publish = i == VPN_TX;	/* xmit publishes once per xmit_more batch */
+	r->pos_valid = true;
 	WRITE_ONCE(r->running, true);
 	atomic64_inc(&p->misc[VPN_RING_STARTS]);
+}
+
+/* New features: what the rings take of them, for running rings too (both paths are quiesced). */
+static void vpn_apply_features(struct vpn_priv *p, u64 features)
+{
+	struct vpn_vq_features *f = &p->vqf;
+	unsigned int i;
+
+	f->mrg = features & VPN_F(VIRTIO_NET_F_MRG_RXBUF);
+	f->event_idx = features & VPN_F(VIRTIO_RING_F_EVENT_IDX);
+	f->indirect = features & VPN_F(VIRTIO_RING_F_INDIRECT_DESC);
+	f->hdr_len = (f->mrg || (features & VPN_F(VIRTIO_F_VERSION_1))) ?
+		     VPN_HDR_MRG_LEN : VPN_HDR_LEN;
+	p->host_offload = features & VPN_F(VIRTIO_NET_F_CSUM);
+	for (i = 0; i < 2; i++)
+		p->ring[i].vq.f = *f;
+}
+
+/* A new region table: the metadata's copy, and the ring core's view of it in BAR2. */
+static void vpn_apply_regions(struct vpn_priv *p, const struct vpn_meta *m)
+{
+	u32 i;
+
+	p->nregions = m->nregions;
+	memcpy(p->region, m->region, sizeof(p->region));
+	memset(&p->mem, 0, sizeof(p->mem));
+	for (i = 0; i < m->nregions; i++) {
+		const struct vpn_region *r = &m->region[i];
+
+		/* vpn_read_meta zeroed a region outside BAR2: size 0 never translates. */
+		p->mem.region[i].gpa = r->gpa;
+		p->mem.region[i].size = r->size;
+		p->mem.region[i].host = p->bar2 + r->bar_offset;
+	}
+	p->mem.nregions = m->nregions;
 }
 
 /*
@@ -1013,20 +707,13 @@ static unsigned int vpn_apply(struct vpn_priv *p, const struct vpn_meta *m, u32 
 	if (features_changed) {
 		/* As vhost: new features apply from the next packet (tandem stops rings first). */
 		p->features = m->features;
-		p->mrg = m->features & VPN_F(VIRTIO_NET_F_MRG_RXBUF);
-		p->event_idx = m->features & VPN_F(VIRTIO_RING_F_EVENT_IDX);
-		p->indirect = m->features & VPN_F(VIRTIO_RING_F_INDIRECT_DESC);
-		p->host_offload = m->features & VPN_F(VIRTIO_NET_F_CSUM);
-		p->hdr_len = (p->mrg || (m->features & VPN_F(VIRTIO_F_VERSION_1))) ?
-			     sizeof(struct virtio_net_hdr_mrg_rxbuf) : sizeof(struct virtio_net_hdr);
+		vpn_apply_features(p, m->features);
 		if (!features_ok && m->session)
 			netdev_err(p->dev, "peer features %#llx include unsupported %#llx; link kept down\n",
 				   m->features, m->features & VPN_FEATURES_REFUSED);
 	}
-	if (regions_changed) {
-		p->nregions = m->nregions;
-		memcpy(p->region, m->region, sizeof(p->region));
-	}
+	if (regions_changed)
+		vpn_apply_regions(p, m);
 	p->session = m->session;
 
 	for (i = 0; i < 2; i++) {
@@ -1058,11 +745,12 @@ static unsigned int vpn_apply(struct vpn_priv *p, const struct vpn_meta *m, u32 
 			r->hold = !r->running;
 		}
 		WRITE_ONCE(r->qflags, qf);
+		r->vq.call = qf & VPN_Q_CALL_DOORBELL;
 
 		if (m->stop_request & BIT_ULL(i)) {
 			if (!r->stop_acked) {
 				u16 last = (r->pos_valid && r->session == m->session) ?
-					   r->last_avail : m->q[i].base;
+					   r->vq.last_avail : m->q[i].base;
 
 				acks[nacks++] = i | (u32)last << 16;
 				r->stop_acked = true;
@@ -1320,7 +1008,7 @@ static int vpn_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		p->ring[i].index = i;
 		p->ring[i].doorbell = p->regs + VPN_DOORBELL_BASE + i * VPN_DOORBELL_STRIDE;
 	}
-	p->hdr_len = sizeof(struct virtio_net_hdr);	/* as for features 0; set by vpn_apply */
+	p->vqf.hdr_len = VPN_HDR_LEN;	/* as for features 0; set by vpn_apply */
 	u64_stats_init(&p->rx_stats.syncp);
 	u64_stats_init(&p->tx_stats.syncp);
 	INIT_DELAYED_WORK(&p->config_work, vpn_config_work);

@@ -475,25 +475,6 @@ static void vpn_sym_tx_kick(struct vpn_sym *p)
 	}
 }
 
-/* The entry's virtio_net_hdr (§9.3) from the skb, offloads as the peer accepts them. */
-static int vpn_sym_tx_hdr(const struct vpn_sym *p, struct sk_buff *skb,
-			  struct virtio_net_hdr_mrg_rxbuf *vh)
-{
-	bool csum = p->peer_features & VPN_SYM_F_CSUM;
-
-	if (skb->ip_summed == CHECKSUM_PARTIAL || skb_is_gso(skb)) {
-		if (skb_is_gso(skb) && !vpn_offload_gso_ok(skb, p->peer_features, VPN_SYM_F_CSUM))
-			return -EINVAL;
-		if (!csum)
-			return skb_checksum_help(skb);
-		if (virtio_net_hdr_from_skb(skb, &vh->hdr, true, false, 0))
-			return -EINVAL;
-	} else if (csum && skb->ip_summed == CHECKSUM_UNNECESSARY) {
-		vh->hdr.flags = VIRTIO_NET_HDR_F_DATA_VALID;
-	}
-	return 0;
-}
-
 static netdev_tx_t vpn_sym_start_xmit(struct sk_buff *skb, struct net_device *dev)
 {
 	struct vpn_sym *p = netdev_priv(dev);
@@ -528,7 +509,8 @@ static netdev_tx_t vpn_sym_start_xmit(struct sk_buff *skb, struct net_device *de
 		}
 		goto out;
 	}
-	if (vpn_sym_tx_hdr(p, skb, &vh)) {
+	/* The entry's virtio_net_hdr (§9.3), offloads as the peer accepts them. */
+	if (vpn_tx_offload_hdr(skb, &vh.hdr, p->peer_features, VPN_SYM_F_CSUM, false)) {
 		vpn_stat_inc(&p->tx_stats, VPN_SYM_TX_OFFLOAD);
 		dev_kfree_skb_any(skb);
 		goto out;
