@@ -330,3 +330,25 @@ TEST_CASE("defer_publish: a batch of transmits moves used.idx once, at vpn_vq_fl
   vpn_vq_flush(&r.vq);
   CHECK_FALSE(r.vq.notify_pending);
 }
+
+TEST_CASE("in order: one used entry for a batch, the used index past all of it") {
+  PeerRing r;
+  for (uint16_t i = 0; i < 3; ++i) r.offer(i);
+  vpn_vq_used_add_in_order(&r.vq, 2, 3);
+  vpn_vq_used_add_in_order(&r.vq, 7, 0);  // an empty batch writes nothing
+  vpn_vq_used_publish(&r.vq);
+  CHECK(r.used_idx() == 3);
+  CHECK(r.used(2) == std::pair<uint32_t, uint32_t>{2, 0});
+}
+
+TEST_CASE("receive: a misaligned indirect table is a bad chain") {
+  PeerRing r(8, {false, true, false, VPN_HDR_MRG_LEN});
+  r.desc(0, kGpa + kIndirect + 4, 16, kIndirectFlag, 0);
+  r.desc(0, r.buffer(100), 100, 0, 0, kIndirect + 4);
+  r.offer(0);
+  uint16_t head;
+  vpn_span seg[VPN_MAX_RX_SEGS];
+  uint32_t nseg, len;
+  REQUIRE(vpn_vq_avail_next(&r.vq, &head) == 1);
+  CHECK(vpn_vq_rx_gather(&r.vq, head, seg, &nseg, &len) == VPN_VQ_RX_BAD_CHAIN);
+}

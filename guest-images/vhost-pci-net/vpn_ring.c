@@ -158,6 +158,14 @@ void vpn_vq_used_add(struct vpn_vq *vq, u16 id, u32 len)
 	vq->unpublished = true;
 }
 
+void vpn_vq_used_add_in_order(struct vpn_vq *vq, u16 last_head, u16 n)
+{
+	if (!n)
+		return;
+	vq->used_idx += n - 1;
+	vpn_vq_used_add(vq, last_head, 0);
+}
+
 void vpn_vq_used_publish(struct vpn_vq *vq)
 {
 	vpn_wmb();	/* used entries (and buffer contents) before the index */
@@ -239,7 +247,10 @@ static int vpn_chain_start(const struct vpn_vq *vq, u16 head, struct vpn_chain *
 	return 0;
 }
 
-/* An indirect descriptor: only as the sole head descriptor, not nested, and only if negotiated. */
+/*
+ * An indirect descriptor: only as the sole head descriptor, not nested, only if negotiated, and
+ * only a table aligned for its 64-bit fields.
+ */
 static int vpn_chain_indirect(const struct vpn_vq *vq, struct vpn_chain *c, u64 addr, u32 len,
 			      u16 flags)
 {
@@ -249,6 +260,8 @@ static int vpn_chain_indirect(const struct vpn_vq *vq, struct vpn_chain *c, u64 
 		return -1;
 	if (!len || len % sizeof(struct vpn_desc) || len / sizeof(struct vpn_desc) > VPN_MAX_INDIRECT)
 		return -1;
+	if (addr % 8)
+		return -1;	/* its descriptors would be misaligned (every driver aligns the table) */
 	t = vpn_translate(vq->mem, addr, len);
 	if (!t)
 		return -1;

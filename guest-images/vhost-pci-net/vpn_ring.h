@@ -122,6 +122,11 @@ int vpn_vq_avail_next(struct vpn_vq *vq, u16 *head);
 bool vpn_vq_empty(const struct vpn_vq *vq);
 
 void vpn_vq_used_add(struct vpn_vq *vq, u16 id, u32 len);
+/*
+ * VIRTIO_F_IN_ORDER: n chains completed in ring order with length 0, the last of them last_head.
+ * One used entry stands for all of them (virtio 1.1 §2.7.9); the used index moves by n.
+ */
+void vpn_vq_used_add_in_order(struct vpn_vq *vq, u16 last_head, u16 n);
 void vpn_vq_used_publish(struct vpn_vq *vq);
 /* Publish what vpn_vq_tx added under defer_publish (one used.idx store for a batch). */
 void vpn_vq_flush(struct vpn_vq *vq);
