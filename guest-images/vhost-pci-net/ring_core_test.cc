@@ -14,8 +14,8 @@
 namespace {
 
 constexpr uint64_t kGpa = 0x100000;  // the peer's memory: one region [kGpa, kGpa + kSize)
-constexpr uint64_t kSize = 0x40000;
-constexpr uint64_t kDesc = 0x0, kAvail = 0x1000, kUsed = 0x2000, kIndirect = 0x3000, kBufs = 0x8000;
+constexpr uint64_t kSize = 0x80000;
+constexpr uint64_t kDesc = 0x0, kAvail = 0x10000, kUsed = 0x12000, kIndirect = 0x20000, kBufs = 0x28000;
 constexpr uint16_t kNext = 1, kWrite = 2, kIndirectFlag = 4;
 
 // The peer's memory and one of its rings, from the driver's side.
@@ -345,6 +345,31 @@ TEST_CASE("receive: a misaligned indirect table is a bad chain") {
   PeerRing r(8, {false, true, false, VPN_HDR_MRG_LEN});
   r.desc(0, kGpa + kIndirect + 4, 16, kIndirectFlag, 0);
   r.desc(0, r.buffer(100), 100, 0, 0, kIndirect + 4);
+  r.offer(0);
+  uint16_t head;
+  vpn_span seg[VPN_MAX_RX_SEGS];
+  uint32_t nseg, len;
+  REQUIRE(vpn_vq_avail_next(&r.vq, &head) == 1);
+  CHECK(vpn_vq_rx_gather(&r.vq, head, seg, &nseg, &len) == VPN_VQ_RX_BAD_CHAIN);
+}
+
+TEST_CASE("map: a region mapped misaligned against the peer's addresses is refused") {
+  std::vector<uint8_t> mem(0x4010);
+  vpn_mem m{};
+  m.nregions = 1;
+  m.region[0] = {0, 0x4000, mem.data() + 4};  // gpa 0 lands on a pointer 4 bytes past 16-alignment
+  vpn_vq vq{};
+  vq.unpublished = vq.notify_pending = true;
+  CHECK_FALSE(vpn_vq_map(&vq, &m, 8, 0, 0x1000, 0x2000));
+  CHECK(vq.desc == nullptr);
+  CHECK_FALSE(vq.unpublished);  // nothing left to publish through the pointers just dropped
+  CHECK_FALSE(vq.notify_pending);
+}
+
+TEST_CASE("receive: a chain of more than 1024 descriptors is refused, zero-length ones too") {
+  PeerRing r(2048, {false, false, false, VPN_HDR_MRG_LEN});
+  for (uint16_t i = 0; i < 1100; ++i) r.desc(i, r.buffer(0), 0, kNext, static_cast<uint16_t>(i + 1));
+  r.desc(1100, r.buffer(100), 100, 0, 0);
   r.offer(0);
   uint16_t head;
   vpn_span seg[VPN_MAX_RX_SEGS];

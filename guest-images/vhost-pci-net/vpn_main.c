@@ -76,7 +76,12 @@
 
 /* Limits on what the peer can make us do per packet are the ring core's (vpn_ring.h). */
 #define VPN_MAX_MTU		9000
-#define VPN_TX_SPANS		64	/* pieces of one skb handed to the ring core */
+#define VPN_TX_SPANS		256	/* pieces of one skb handed to the ring core (GRO frag_lists) */
+
+/* The ring core reads and writes skb pages through their kernel addresses. */
+#ifdef CONFIG_HIGHMEM
+#error "vhost_pci_net needs every page mapped (64-bit kernels: no CONFIG_HIGHMEM)"
+#endif
 
 /* Feature bits we care about (virtio_net.h / virtio_config.h / virtio_ring.h numbering). */
 #define VPN_F(bit)		(1ULL << (bit))
@@ -250,7 +255,7 @@ static void vpn_notify(struct vpn_priv *p, struct vpn_ring *r)
 static void vpn_ring_broke(struct vpn_priv *p, struct vpn_ring *r)
 {
 	netdev_err(p->dev, "peer vring %u: avail.idx %u with last_avail %u and num %u; ring stopped\n",
-		   r->index, r->vq.bad_avail, r->vq.last_avail, r->vq.num);
+		   r->index, r->vq.bad_avail, r->vq.bad_last, r->vq.num);
 	atomic64_inc(&p->misc[VPN_RING_ERRORS]);
 }
 

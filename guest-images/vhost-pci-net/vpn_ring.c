@@ -47,6 +47,11 @@ static u32 vpn_min(u32 a, u32 b)
 	return a < b ? a : b;
 }
 
+static bool vpn_misaligned(const void *p, unsigned long align)
+{
+	return (unsigned long)p & (align - 1);
+}
+
 /* virtio's vring_need_event: did new_idx pass event since old? */
 static bool vpn_need_event(u16 event, u16 new_idx, u16 old)
 {
@@ -95,6 +100,9 @@ bool vpn_vq_map(struct vpn_vq *vq, const struct vpn_mem *mem, u16 num, u64 desc_
 	vq->desc = NULL;
 	vq->avail = NULL;
 	vq->used = NULL;
+	/* Nothing can be published or announced on a ring we cannot reach. */
+	vq->unpublished = false;
+	vq->notify_pending = false;
 	if (!num || num > VPN_MAX_RING || (num & (num - 1)))
 		return false;
 	if ((desc_gpa & 15) || (avail_gpa & 1) || (used_gpa & 3))
@@ -102,7 +110,15 @@ bool vpn_vq_map(struct vpn_vq *vq, const struct vpn_mem *mem, u16 num, u64 desc_
 	vq->desc = vpn_translate(mem, desc_gpa, 16 * n);
 	vq->avail = vpn_translate(mem, avail_gpa, 6 + 2 * n);
 	vq->used = vpn_translate(mem, used_gpa, 6 + 8 * n);
-	return vq->desc && vq->avail && vq->used;
+	/* The mapping itself may be misaligned against the peer's addresses: check the pointers. */
+	if (!vq->desc || !vq->avail || !vq->used || vpn_misaligned(vq->desc, 16) ||
+	    vpn_misaligned(vq->avail, 2) || vpn_misaligned(vq->used, 4)) {
+		vq->desc = NULL;
+		vq->avail = NULL;
+		vq->used = NULL;
+		return false;
+	}
+	return true;
 }
 
 void vpn_vq_start(struct vpn_vq *vq, u16 base, bool call, bool want_kicks)
@@ -129,6 +145,7 @@ int vpn_vq_avail_next(struct vpn_vq *vq, u16 *head)
 
 		if ((u16)(a - vq->last_avail) > vq->num) {
 			vq->bad_avail = a;
+			vq->bad_last = vq->last_avail;
 			vq->broken = true;
 			return -1;
 		}
@@ -230,6 +247,7 @@ struct vpn_chain {
 	u32 count;		/* entries in table */
 	u32 idx;		/* next entry */
 	u32 steps;		/* entries visited in table: loop bound */
+	u32 total;		/* descriptors visited in the chain, indirect or not */
 	bool indirect;
 	bool done;
 };
@@ -242,6 +260,7 @@ static int vpn_chain_start(const struct vpn_vq *vq, u16 head, struct vpn_chain *
 	c->count = vq->num;
 	c->idx = head;
 	c->steps = 0;
+	c->total = 0;
 	c->indirect = false;
 	c->done = false;
 	return 0;
@@ -260,11 +279,9 @@ static int vpn_chain_indirect(const struct vpn_vq *vq, struct vpn_chain *c, u64 
 		return -1;
 	if (!len || len % sizeof(struct vpn_desc) || len / sizeof(struct vpn_desc) > VPN_MAX_INDIRECT)
 		return -1;
-	if (addr % 8)
-		return -1;	/* its descriptors would be misaligned (every driver aligns the table) */
 	t = vpn_translate(vq->mem, addr, len);
-	if (!t)
-		return -1;
+	if (!t || vpn_misaligned(t, 8))
+		return -1;	/* outside memory, or its descriptors misaligned (drivers align tables) */
 	c->table = t;
 	c->count = len / sizeof(struct vpn_desc);
 	c->idx = 0;
@@ -291,6 +308,8 @@ static int vpn_chain_next(const struct vpn_vq *vq, struct vpn_chain *c, bool wri
 			return 0;
 		if (c->steps++ >= c->count)
 			return -1;		/* longer than the table: a loop */
+		if (c->total++ > VPN_MAX_CHAIN_DESCS)
+			return -1;		/* a bound on the work one chain can cause */
 		d = &c->table[c->idx];
 		addr = vpn_le64_to_cpu(VPN_READ_ONCE(d->addr));
 		dlen = vpn_le32_to_cpu(VPN_READ_ONCE(d->len));

@@ -33,6 +33,7 @@ extern "C" {
 #define VPN_MAX_REGIONS		8
 #define VPN_MAX_RING		32768	/* split ring maximum */
 #define VPN_MAX_INDIRECT	1024	/* entries of one indirect table (UIO_MAXIOV, as vhost) */
+#define VPN_MAX_CHAIN_DESCS	1024	/* descriptors of one chain, zero-length ones too */
 #define VPN_MAX_RX_SEGS		128	/* buffers of one peer TX chain */
 #define VPN_MAX_TX_HEADS	64	/* chains (mergeable buffers) for one packet */
 #define VPN_MAX_RX_FRAME	(65535 + 14 + 4)	/* largest frame (GSO) from the peer */
@@ -96,6 +97,7 @@ struct vpn_vq {
 	u16 used_idx;			/* shadow used.idx */
 	u16 signalled_used;
 	u16 bad_avail;			/* the avail.idx that broke the ring (for the caller's log) */
+	u16 bad_last;			/* and last_avail when it did */
 	struct vpn_desc *desc;
 	struct vpn_avail *avail;
 	struct vpn_used *used;
@@ -104,7 +106,8 @@ struct vpn_vq {
 
 /*
  * Point vq at the peer's ring through mem: false unless num is a power of two up to
- * VPN_MAX_RING, each part is aligned and lies inside one region.
+ * VPN_MAX_RING, each part is aligned (its address and where it is mapped) and lies inside one
+ * region. On false, nothing is left to publish or announce.
  */
 bool vpn_vq_map(struct vpn_vq *vq, const struct vpn_mem *mem, u16 num, u64 desc_gpa,
 		u64 avail_gpa, u64 used_gpa);

@@ -63,8 +63,9 @@ typedef uint64_t vpn_le64;
 #define vpn_cpu_to_le16(x)	vpn_le16_to_cpu(x)
 #define vpn_cpu_to_le32(x)	vpn_le32_to_cpu(x)
 
-#define VPN_READ_ONCE(x)	(*(const volatile __typeof__(x) *)&(x))
-#define VPN_WRITE_ONCE(x, v)	(*(volatile __typeof__(x) *)&(x) = (v))
+/* Relaxed atomics: single-copy loads and stores that the fences below order (C11). */
+#define VPN_READ_ONCE(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define VPN_WRITE_ONCE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #define vpn_rmb()		__atomic_thread_fence(__ATOMIC_ACQUIRE)
 #define vpn_wmb()		__atomic_thread_fence(__ATOMIC_RELEASE)
 #define vpn_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)

@@ -73,7 +73,7 @@ void receive(vpn_vq& vq, const std::vector<uint8_t>& r0, const std::vector<uint8
   vpn_vq_kick_disable(&vq);
 }
 
-void transmit(vpn_vq& vq, const std::vector<uint8_t>& r0, uint32_t frame_len) {
+void transmit(vpn_vq& vq, uint32_t frame_len) {
   std::vector<uint8_t> frame(frame_len, 0xab);
   uint32_t half = frame_len / 3;
   vpn_span src[2] = {{frame.data(), half}, {frame.data() + half, frame_len - half}};
@@ -92,8 +92,9 @@ void transmit(vpn_vq& vq, const std::vector<uint8_t>& r0, uint32_t frame_len) {
       if (r != VPN_VQ_TX_TOOBIG) break;
     }
   }
+  // No check of used.idx in memory here: the peer's receive buffers may overlap its own rings, and
+  // a packet that did not fit was still written into the buffers it would have taken.
   vpn_vq_flush(&vq);
-  check(used_idx(r0) == vq.used_idx);
   (void)vpn_vq_need_notify(&vq);
   (void)vpn_vq_empty(&vq);
 }
@@ -122,7 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   vq.f.hdr_len = (flags & 8) ? VPN_HDR_MRG_LEN : VPN_HDR_LEN;
   vpn_vq_start(&vq, (flags & 32) ? 0xfff0 : 0, true, flags & 16);
   if (flags & 16)
-    transmit(vq, r0, static_cast<uint32_t>(data[2] | (data[3] << 8)));
+    transmit(vq, static_cast<uint32_t>(data[2] | (data[3] << 8)));
   else
     receive(vq, r0, r1);
   return 0;
