@@ -1,7 +1,7 @@
 // vmm/device_kinds/kinds.h: the device kinds tandem knows, and the lists of a VM's devices.
 //
 // The command line, the manifest, the API and the device manager iterate over `Kinds`; each kind
-// (virtio_net.h, vhost_pci_net.h) says in one place how it is written and built. A new kind is
+// (virtio_net.h, vhost_pci_net.h, virtio_blk.h) says in one place how it is written and built. A new kind is
 // its own module plus its name in the list below.
 #pragma once
 
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "vmm/device_kinds/vhost_pci_net.h"
+#include "vmm/device_kinds/virtio_blk.h"
 #include "vmm/device_kinds/virtio_net.h"
 
 namespace tandem::device_kinds {
@@ -33,7 +34,7 @@ struct KindList {
 };
 
 // The registration: every device kind, in cold-plug order.
-using Kinds = KindList<VirtioNet, VhostPciNet>;
+using Kinds = KindList<VirtioNet, VhostPciNet, VirtioBlk>;
 
 // "virtio-net or vhost-pci-net": the kinds' names, for messages.
 std::string kind_names();

@@ -54,7 +54,7 @@ TEST_CASE("every spec goes to text and back unchanged") {
 }
 
 TEST_CASE("the kinds: names, options and id prefixes are distinct") {
-  CHECK(kind_names() == "virtio-net or vhost-pci-net");
+  CHECK(kind_names() == "virtio-net, vhost-pci-net or virtio-blk");
   std::vector<std::string> seen;
   Kinds::each([&](auto kind) {
     using K = decltype(kind);
@@ -66,7 +66,22 @@ TEST_CASE("the kinds: names, options and id prefixes are distinct") {
   });
   bool found = Kinds::with_name("vhost-pci-net", [](auto kind) { CHECK(std::string(decltype(kind)::kOption) == "--vhost-pci"); });
   CHECK(found);
-  CHECK_FALSE(Kinds::with_name("virtio-blk", [](auto) { FAIL("no such kind"); }));
+  CHECK_FALSE(Kinds::with_name("virtio-scsi", [](auto) { FAIL("no such kind"); }));
+}
+
+TEST_CASE("virtio-blk: --disk text, its checks, and back") {
+  auto d = parse_disk("path=/images/a.raw,readonly=on,serial=disk-A1");
+  REQUIRE(d.ok());
+  CHECK(d->path == "/images/a.raw");
+  CHECK(d->read_only);
+  CHECK(d->serial == "disk-A1");
+  CHECK(device_text(*d) == "path=/images/a.raw,readonly=on,serial=disk-A1");
+  CHECK(parse_disk("readonly=on").message().find("names no image file") != std::string::npos);
+  CHECK_FALSE(parse_disk("").ok());
+  CHECK_FALSE(parse_disk("path=").ok());
+  CHECK(parse_disk("path=/a,readonly=maybe").message().find("readonly") != std::string::npos);
+  CHECK(parse_disk("path=/a,serial=123456789012345678901").message().find("at most 20") != std::string::npos);
+  CHECK_FALSE(parse_disk("path=/a,size=1G").ok());
 }
 
 TEST_CASE("a VM's device lists go kind by kind") {

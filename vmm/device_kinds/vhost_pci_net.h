@@ -49,6 +49,7 @@ namespace device_kinds {
 struct VhostPciNet {
   using Spec = VhostPciSpec;
   static constexpr const char* kName = "vhost-pci-net";
+  static constexpr const char* kTable = kName;  // the manifest's [[vm.vhost-pci-net]]
   static constexpr const char* kOption = "--vhost-pci";
   static constexpr const char* kIdPrefix = "vpci";
   static constexpr const char* kHelp =

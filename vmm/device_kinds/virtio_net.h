@@ -32,7 +32,8 @@ namespace device_kinds {
 
 struct VirtioNet {
   using Spec = NetSpec;
-  static constexpr const char* kName = "virtio-net";  // device.add's "type", the manifest's table
+  static constexpr const char* kName = "virtio-net";  // device.add's "type"
+  static constexpr const char* kTable = kName;        // the manifest's [[vm.virtio-net]]
   static constexpr const char* kOption = "--net";     // the command line's option
   static constexpr const char* kIdPrefix = "net";     // net0, net1...
   static constexpr const char* kHelp =

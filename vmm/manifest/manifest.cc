@@ -176,7 +176,7 @@ void Parser::vm(size_t vi, const toml::table& t) {
   vm_at.push_back(t.source());
   vm_name(v);
   std::vector<std::string> keys{"name", "arch", "kernel", "initrd", "cmdline", "memory", "cpus", "xsave", "serial", "api_socket", "restart", "seccomp"};
-  device_kinds::Kinds::each([&](auto kind) { keys.push_back(decltype(kind)::kName); });
+  device_kinds::Kinds::each([&](auto kind) { keys.push_back(decltype(kind)::kTable); });
   c.only_keys(t, keys, v.what);
   vm_boot_settings(v);
   vm_run_settings(v);

@@ -107,7 +107,7 @@ void Parser::read_tables(VmTable& v, device_kinds::VhostPciNet) {
 
 template <typename K>
 void Parser::read_tables(VmTable& v, K kind) {
-  auto tables = c.tables(v.t, K::kName, v.what);
+  auto tables = c.tables(v.t, K::kTable, v.what);
   for (size_t i = 0; i < tables.size(); ++i) kind_table(v, i, *tables[i], kind);
 }
 
@@ -144,7 +144,7 @@ std::optional<device_kinds::Options> Parser::kind_options(const toml::table& d, 
 
 template <typename K>
 void Parser::kind_table(VmTable& v, size_t i, const toml::table& d, K) {
-  const std::string dev = v.what + ": " + K::kName + "[" + std::to_string(i) + "]";
+  const std::string dev = v.what + ": " + K::kTable + "[" + std::to_string(i) + "]";
   auto options = kind_options(d, K::keys(), dev);
   if (!options) return;
   auto spec = K::from_options(*options);

@@ -399,7 +399,7 @@ const Bad kBad[] = {
     {"vm is a table", "[vm]\nname = \"a\"\n",
      "m.toml:1:1: manifest: 'vm' must be an array of tables ([[vm]]), not a table"},
     {"unknown VM key", "[[vm]]\nname = \"a\"\nmemroy = \"1G\"\n",
-     "m.toml:3:1: vm \"a\": unknown key 'memroy' (expected name, arch, kernel, initrd, cmdline, memory, cpus, xsave, serial, api_socket, restart, seccomp, virtio-net, vhost-pci-net)"},
+     "m.toml:3:1: vm \"a\": unknown key 'memroy' (expected name, arch, kernel, initrd, cmdline, memory, cpus, xsave, serial, api_socket, restart, seccomp, virtio-net, vhost-pci-net, disk)"},
     {"unknown arch", "[[vm]]\nname = \"a\"\narch = \"riscv64\"\n", "m.toml:3:8: vm \"a\": arch \"riscv64\" is not \"x86_64\" or \"aarch64\""},
     {"no name", "[[vm]]\ncpus = 1\n", "m.toml:1:1: vm[0]: no 'name' (every VM needs one: it names its console, sockets and MACs)"},
     {"bad name", "[[vm]]\nname = \"a b\"\n",

@@ -46,6 +46,7 @@ constexpr std::string_view kDeviceIo[] = {
     "readlink", "readlinkat",  // /proc/self/fd/N: is a peer's fd an eventfd?
     "process_vm_readv",        // of this process only: a peer's memory it may have truncated (fallible_read.h)
     "inotify_add_watch", "inotify_rm_watch",  // vhost-pci: a peer's unsealed memory files, for truncation
+    "io_uring_setup", "io_uring_enter", "io_uring_register",  // virtio-blk's I/O (devices/virtio/blk)
 };
 
 // The main thread sets everything up and serves the API: files, sockets, memory files, signals.
