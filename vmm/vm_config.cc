@@ -89,6 +89,15 @@ Result<BootFiles> validate(const VmConfig& cfg) {
       return Error{needs + ": hotplug_on_connect needs PCI hotplug, which tandem for " + arch::name() + " does not have yet"};
     }
   }
+  // Kinds with files of their own (a disk image) check them here, before anything runs.
+  std::string bad_file;
+  cfg.devices.each([&](auto kind, const auto& spec) {
+    using K = decltype(kind);
+    if constexpr (requires { K::check_files(spec); }) {
+      if (auto s = K::check_files(spec); !s && bad_file.empty()) bad_file = std::string(K::kOption) + ": " + s.message();
+    }
+  });
+  if (!bad_file.empty()) return Error{bad_file};
   if (cfg.serial.kind == SerialSpec::Kind::kFile && cfg.serial.path.empty()) return Error{"--serial file: needs a path"};
   if (cfg.ready_fd >= 0 && ::fcntl(cfg.ready_fd, F_GETFD) < 0) {
     return Error{"--ready-fd " + std::to_string(cfg.ready_fd) + " is not an open file descriptor"};

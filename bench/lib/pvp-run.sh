@@ -6,6 +6,7 @@
 # "NA NA NA why" when the run failed (its logs stay in $L).
 
 PIDS=()
+QUEUE="${BENCH_PVP_QUEUE:-256}"   # virtio ring size of every virtio-user port (DPDK's default 256)
 CLK_TCK="$(getconf CLK_TCK)"
 VM1_CPU=0
 VM2_CPU=1
@@ -18,13 +19,16 @@ pvp_stop_all() {
   PIDS=()
 }
 
-# tp NAME CPU MODE SIZE VDEV...: dpdk-testpmd forwarding MODE on CPU, its log $L/$CUR-NAME.log.
+# tp NAME CPU MODE SIZE VDEV...: dpdk-testpmd forwarding MODE on CPU (any: on either, as the
+# scheduler likes), its log $L/$CUR-NAME.log.
 tp() {
   local name="$1" cpu="$2" mode="$3" size="$4"; shift 4
   local vdevs=() v
   for v in "$@"; do vdevs+=(--vdev "$v"); done
+  [[ $cpu == any ]] && cpu="(0-1)"
   dpdk-testpmd --lcores="0@$cpu,1@$cpu" -n 1 --no-pci --file-prefix="pvp-$name-$$" -m 256 --single-file-segments \
     "${vdevs[@]}" -- --forward-mode="$mode" --txpkts="$size" --auto-start --stats-period 1 --nb-cores=1 \
+    --rxd="$QUEUE" --txd="$QUEUE" \
     </dev/null >"$L/$CUR-$name.log" 2>&1 &
   PIDS+=($!)
   eval "PID_$name=$!"
@@ -98,7 +102,7 @@ run_vpci() {
   local i=0
   while [[ ! -S "$sock" ]] && (( i++ < 100 )); do sleep 0.1; done
   mode=txonly; [[ $dir == b2a ]] && mode=rxonly
-  tp vm2 "$VM2_CPU" "$mode" "$size" "net_virtio_user0,path=$sock"
+  tp vm2 "$VM2_CPU" "$mode" "$size" "net_virtio_user0,path=$sock,queue_size=$QUEUE"
   RUN_PROCS=("testpmd $PID_vm2")
   until_line 30 "$out" '^PVP-VPCI live' || { pvp_stop_all; echo "NA NA NA $(tail -n 1 "$out")"; return; }
   measure -
@@ -113,13 +117,16 @@ run_vpci() {
   result "$pps" "$size" "$cpu"
 }
 
-# A switch between two virtio-user ends: SOCK_A and SOCK_B are the switch's sockets.
+# A switch between two virtio-user ends: SOCK_A and SOCK_B are the switch's sockets. Where the
+# ends run: BENCH_PVP_ENDS=shared (default: both on VM1's CPU, the switch keeps VM2's to itself)
+# or float (both ends and a testpmd switch wherever the scheduler puts them).
 run_switched() {
-  local dir="$1" size="$2" sa="$3" sb="$4" src dst
+  local dir="$1" size="$2" sa="$3" sb="$4" src dst cpu="$VM1_CPU"
+  [[ ${BENCH_PVP_ENDS:-shared} == float ]] && cpu=any
   src="$sa"; dst="$sb"
   [[ $dir == b2a ]] && { src="$sb"; dst="$sa"; }
-  tp sink "$VM1_CPU" rxonly "$size" "net_virtio_user0,path=$dst"
-  tp source "$VM1_CPU" txonly "$size" "net_virtio_user1,path=$src"
+  tp sink "$cpu" rxonly "$size" "net_virtio_user0,path=$dst,queue_size=$QUEUE"
+  tp source "$cpu" txonly "$size" "net_virtio_user1,path=$src,queue_size=$QUEUE"
   RUN_PROCS+=("sink $PID_sink" "source $PID_source")
   until_line 30 "$L/$CUR-sink.log" 'Rx-pps: +[1-9]' || { pvp_stop_all; echo "NA NA NA sink-not-started"; return; }
   measure "$L/$CUR-sink.log"
@@ -130,7 +137,9 @@ run_switched() {
 run_testpmd() {
   local dir="$1" size="$2"
   rm -f "$tmp/sw-a.sock" "$tmp/sw-b.sock"
-  tp switch "$VM2_CPU" io "$size" "net_vhost0,iface=$tmp/sw-a.sock" "net_vhost1,iface=$tmp/sw-b.sock"
+  local cpu="$VM2_CPU"
+  [[ ${BENCH_PVP_ENDS:-shared} == float ]] && cpu=any
+  tp switch "$cpu" io "$size" "net_vhost0,iface=$tmp/sw-a.sock" "net_vhost1,iface=$tmp/sw-b.sock"
   RUN_PROCS=("switch $PID_switch")
   wait_sockets 30 "$PID_switch" "$tmp/sw-a.sock" "$tmp/sw-b.sock" || { pvp_stop_all; echo "NA NA NA no-switch-sockets"; return; }
   run_switched "$dir" "$size" "$tmp/sw-a.sock" "$tmp/sw-b.sock"
@@ -161,7 +170,7 @@ run_loopback() {
   rm -f "$tmp/lb.sock"
   tp vhost "$VM1_CPU" "$vm1_mode" "$size" "net_vhost0,iface=$tmp/lb.sock"
   wait_sockets 30 "$PID_vhost" "$tmp/lb.sock" || { pvp_stop_all; echo "NA NA NA no-vhost-socket"; return; }
-  tp vm2 "$VM2_CPU" "$vm2_mode" "$size" "net_virtio_user0,path=$tmp/lb.sock"
+  tp vm2 "$VM2_CPU" "$vm2_mode" "$size" "net_virtio_user0,path=$tmp/lb.sock,queue_size=$QUEUE"
   RUN_PROCS=("vhost $PID_vhost" "testpmd $PID_vm2")
   sink="$L/$CUR-vhost.log"; [[ $dir == b2a ]] && sink="$L/$CUR-vm2.log"
   until_line 30 "$sink" 'Rx-pps: +[1-9]' || { pvp_stop_all; echo "NA NA NA not-started"; return; }
@@ -195,7 +204,7 @@ pvp_idle() {
     PIDS+=("$vpid")
     local i=0
     while [[ ! -S "$sock" ]] && (( i++ < 100 )); do sleep 0.1; done
-    tp vm2 "$VM2_CPU" rxonly 64 "net_virtio_user0,path=$sock"
+    tp vm2 "$VM2_CPU" rxonly 64 "net_virtio_user0,path=$sock,queue_size=$QUEUE"
     local end=$((SECONDS + warmup + secs + 30))
     while kill -0 "$vpid" 2>/dev/null && (( SECONDS < end )); do sleep 0.2; done
     pvp_stop_all

@@ -19,6 +19,8 @@ head -c 65536 /dev/zero > "$d/arm64-image"; printf 'ARM\x64' | dd of="$d/arm64-i
 truncate -s 300M "$d/huge-initrd"
 truncate -s 240M "$d/big-initrd"
 long="$(head -c 3000 /dev/zero | tr '\0' 'x')"
+: > "$d/empty.img"
+mkfifo "$d/fifo"
 
 cases=(
   "kernel missing|kernel /nonexistent/vmlinuz|--kernel /nonexistent/vmlinuz --initrd $I"
@@ -37,6 +39,12 @@ cases=(
   "cpus too many|vCPUs requested|--kernel $K --initrd $I --cpus 4096"
   "cmdline too long|--cmdline is 3000 bytes|--kernel $K --initrd $I --cmdline $long"
   "unknown option|--frobnicate|--kernel $K --initrd $I --frobnicate"
+  "disk without a file|names no image file|--kernel $K --initrd $I --disk readonly=on"
+  "disk missing|disk /nonexistent/disk.img: cannot open it|--kernel $K --initrd $I --disk path=/nonexistent/disk.img"
+  "disk a directory|disk $d: is a directory|--kernel $K --initrd $I --disk path=$d"
+  "disk a FIFO|is not a regular file or a block device|--kernel $K --initrd $I --disk path=$d/fifo,readonly=on"
+  "disk empty|less than one 512-byte sector|--kernel $K --initrd $I --disk path=$d/empty.img"
+  "disk readonly=maybe|readonly=maybe|--kernel $K --initrd $I --disk path=$d/empty.img,readonly=maybe"
 )
 for c in "${cases[@]}"; do
   IFS='|' read -r what expect args <<<"$c"

@@ -43,6 +43,12 @@ Options VirtioBlk::to_options(const DiskSpec& spec) {
   return o;
 }
 
+Status VirtioBlk::check_files(const DiskSpec& spec) {
+  auto disk = virtio::blk::Disk::open({spec.path, spec.read_only, spec.serial});
+  if (!disk) return disk.error();
+  return {};
+}
+
 DeviceResult<BuiltDevice> VirtioBlk::build(const DiskSpec& spec, BuildContext& ctx) {
   auto disk = virtio::blk::Disk::open({spec.path, spec.read_only, spec.serial});
   if (!disk) return DeviceError{DeviceError::Kind::kInvalid, disk.message()};

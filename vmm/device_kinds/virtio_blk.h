@@ -41,6 +41,9 @@ struct VirtioBlk {
   static std::string connects_to(const DiskSpec&) { return ""; }
   static std::string listens_on(const DiskSpec&) { return ""; }
   static bool needs_hotplug(const DiskSpec&) { return false; }
+  // The image opens as the spec asks (exists, readable or writable, a file or block device, at
+  // least a sector): tandem vm checks this before anything runs.
+  static Status check_files(const DiskSpec& spec);
   static DeviceResult<BuiltDevice> build(const DiskSpec& spec, BuildContext& ctx);
 };
 

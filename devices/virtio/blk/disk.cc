@@ -15,7 +15,8 @@ namespace tandem::virtio::blk {
 Result<Disk> Disk::open(const DiskConfig& cfg) {
   const std::string what = "disk " + cfg.path;
   if (cfg.path.empty()) return Error{"disk: no image file given (path=FILE)"};
-  int fd = ::open(cfg.path.c_str(), (cfg.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO must be refused, not waited on (cleared below for what is kept).
+  int fd = ::open(cfg.path.c_str(), (cfg.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0 && errno == EISDIR) return Error{what + ": is a directory"};
   if (fd < 0) return errno_error(what + ": cannot open it " + (cfg.read_only ? "for reading" : "for reading and writing"));
   UniqueFd owned(fd);
@@ -33,6 +34,7 @@ Result<Disk> Disk::open(const DiskConfig& cfg) {
   } else {
     return Error{what + ": " + (S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file or a block device")};
   }
+  if (::fcntl(fd, F_SETFL, 0) != 0) return errno_error(what + ": fcntl");
   if (size < 512) return Error{what + ": the image is " + std::to_string(size) + " bytes, less than one 512-byte sector"};
   return Disk(std::move(owned), size, cfg, punch);
 }
