@@ -47,9 +47,9 @@ TEST_CASE("bad device.add params name the parameter") {
   using J = api::Json;
   const Case cases[] = {
       {J::array({1}), "invalid params: expected an object with \"type\""},
-      {J::object(), "invalid params: missing \"type\" (virtio-net or vhost-pci-net)"},
-      {J{{"type", 3}}, "invalid params: \"type\" must be a string (virtio-net or vhost-pci-net)"},
-      {J{{"type", "virtio-blk"}}, "invalid params: unknown device type \"virtio-blk\" (virtio-net or vhost-pci-net)"},
+      {J::object(), "invalid params: missing \"type\" (virtio-net, vhost-pci-net or virtio-blk)"},
+      {J{{"type", 3}}, "invalid params: \"type\" must be a string (virtio-net, vhost-pci-net or virtio-blk)"},
+      {J{{"type", "virtio-gpu"}}, "invalid params: unknown device type \"virtio-gpu\" (virtio-net, vhost-pci-net or virtio-blk)"},
       {J{{"type", "virtio-net"}}, "invalid params: no backend: give tap=NAME or vhost-user=SOCKET"},
       {J{{"type", "virtio-net"}, {"tap", 5}}, "invalid params: \"tap\" must be a string"},
       {J{{"type", "virtio-net"}, {"tap", ""}}, "invalid params: \"tap\" is empty"},
@@ -76,6 +76,10 @@ TEST_CASE("bad device.add params name the parameter") {
       {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"peer_uid", 4294967295ULL}}, "invalid params: \"peer_uid\" must be a numeric id"},
       {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"peer_timeout", 0}}, "invalid params: peer_timeout=0: expected seconds from 1 to 3600"},
       {J{{"type", "vhost-pci-net"}, {"socket", "/s"}, {"mode", "symmetric"}, {"allow_unsealed", true}}, nullptr},
+      {J{{"type", "virtio-blk"}}, nullptr},
+      {J{{"type", "virtio-blk"}, {"path", 7}}, nullptr},
+      {J{{"type", "virtio-blk"}, {"path", "/d.img"}, {"readonly", "maybe"}}, nullptr},
+      {J{{"type", "virtio-blk"}, {"path", "/d.img"}, {"tap", "t0"}}, nullptr},
   };
   for (const auto& c : cases) {
     CAPTURE(c.params.dump());
