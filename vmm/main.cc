@@ -22,7 +22,9 @@ namespace {
 // `tandem up`: validate the manifest (all errors, exit 2), then run it or, with --check, say so.
 int run_up(const tandem::UpArgs& args) {
   using namespace tandem;
-  auto m = manifest::load_manifest(args.manifest, up::environment_defaults(args.manifest));
+  auto defaults = up::environment_defaults(args.manifest);
+  if (!defaults.notice.empty()) std::fprintf(stderr, "%s\n", defaults.notice.c_str());
+  auto m = manifest::load_manifest(args.manifest, defaults);
   if (!m) {
     std::fprintf(stderr, "%s\n", m.message().c_str());
     std::fprintf(stderr, "tandem up: %s is not valid; nothing was started\n", args.manifest.c_str());

@@ -26,6 +26,7 @@ struct Defaults {
   std::string kernel;   // used when a VM has no `kernel` ($TANDEM_GUEST_KERNEL)
   std::string initrd;   // used when a VM has no `initrd` ($TANDEM_GUEST_INITRD)
   std::string run_dir;  // used when the manifest has no `run_dir`
+  std::string notice;   // one line for the user when the kernel was guessed (environment_defaults)
   bool check_files = true;  // read and check every kernel and initrd (tandem vm's own checks)
 };
 

@@ -604,10 +604,33 @@ std::vector<std::string> connecting_sockets(const Vm& vm) {
   return out;
 }
 
+std::string newest_stock_kernel(const std::vector<std::string>& names, const std::string& suffix) {
+  std::string best;
+  for (const auto& n : names) {
+    if (n.rfind("vmlinuz-", 0) != 0 || n.size() <= 8 + suffix.size() || n.compare(n.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    if (best.empty() || ::strverscmp(n.c_str(), best.c_str()) > 0) best = n;
+  }
+  return best;
+}
+
+namespace {
+
+std::vector<std::string> boot_files() {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir("/boot")) {
+    while (dirent* e = ::readdir(d)) names.push_back(e->d_name);
+    ::closedir(d);
+  }
+  return names;
+}
+
+}  // namespace
+
 manifest::Defaults environment_defaults(const std::string& manifest_path) {
   manifest::Defaults d;
   auto env = env_or_empty;
   d.kernel = env("TANDEM_GUEST_KERNEL");
+  bool guessed = false;
   if (d.kernel.empty()) {
     utsname u{};
     if (::uname(&u) == 0) {
@@ -615,8 +638,22 @@ manifest::Defaults environment_defaults(const std::string& manifest_path) {
       if (::access(stock.c_str(), R_OK) == 0) d.kernel = stock;
     }
   }
+  if (d.kernel.empty()) {
+#if defined(__aarch64__)
+    const std::string suffix = "-arm64";
+#else
+    const std::string suffix = "-amd64";
+#endif
+    std::string newest = newest_stock_kernel(boot_files(), suffix);
+    if (!newest.empty()) d.kernel = "/boot/" + newest;
+    guessed = !newest.empty();
+  }
   d.initrd = env("TANDEM_GUEST_INITRD");
   if (d.initrd.empty() && d.kernel.rfind("/boot/vmlinuz-", 0) == 0) d.initrd = newest_guest_image(d.kernel.substr(14));
+  if (guessed) {
+    d.notice = "tandem up: no $TANDEM_GUEST_KERNEL and no /boot/vmlinuz-<running release>: using " + d.kernel + " and " +
+               (d.initrd.empty() ? "no initrd (guest-images/build makes the guest image for it)" : d.initrd);
+  }
   std::string stem = manifest_path.substr(manifest_path.rfind('/') == std::string::npos ? 0 : manifest_path.rfind('/') + 1);
   if (stem.size() > 5 && stem.substr(stem.size() - 5) == ".toml") stem.resize(stem.size() - 5);
   std::string runtime = env("XDG_RUNTIME_DIR");

@@ -27,7 +27,13 @@ struct Options {
 // present), $TANDEM_GUEST_INITRD (else the newest guest image guest-images/build made for that
 // kernel, in its cache), and the run directory $XDG_RUNTIME_DIR/tandem/<manifest stem> (else
 // /tmp/tandem-<uid>/<manifest stem>).
+// When neither is there, the newest stock kernel under /boot (vmlinuz-*-amd64, or -arm64 for an
+// aarch64 tandem) and its guest image, with a notice that says which files were chosen.
 manifest::Defaults environment_defaults(const std::string& manifest_path);
+
+// The newest of `names` (file names in /boot) that is "vmlinuz-<release><suffix>", by version
+// order (6.1.0-10 after 6.1.0-9); "" when none is.
+std::string newest_stock_kernel(const std::vector<std::string>& names, const std::string& suffix);
 
 // The vhost-pci-net sockets `vm`'s tandem listens on: those of its asymmetric devices and of its
 // symmetric devices without a peer. tandem up removes them before the start and at the end.

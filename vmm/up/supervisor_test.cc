@@ -80,3 +80,13 @@ name = "vm2"
   CHECK(up::connecting_sockets(vm2) ==
         std::vector<std::string>{"/run/outside.sock", "/run/t/vm1-vpci0.sock", "/run/t/vm1-sym.sock"});
 }
+
+TEST_CASE("the newest stock kernel under /boot, by version, of this architecture") {
+  using tandem::up::newest_stock_kernel;
+  std::vector<std::string> boot{"vmlinuz-6.1.0-9-amd64", "vmlinuz-6.1.0-10-amd64", "initrd.img-6.1.0-10-amd64",
+                                "vmlinuz-6.1.0-12-arm64", "config-6.1.0-11-amd64", "vmlinuz-6.1.0-10-amd64.old", "."};
+  CHECK(newest_stock_kernel(boot, "-amd64") == "vmlinuz-6.1.0-10-amd64");
+  CHECK(newest_stock_kernel(boot, "-arm64") == "vmlinuz-6.1.0-12-arm64");
+  CHECK(newest_stock_kernel({"vmlinuz-", "vmlinuz-amd64"}, "-amd64") == "");
+  CHECK(newest_stock_kernel({}, "-amd64") == "");
+}
