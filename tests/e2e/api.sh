@@ -72,7 +72,7 @@ cases = [
     (b'{"jsonrpc":"2.0","id":1}\n', -32600, 'invalid request: missing "method"'),
     (b'{"jsonrpc":"2.0","id":1,"method":"vm.explode"}\n', -32601, None),
     (b'{"jsonrpc":"2.0","id":1,"method":"vm.info","params":{"x":1}}\n', -32602, "invalid params: vm.info takes no parameters"),
-    (b'{"jsonrpc":"2.0","id":1,"method":"device.add","params":{"type":7}}\n', -32602, 'invalid params: "type" must be a string (virtio-net or vhost-pci-net)'),
+    (b'{"jsonrpc":"2.0","id":1,"method":"device.add","params":{"type":7}}\n', -32602, 'invalid params: "type" must be a string (virtio-net, vhost-pci-net or virtio-blk)'),
     (b'{"jsonrpc":"2.0","id":1,"method":"device.remove","params":{"id":"net9"}}\n', -32001, 'device.remove: no device "net9" (see device.list)'),
     (b'{"jsonrpc":"2.0","id":1,"method":"vm.resume"}\n', -32000, "vm.resume: the VM is not paused"),
     (b'{"jsonrpc":"2.0","id":1,"method":"vmm.ping","params":"x"}\n', -32600, 'invalid request: "params" must be an object or an array, not a string'),
