@@ -85,15 +85,22 @@ class Supervisor {
 
  private:
   enum class State { kWaiting, kRunning, kRestartPending, kEnded };
+  // One of a child's output pipes (its stdout: the guest's console; its stderr: tandem's own
+  // messages), read apart so that a line of one never lands inside a line of the other.
+  struct Output {
+    explicit Output(asio::io_context& io) : pipe(io) {}
+    asio::posix::stream_descriptor pipe;
+    bool open = false;
+    std::array<char, 4096> buf{};
+    std::string partial;
+  };
   struct Child {
-    explicit Child(asio::io_context& io) : out(io), ready_pipe(io), restart_timer(io) {}
+    explicit Child(asio::io_context& io) : out(io), err(io), ready_pipe(io), restart_timer(io) {}
+    bool output_open() const { return out.open || err.open; }
     const Vm* vm = nullptr;
     State state = State::kWaiting;
     pid_t pid = -1;
-    asio::posix::stream_descriptor out;
-    bool out_open = false;
-    std::array<char, 4096> buf{};
-    std::string partial;
+    Output out, err;
     asio::posix::stream_descriptor ready_pipe;  // sequential_boot: "READY" when the guest's init ran
     std::array<char, 16> ready_buf{};
     bool ready = false;
@@ -245,15 +252,18 @@ class Supervisor {
     argv.push_back(nullptr);
 
     UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    UniqueFd read_end, write_end;
+    UniqueFd out_read, out_write, err_read, err_write;
     if (o_.logs_dir.empty()) {
       auto p = make_pipe();
       if (!p) return spawn_failed(c, p.message());
-      std::tie(read_end, write_end) = std::move(*p);
+      std::tie(out_read, out_write) = std::move(*p);
+      auto e = make_pipe();
+      if (!e) return spawn_failed(c, e.message());
+      std::tie(err_read, err_write) = std::move(*e);
     } else {
       auto log = open_log_file(log_path(vm), true);
       if (!log) return spawn_failed(c, log.message());
-      write_end = std::move(log).value();
+      out_write = std::move(log).value();
     }
     if (!devnull) return spawn_failed(c, errno_error("/dev/null").message);
     const pid_t parent = ::getpid();
@@ -266,8 +276,8 @@ class Supervisor {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) ::_exit(127);
       ::dup2(devnull.get(), 0);
-      ::dup2(write_end.get(), 1);
-      ::dup2(write_end.get(), 2);
+      ::dup2(out_write.get(), 1);
+      ::dup2(err_write ? err_write.get() : out_write.get(), 2);
       if (ready_write) {
         ::dup2(ready_write.get(), kReadyFd);
         ::fcntl(kReadyFd, F_SETFD, 0);  // inherited across exec (dup2 onto itself keeps CLOEXEC)
@@ -292,11 +302,9 @@ class Supervisor {
     }
     say("vm \"" + vm.name + "\" started (pid " + std::to_string(pid) + ")" +
         (o_.logs_dir.empty() ? "" : ", output in " + log_path(vm)));
-    if (read_end) {
-      c.out.assign(read_end.release());
-      c.out_open = true;
-      c.partial.clear();
-      read_output(c);
+    if (out_read) {
+      read_output(c, c.out, std::move(out_read));
+      read_output(c, c.err, std::move(err_read));
     }
   }
 
@@ -318,37 +326,45 @@ class Supervisor {
     });
   }
 
-  void read_output(Child& c) {
-    c.out.async_read_some(asio::buffer(c.buf), [this, &c](const asio::error_code& ec, size_t n) {
+  void read_output(Child& c, Output& o, UniqueFd fd) {
+    o.pipe.assign(fd.release());
+    o.open = true;
+    o.partial.clear();
+    read_more(c, o);
+  }
+
+  void read_more(Child& c, Output& o) {
+    o.pipe.async_read_some(asio::buffer(o.buf), [this, &c, &o](const asio::error_code& ec, size_t n) {
       if (n) {
-        c.partial.append(c.buf.data(), n);
-        emit_lines(c, false);
+        o.partial.append(o.buf.data(), n);
+        emit_lines(c, o, false);
       }
       if (ec) {
-        emit_lines(c, true);
+        emit_lines(c, o, true);
         asio::error_code ignored;
-        c.out.close(ignored);
-        c.out_open = false;
+        o.pipe.close(ignored);
+        o.open = false;
         maybe_finish();
         return;
       }
-      read_output(c);
+      read_more(c, o);
     });
   }
 
-  void emit_lines(Child& c, bool all) {
+  // Writes the complete lines of `o` with the VM's name in front (all: the rest too, at the end).
+  void emit_lines(Child& c, Output& o, bool all) {
     std::string prefix = c.vm->name + std::string(width_ - c.vm->name.size(), ' ') + " | ";
     std::string out;
     size_t pos = 0;
-    for (size_t nl; (nl = c.partial.find('\n', pos)) != std::string::npos; pos = nl + 1) {
-      std::string line = c.partial.substr(pos, nl - pos);
+    for (size_t nl; (nl = o.partial.find('\n', pos)) != std::string::npos; pos = nl + 1) {
+      std::string line = o.partial.substr(pos, nl - pos);
       if (!line.empty() && line.back() == '\r') line.pop_back();
       out += prefix + line + "\n";
     }
-    c.partial.erase(0, pos);
-    if (!c.partial.empty() && (all || c.partial.size() > 8192)) {
-      out += prefix + c.partial + "\n";
-      c.partial.clear();
+    o.partial.erase(0, pos);
+    if (!o.partial.empty() && (all || o.partial.size() > 8192)) {
+      out += prefix + o.partial + "\n";
+      o.partial.clear();
     }
     if (!out.empty()) {
       std::fwrite(out.data(), 1, out.size(), stdout);
@@ -429,7 +445,7 @@ class Supervisor {
     c.restart_timer.expires_after(delay);
     c.restart_timer.async_wait([this, &c, waiting_since](const asio::error_code& e) {
       if (e || stopping_ || c.state != State::kRestartPending) return;
-      if (c.out_open) return restart_after(c, std::chrono::milliseconds(100), waiting_since);
+      if (c.output_open()) return restart_after(c, std::chrono::milliseconds(100), waiting_since);
       auto [missing, owner_ended] = peer_socket(c);
       if (!missing.empty()) {
         auto since = waiting_since == Clock::time_point{} ? Clock::now() : waiting_since;
@@ -495,7 +511,7 @@ class Supervisor {
     if (next_ < children_.size() && !stopping_) return;
     for (auto& c : children_) {
       if (c->state != State::kEnded && !(stopping_ && c->state == State::kWaiting)) return;
-      if (c->out_open) return;
+      if (c->output_open()) return;
     }
     kill_timer_.cancel();
     io_.stop();

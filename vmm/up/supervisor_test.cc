@@ -1,13 +1,20 @@
 // vmm/up/supervisor_test.cc: where `tandem up` takes its defaults from, and which sockets a VM
-// listens on or connects to (what the start and restart waits follow). (The supervisor itself runs
-// real VMs: tests/e2e/up-two-vms.sh and up-restart.sh.)
+// listens on or connects to (what the start and restart waits follow), and how it passes on a
+// child's output (with a script for tandem; the supervisor with real VMs: tests/e2e/up-two-vms.sh
+// and up-restart.sh).
 #include "vmm/up/supervisor.h"
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -89,4 +96,44 @@ TEST_CASE("the newest stock kernel under /boot, by version, of this architecture
   CHECK(newest_stock_kernel(boot, "-arm64") == "vmlinuz-6.1.0-12-arm64");
   CHECK(newest_stock_kernel({"vmlinuz-", "vmlinuz-amd64"}, "-amd64") == "");
   CHECK(newest_stock_kernel({}, "-amd64") == "");
+}
+
+// Runs `run` over a one-VM manifest whose "tandem" is `script`, and returns what it printed.
+static std::string run_with_fake_tandem(const std::string& script) {
+  char dir_template[] = "/tmp/supervisor-test.XXXXXX";
+  const std::string dir = ::mkdtemp(dir_template);
+  const std::string exe = dir + "/fake-tandem", kernel = dir + "/vmlinuz", out = dir + "/out";
+  { std::ofstream(exe) << "#!/bin/sh\n" << script; }
+  ::chmod(exe.c_str(), 0755);
+  { std::ofstream(kernel) << "not a kernel"; }
+  manifest::Defaults d;
+  d.run_dir = dir + "/run";
+  d.check_files = false;
+  auto m = manifest::parse_manifest("[[vm]]\nname = \"a\"\nkernel = \"" + kernel + "\"\n", dir + "/m.toml", d);
+  REQUIRE(m);
+  std::fflush(stdout);
+  const int saved = ::dup(1);
+  const int file = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ::dup2(file, 1);
+  const int status = up::run(*m, up::Options{exe, ""});
+  std::fflush(stdout);
+  ::dup2(saved, 1);
+  ::close(saved);
+  ::close(file);
+  CHECK(status == 0);
+  std::stringstream printed;
+  printed << std::ifstream(out).rdbuf();
+  std::filesystem::remove_all(dir);
+  return printed.str();
+}
+
+TEST_CASE("a VM's console line stays whole when tandem writes a message of its own in the middle of it") {
+  // The guest's console (stdout) has written "NET-" when tandem's own message (stderr) comes.
+  std::string printed = run_with_fake_tandem(
+      "printf 'NET-'\nsleep 0.3\necho 'tandem: a message of its own' >&2\nsleep 0.3\necho 'SINK-DONE'\nprintf 'tail'\n");
+  CAPTURE(printed);
+  CHECK(printed.find("a | NET-SINK-DONE\n") != std::string::npos);
+  CHECK(printed.find("a | tandem: a message of its own\n") != std::string::npos);
+  CHECK(printed.find("a | tail\n") != std::string::npos);  // a last line without its newline
+  CHECK(printed.find("tandem up: done: a exited with status 0") != std::string::npos);
 }
