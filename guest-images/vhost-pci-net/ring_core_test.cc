@@ -86,6 +86,15 @@ vpn_tx_result send(PeerRing& r, std::vector<uint8_t>& f) {
 
 }  // namespace
 
+// Takes `r`'s next available chain and gathers it: what the core makes of it.
+vpn_rx_result gather_next(PeerRing& r) {
+  uint16_t head;
+  static vpn_span seg[VPN_MAX_RX_SEGS];
+  uint32_t nseg, len;
+  REQUIRE(vpn_vq_avail_next(&r.vq, &head) == 1);
+  return vpn_vq_rx_gather(&r.vq, head, seg, &nseg, &len);
+}
+
 TEST_CASE("translate: a range inside one region, never across its end or into a gap") {
   uint8_t a[64], b[64];
   vpn_mem m{};
@@ -208,42 +217,35 @@ TEST_CASE("receive: gather a chain, copy the header and the frame once") {
 }
 
 TEST_CASE("receive: loops, bad indices, wrong direction, short frames and unasked indirect tables") {
-  uint16_t head;
-  vpn_span seg[VPN_MAX_RX_SEGS];
-  uint32_t nseg, len;
-  auto gather = [&](PeerRing& r) {
-    REQUIRE(vpn_vq_avail_next(&r.vq, &head) == 1);
-    return vpn_vq_rx_gather(&r.vq, head, seg, &nseg, &len);
-  };
   PeerRing loop;
   loop.desc(0, loop.buffer(64), 64, kNext, 0);
   loop.offer(0);
-  CHECK(gather(loop) == VPN_VQ_RX_BAD_CHAIN);
+  CHECK(gather_next(loop) == VPN_VQ_RX_BAD_CHAIN);
 
   PeerRing far;
   far.desc(0, far.buffer(64), 64, kNext, 8);  // next == num
   far.offer(0);
-  CHECK(gather(far) == VPN_VQ_RX_BAD_CHAIN);
+  CHECK(gather_next(far) == VPN_VQ_RX_BAD_CHAIN);
 
   PeerRing head_past;
   head_past.offer(9);
-  CHECK(gather(head_past) == VPN_VQ_RX_BAD_CHAIN);
+  CHECK(gather_next(head_past) == VPN_VQ_RX_BAD_CHAIN);
 
   PeerRing writable;
   writable.desc(0, writable.buffer(64), 64, kWrite, 0);
   writable.offer(0);
-  CHECK(gather(writable) == VPN_VQ_RX_BAD_CHAIN);
+  CHECK(gather_next(writable) == VPN_VQ_RX_BAD_CHAIN);
 
   PeerRing shorty;
   shorty.desc(0, shorty.buffer(20), 20, 0, 0);  // 12-byte header and 8 bytes: no Ethernet header
   shorty.offer(0);
-  CHECK(gather(shorty) == VPN_VQ_RX_BAD_LEN);
+  CHECK(gather_next(shorty) == VPN_VQ_RX_BAD_LEN);
 
   PeerRing ind;  // INDIRECT_DESC not negotiated
   ind.desc(0, kGpa + kIndirect, 16, kIndirectFlag, 0);
   ind.desc(0, ind.buffer(100), 100, 0, 0, kIndirect);
   ind.offer(0);
-  CHECK(gather(ind) == VPN_VQ_RX_BAD_CHAIN);
+  CHECK(gather_next(ind) == VPN_VQ_RX_BAD_CHAIN);
 }
 
 TEST_CASE("receive: an indirect table when negotiated, but not nested and not chained") {
@@ -264,14 +266,12 @@ TEST_CASE("receive: an indirect table when negotiated, but not nested and not ch
   nested.desc(0, kGpa + kIndirect, 16, kIndirectFlag, 0);
   nested.desc(0, kGpa + kIndirect, 16, kIndirectFlag, 0, kIndirect);
   nested.offer(0);
-  REQUIRE(vpn_vq_avail_next(&nested.vq, &head) == 1);
-  CHECK(vpn_vq_rx_gather(&nested.vq, head, seg, &nseg, &len) == VPN_VQ_RX_BAD_CHAIN);
+  CHECK(gather_next(nested) == VPN_VQ_RX_BAD_CHAIN);
 
   PeerRing chained(8, f);
   chained.desc(0, kGpa + kIndirect, 16, kIndirectFlag | kNext, 1);
   chained.offer(0);
-  REQUIRE(vpn_vq_avail_next(&chained.vq, &head) == 1);
-  CHECK(vpn_vq_rx_gather(&chained.vq, head, seg, &nseg, &len) == VPN_VQ_RX_BAD_CHAIN);
+  CHECK(gather_next(chained) == VPN_VQ_RX_BAD_CHAIN);
 }
 
 TEST_CASE("an avail.idx more than num ahead breaks the ring") {
@@ -346,11 +346,7 @@ TEST_CASE("receive: a misaligned indirect table is a bad chain") {
   r.desc(0, kGpa + kIndirect + 4, 16, kIndirectFlag, 0);
   r.desc(0, r.buffer(100), 100, 0, 0, kIndirect + 4);
   r.offer(0);
-  uint16_t head;
-  vpn_span seg[VPN_MAX_RX_SEGS];
-  uint32_t nseg, len;
-  REQUIRE(vpn_vq_avail_next(&r.vq, &head) == 1);
-  CHECK(vpn_vq_rx_gather(&r.vq, head, seg, &nseg, &len) == VPN_VQ_RX_BAD_CHAIN);
+  CHECK(gather_next(r) == VPN_VQ_RX_BAD_CHAIN);
 }
 
 TEST_CASE("map: a region mapped misaligned against the peer's addresses is refused") {
@@ -371,9 +367,5 @@ TEST_CASE("receive: a chain of more than 1024 descriptors is refused, zero-lengt
   for (uint16_t i = 0; i < 1100; ++i) r.desc(i, r.buffer(0), 0, kNext, static_cast<uint16_t>(i + 1));
   r.desc(1100, r.buffer(100), 100, 0, 0);
   r.offer(0);
-  uint16_t head;
-  vpn_span seg[VPN_MAX_RX_SEGS];
-  uint32_t nseg, len;
-  REQUIRE(vpn_vq_avail_next(&r.vq, &head) == 1);
-  CHECK(vpn_vq_rx_gather(&r.vq, head, seg, &nseg, &len) == VPN_VQ_RX_BAD_CHAIN);
+  CHECK(gather_next(r) == VPN_VQ_RX_BAD_CHAIN);
 }

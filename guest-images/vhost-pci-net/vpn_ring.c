@@ -95,6 +95,10 @@ bool vpn_vq_map(struct vpn_vq *vq, const struct vpn_mem *mem, u16 num, u64 desc_
 {
 	u64 n = num;
 
+	struct vpn_desc *desc;
+	struct vpn_avail *avail;
+	struct vpn_used *used;
+
 	vq->mem = mem;
 	vq->num = num;
 	vq->desc = NULL;
@@ -107,17 +111,16 @@ bool vpn_vq_map(struct vpn_vq *vq, const struct vpn_mem *mem, u16 num, u64 desc_
 		return false;
 	if ((desc_gpa & 15) || (avail_gpa & 1) || (used_gpa & 3))
 		return false;
-	vq->desc = vpn_translate(mem, desc_gpa, 16 * n);
-	vq->avail = vpn_translate(mem, avail_gpa, 6 + 2 * n);
-	vq->used = vpn_translate(mem, used_gpa, 6 + 8 * n);
+	desc = vpn_translate(mem, desc_gpa, 16 * n);
+	avail = vpn_translate(mem, avail_gpa, 6 + 2 * n);
+	used = vpn_translate(mem, used_gpa, 6 + 8 * n);
 	/* The mapping itself may be misaligned against the peer's addresses: check the pointers. */
-	if (!vq->desc || !vq->avail || !vq->used || vpn_misaligned(vq->desc, 16) ||
-	    vpn_misaligned(vq->avail, 2) || vpn_misaligned(vq->used, 4)) {
-		vq->desc = NULL;
-		vq->avail = NULL;
-		vq->used = NULL;
+	if (!desc || !avail || !used || vpn_misaligned(desc, 16) || vpn_misaligned(avail, 2) ||
+	    vpn_misaligned(used, 4))
 		return false;
-	}
+	vq->desc = desc;
+	vq->avail = avail;
+	vq->used = used;
 	return true;
 }
 
