@@ -38,6 +38,7 @@ struct Key {
   const char* expect;  // for a value of the wrong type: "a whole number of microseconds"
   bool api = true;     // false: the command line and the manifest only (not device.add)
   uint64_t max = UINT64_MAX;  // kCount: larger is of the wrong type too
+  bool file = false;   // kString naming a file: a manifest reads it relative to its own directory
 };
 
 // "on", "4194304", "tp0": how a value reads in "KEY=VALUE" text.

@@ -11,7 +11,7 @@ namespace device_kinds {
 namespace {
 
 constexpr Key kKeys[] = {
-    {"path", ValueType::kString, "a file path"},
+    {"path", ValueType::kString, "a file path", true, UINT64_MAX, true},
     {"readonly", ValueType::kOnOff, "on or off"},
     {"serial", ValueType::kString, "at most 20 printable ASCII characters"},
 };

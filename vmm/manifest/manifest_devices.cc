@@ -126,7 +126,7 @@ std::optional<device_kinds::Options> Parser::kind_options(const toml::table& d, 
       if (auto ok = s ? device_kinds::check_string(*s) : Status{}; !ok) {
         c.error(d.get(k.name)->source(), dev + ": '" + k.name + "' " + ok.message());
       } else if (s) {
-        value = *s;
+        value = k.file ? resolve(base, *s) : *s;
       }
     } else if (k.type == ValueType::kOnOff) {
       if (auto b = c.boolean(d, k.name, dev)) value = *b;

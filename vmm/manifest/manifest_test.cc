@@ -643,3 +643,14 @@ TEST_CASE("a device kind's table read by the kind's keys alone") {
     CHECK(k.v.vm.config.devices.size() == 0);
   }
 }
+
+TEST_CASE("manifest: a disk's relative path starts at the manifest's directory, as a kernel's does") {
+  auto m = parse_manifest("[[vm]]\nname = \"a\"\n  [[vm.disk]]\n  path = \"images/root.img\"\n  [[vm.disk]]\n  path = \"/srv/data.img\"\n  readonly = true\n",
+                          "/etc/tandem/pair.toml", defaults());
+  REQUIRE(m);
+  const auto& disks = m->vms[0].config.devices.of<DiskSpec>();
+  REQUIRE(disks.size() == 2);
+  CHECK(disks[0].path == "/etc/tandem/images/root.img");
+  CHECK(disks[1].path == "/srv/data.img");
+  CHECK(disks[1].read_only);
+}
