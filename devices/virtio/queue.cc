@@ -57,6 +57,9 @@ Status SplitQueue::walk(const GuestMemory& mem, uint16_t head, Chain& chain) con
       if (!chain.buffers.empty()) return Error{"indirect descriptor after other descriptors"};
       if (d->len == 0 || d->len % 16) return Error{"indirect table length " + std::to_string(d->len) + " is not a non-zero multiple of 16"};
       if (!mem.contains(d->addr, d->len)) return Error{"indirect table at " + hex(d->addr) + " is not inside guest RAM"};
+      // A chain is at most a queue size long (virtio 1.2, 2.7.5.3.1), however the table is sized:
+      // a table of millions of zero-length descriptors would cost the walk and the buffer list.
+      if (d->len / 16 > cfg_.size) return Error{"indirect table of " + std::to_string(d->len / 16) + " descriptors, more than the queue size " + std::to_string(cfg_.size)};
       indirect = true;
       table = d->addr;
       count = d->len / 16;

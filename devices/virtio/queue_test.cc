@@ -150,6 +150,9 @@ TEST_CASE("hostile chains are errors, and the queue goes on") {
   d.desc(1, kData, 1, kDescFlagNext, 0, 0x40000);  // loop inside the indirect table
   d.post(0);
   expect_error("loops");
+  d.desc(0, 0x40000, 16 * 9, kDescFlagIndirect, 0);  // a table longer than the queue (8)
+  d.post(0);
+  expect_error("more than the queue size");
   // The available index jumping more than a queue size ahead.
   REQUIRE(f.mem.write_le<uint16_t>(kAvail + 2, static_cast<uint16_t>(q.next_avail() + 9)).ok());
   expect_error("ahead");

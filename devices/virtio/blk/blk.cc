@@ -93,6 +93,8 @@ class Blk::Worker {
   }
 
   void handle(const Chain& chain) {
+    // Before any answer: a bad request on a head still in flight must not complete it twice.
+    if (slots_[chain.head].busy) return fail("request " + std::to_string(chain.head) + " posted again while its I/O is in flight");
     auto r = parse(mem_, chain, limits_);
     if (!r) {  // no status byte: give the chain back with nothing written
       log_once(r.message());
@@ -105,7 +107,6 @@ class Blk::Worker {
       return;
     }
     InFlight& s = slots_[chain.head];
-    if (s.busy) return fail("request " + std::to_string(chain.head) + " posted again while its I/O is in flight");
     s = InFlight{true, false, 0, r->length, 1, r->status_gpa, {}};
     switch (r->type) {
       case kTypeIn:
@@ -132,10 +133,23 @@ class Blk::Worker {
         break;
       default:  // DISCARD, WRITE_ZEROES: holes, which read back as zeroes
         s.expect = 0;
-        for (const auto& range : r->ranges)
+        for (const auto& range : r->ranges) {
+          if (range.length == 0) continue;  // nothing to do (fallocate refuses a zero length)
+          const bool keep = r->type == kTypeWriteZeroes && !range.unmap;
+          if (keep && uring_.space() < 2) (void)uring_.submit();  // the linked pair goes in one batch
           submit(chain.head, [&](io_uring_sqe* e) {
             io_uring_prep_fallocate(e, dev_.disk_.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, range.offset, range.length);
+            if (keep) e->flags |= IOSQE_IO_LINK;
           });
+          // Without unmap the blocks stay allocated: the hole is filled again with zeroed blocks
+          // (punch, then allocate, works on every file system; FALLOC_FL_ZERO_RANGE not on tmpfs).
+          if (keep)
+            submit(chain.head, [&](io_uring_sqe* e) { io_uring_prep_fallocate(e, dev_.disk_.fd(), FALLOC_FL_KEEP_SIZE, range.offset, range.length); });
+        }
+        if (s.busy && s.pending == 0 && !s.failed) {  // every range was empty
+          s.busy = false;
+          answer(chain.head, r->status_gpa, kStatusOk, 1);
+        }
         break;
     }
   }

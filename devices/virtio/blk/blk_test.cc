@@ -174,3 +174,64 @@ TEST_CASE("Disk::open refuses what cannot be a disk, naming it") {
   TempImage empty(0);
   CHECK(Disk::open({empty.path, false, ""}).message().find("less than one 512-byte sector") != std::string::npos);
 }
+
+TEST_CASE("an image is opened by one writer or by readers, never both") {
+  TempImage img(64 * 1024);
+  {
+    auto rw = Disk::open({img.path, false, ""});
+    REQUIRE(rw.ok());
+    CHECK(Disk::open({img.path, false, ""}).message().find("in use") != std::string::npos);
+    CHECK(Disk::open({img.path, true, ""}).message().find("in use: another disk or process has it open for writing") != std::string::npos);
+  }
+  auto ro1 = Disk::open({img.path, true, ""});
+  auto ro2 = Disk::open({img.path, true, ""});
+  CHECK(ro1.ok());
+  CHECK(ro2.ok());
+  CHECK_FALSE(Disk::open({img.path, false, ""}).ok());
+}
+
+TEST_CASE("WRITE_ZEROES: zeroes either way; with unmap a hole, without it the blocks stay; an empty range is done") {
+  TempImage img(1 * kMiB);
+  Blk blk(std::move(Disk::open({img.path, false, ""})).value());
+  Driver d;
+  REQUIRE(blk.activate(d.mem, blk.features(), {d.queue()}).ok());
+  auto blocks = [&] {
+    struct stat st {};
+    REQUIRE(stat(img.path.c_str(), &st) == 0);
+    return st.st_blocks;
+  };
+  auto zeroes = [&](uint64_t sector, uint32_t count, uint32_t flags, int slot) {
+    uint64_t seg = kData + 0x10000ULL * slot;
+    REQUIRE(d.mem.write_le<uint64_t>(seg, sector).ok());
+    REQUIRE(d.mem.write_le<uint32_t>(seg + 8, count).ok());
+    REQUIRE(d.mem.write_le<uint32_t>(seg + 12, flags).ok());
+    d.post(kTypeWriteZeroes, 0, 16, false, slot);
+  };
+  std::vector<uint8_t> ones(64 * 1024, 0xff);
+  REQUIRE(d.mem.write(kData, ones).ok());
+  d.post(kTypeOut, 0, 64 * 1024, false);  // sectors 0-127
+  d.post(kTypeFlush, 0, 0, false, 1);
+  REQUIRE(d.wait_used(2));
+  const auto full = blocks();
+  REQUIRE(full >= 128);
+
+  zeroes(0, 64, 0, 2);  // the first 32 KiB, no unmap: still allocated
+  REQUIRE(d.wait_used(3));
+  CHECK(d.status(2) == kStatusOk);
+  CHECK(blocks() == full);
+  zeroes(64, 64, 1, 3);  // the next 32 KiB, unmap: a hole
+  REQUIRE(d.wait_used(4));
+  CHECK(d.status(3) == kStatusOk);
+  CHECK(blocks() < full);
+  zeroes(200, 0, 0, 4);  // nothing to zero: done at once
+  REQUIRE(d.wait_used(5));
+  CHECK(d.status(4) == kStatusOk);
+
+  std::vector<uint8_t> file(64 * 1024, 0x55);
+  FILE* f = std::fopen(img.path.c_str(), "rb");
+  REQUIRE(f);
+  CHECK(std::fread(file.data(), 1, file.size(), f) == file.size());
+  std::fclose(f);
+  CHECK(file == std::vector<uint8_t>(64 * 1024, 0));
+  blk.reset();
+}

@@ -22,6 +22,8 @@ class Uring {
 
   // A free submission entry, or nullptr when all are taken (submit() first).
   io_uring_sqe* sqe() { return io_uring_get_sqe(ring_.get()); }
+  // Free submission entries (a linked pair must be submitted together).
+  unsigned space() const { return io_uring_sq_space_left(ring_.get()); }
   // Hands the prepared entries to the kernel.
   Status submit();
   // Readable when completions wait (poll for POLLIN; drain() reads it).
