@@ -147,10 +147,19 @@ boot_tandem_listening() {
 }
 
 # wait_exit PID SECONDS: wait until PID ends (at most SECONDS, then kill it) and set RC to its status.
+# proc_state PID: one line on what a process that should have ended is doing (state, threads,
+# each thread's kernel wait channel and the main thread's kernel stack).
+proc_state() {
+  local p="$1" t
+  printf 'state %s, threads:' "$(sed -n 's/^State:\t//p' "/proc/$p/status" 2>/dev/null)"
+  for t in /proc/"$p"/task/*; do printf ' %s:%s' "${t##*/}" "$(cat "$t/wchan" 2>/dev/null)"; done
+  printf '; stack: %s' "$(tr '\n' ' ' < "/proc/$p/stack" 2>/dev/null)"
+}
+
 wait_exit() {
   local pid="$1" seconds="$2" i=0
   while kill -0 "$pid" 2>/dev/null && (( i < seconds * 10 )); do sleep 0.1; i=$((i + 1)); done
-  kill -0 "$pid" 2>/dev/null && { log "process $pid still runs after $seconds s: killing it"; kill -KILL "$pid"; }
+  kill -0 "$pid" 2>/dev/null && { log "process $pid still runs after $seconds s: killing it; $(proc_state "$pid")"; kill -KILL "$pid"; }
   wait "$pid"; RC=$?
 }
 
