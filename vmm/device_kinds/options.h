@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -59,6 +60,13 @@ Result<Value> count_value(const Key& key, uint64_t n);
 // "k1=v1,k2=v2" into Options: every item KEY=VALUE, every key one of `keys`, every value of its
 // key's type. Errors name the bad part.
 Result<Options> options_from_text(const std::string& text, std::span<const Key> keys);
+// Kind K's spec from its command-line text: its keys, then K::from_options.
+template <typename K>
+auto spec_from_text(const std::string& text) -> decltype(K::from_options(std::declval<const Options&>())) {
+  auto options = options_from_text(text, K::keys());
+  if (!options) return options.error();
+  return K::from_options(*options);
+}
 // A value as `key` wants it from text ("on" for kOnOff, "4M" for kSize...): an error says what
 // was expected.
 Result<Value> value_from_text(const Key& key, const std::string& text);

@@ -158,11 +158,7 @@ DeviceResult<BuiltDevice> VhostPciNet::build(const VhostPciSpec& spec, BuildCont
 
 }  // namespace device_kinds
 
-Result<VhostPciSpec> parse_vhost_pci(const std::string& text) {
-  auto options = device_kinds::options_from_text(text, device_kinds::VhostPciNet::keys());
-  if (!options) return options.error();
-  return device_kinds::VhostPciNet::from_options(*options);
-}
+Result<VhostPciSpec> parse_vhost_pci(const std::string& text) { return device_kinds::spec_from_text<device_kinds::VhostPciNet>(text); }
 
 Status check_peer_bar_size(uint64_t size) {
   if (!vhost_pci::valid_peer_bar_size(size)) return Error{"the peer BAR must be a power of two from 4G to 32G"};

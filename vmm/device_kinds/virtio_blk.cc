@@ -69,10 +69,6 @@ DeviceResult<BuiltDevice> VirtioBlk::build(const DiskSpec& spec, BuildContext& c
 
 }  // namespace device_kinds
 
-Result<DiskSpec> parse_disk(const std::string& text) {
-  auto options = device_kinds::options_from_text(text, device_kinds::VirtioBlk::keys());
-  if (!options) return options.error();
-  return device_kinds::VirtioBlk::from_options(*options);
-}
+Result<DiskSpec> parse_disk(const std::string& text) { return device_kinds::spec_from_text<device_kinds::VirtioBlk>(text); }
 
 }  // namespace tandem

@@ -111,11 +111,7 @@ DeviceResult<BuiltDevice> VirtioNet::build(const NetSpec& spec, BuildContext& ct
 
 }  // namespace device_kinds
 
-Result<NetSpec> parse_net(const std::string& text) {
-  auto options = device_kinds::options_from_text(text, device_kinds::VirtioNet::keys());
-  if (!options) return options.error();
-  return device_kinds::VirtioNet::from_options(*options);
-}
+Result<NetSpec> parse_net(const std::string& text) { return device_kinds::spec_from_text<device_kinds::VirtioNet>(text); }
 
 std::string default_mac_seed(const NetSpec& spec) {
   return spec.kind == NetSpec::Kind::kTap ? "tap:" + spec.tap : "vhost-user:" + spec.socket;
