@@ -66,7 +66,12 @@ class Blk::Worker {
       process_queue();
     }
     // Quiesce: nothing may write guest memory after reset() returns.
-    while (in_flight_ > 0) uring_.wait([this](uint64_t d, int r) { on_completion(d, r); });
+    while (in_flight_ > 0) {
+      if (!uring_.wait([this](uint64_t d, int r) { on_completion(d, r); })) {
+        log_once("io_uring failed while waiting for in-flight I/O");  // nothing more can come
+        break;
+      }
+    }
     publish();
   }
 

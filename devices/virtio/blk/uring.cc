@@ -52,12 +52,15 @@ unsigned Uring::drain(const std::function<void(uint64_t, int)>& done) {
   return n;
 }
 
-unsigned Uring::wait(const std::function<void(uint64_t, int)>& done) {
-  io_uring_cqe* cqe;
+bool Uring::wait(const std::function<void(uint64_t, int)>& done) {
   int err;
-  do err = io_uring_wait_cqe(ring_.get(), &cqe);
+  do err = io_uring_submit_and_wait(ring_.get(), 1);
   while (err == -EINTR);
-  return drain(done);
+  // EBUSY and EAGAIN: completions must be taken first (or the kernel is short of memory): drain,
+  // the caller comes back.
+  if (err < 0 && err != -EBUSY && err != -EAGAIN) return false;
+  drain(done);
+  return true;
 }
 
 }  // namespace tandem::virtio::blk

@@ -30,8 +30,9 @@ class Uring {
   int event_fd() const { return event_.get(); }
   // Calls done(user_data, result) for every completion waiting; returns how many.
   unsigned drain(const std::function<void(uint64_t, int)>& done);
-  // Waits for one completion (blocking), then drains: for quiescing in-flight I/O.
-  unsigned wait(const std::function<void(uint64_t, int)>& done);
+  // Submits what is still prepared (a submit that failed before), waits for one completion, then
+  // drains: for quiescing in-flight I/O. False when the ring itself failed.
+  bool wait(const std::function<void(uint64_t, int)>& done);
 
  private:
   struct Deleter {
