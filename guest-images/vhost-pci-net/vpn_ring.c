@@ -94,7 +94,6 @@ bool vpn_vq_map(struct vpn_vq *vq, const struct vpn_mem *mem, u16 num, u64 desc_
 		u64 avail_gpa, u64 used_gpa)
 {
 	u64 n = num;
-
 	struct vpn_desc *desc;
 	struct vpn_avail *avail;
 	struct vpn_used *used;

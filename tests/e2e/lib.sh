@@ -146,7 +146,6 @@ boot_tandem_listening() {
   poll_until 60 test -S "$sock" || { cat "$log.stderr"; fail "$(basename "$log"): its tandem does not listen on $sock"; }
 }
 
-# wait_exit PID SECONDS: wait until PID ends (at most SECONDS, then kill it) and set RC to its status.
 # proc_state PID: one line on what a process that should have ended is doing (state, threads,
 # each thread's kernel wait channel and the main thread's kernel stack).
 proc_state() {
@@ -156,6 +155,7 @@ proc_state() {
   printf '; stack: %s' "$(tr '\n' ' ' < "/proc/$p/stack" 2>/dev/null)"
 }
 
+# wait_exit PID SECONDS: wait until PID ends (at most SECONDS, then kill it) and set RC to its status.
 wait_exit() {
   local pid="$1" seconds="$2" i=0
   while kill -0 "$pid" 2>/dev/null && (( i < seconds * 10 )); do sleep 0.1; i=$((i + 1)); done

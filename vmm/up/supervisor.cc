@@ -573,6 +573,22 @@ class Supervisor {
   std::vector<std::string> taps_;
 };
 
+// The names in directory `dir` ("." and ".." too); none when it cannot be read.
+std::vector<std::string> dir_names(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) names.push_back(e->d_name);
+    ::closedir(d);
+  }
+  return names;
+}
+
+// Whether `n` is `prefix`, then at least one character, then `suffix`.
+bool framed(const std::string& n, const std::string& prefix, const std::string& suffix) {
+  return n.size() > prefix.size() + suffix.size() && n.rfind(prefix, 0) == 0 &&
+         n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 // The newest image guest-images/build made for kernel release `release`:
 // ${TANDEM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tandem}/guest-images/tandem-l2-<release>-<key>.cpio.gz.
 std::string newest_guest_image(const std::string& release) {
@@ -582,14 +598,8 @@ std::string newest_guest_image(const std::string& release) {
   const std::string dir = cache + "/guest-images", prefix = "tandem-l2-" + release + "-", suffix = ".cpio.gz";
   std::string best;
   timespec best_time{};
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return "";
-  while (dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n.size() <= prefix.size() + suffix.size() || n.rfind(prefix, 0) != 0 ||
-        n.compare(n.size() - suffix.size(), suffix.size(), suffix) != 0) {
-      continue;
-    }
+  for (const auto& n : dir_names(dir)) {
+    if (!framed(n, prefix, suffix)) continue;
     struct stat st {};
     if (::stat((dir + "/" + n).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     if (best.empty() || st.st_mtim.tv_sec > best_time.tv_sec ||
@@ -598,7 +608,6 @@ std::string newest_guest_image(const std::string& release) {
       best_time = st.st_mtim;
     }
   }
-  ::closedir(d);
   return best;
 }
 
@@ -623,24 +632,11 @@ std::vector<std::string> connecting_sockets(const Vm& vm) {
 std::string newest_stock_kernel(const std::vector<std::string>& names, const std::string& suffix) {
   std::string best;
   for (const auto& n : names) {
-    if (n.rfind("vmlinuz-", 0) != 0 || n.size() <= 8 + suffix.size() || n.compare(n.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    if (!framed(n, "vmlinuz-", suffix)) continue;
     if (best.empty() || ::strverscmp(n.c_str(), best.c_str()) > 0) best = n;
   }
   return best;
 }
-
-namespace {
-
-std::vector<std::string> boot_files() {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir("/boot")) {
-    while (dirent* e = ::readdir(d)) names.push_back(e->d_name);
-    ::closedir(d);
-  }
-  return names;
-}
-
-}  // namespace
 
 manifest::Defaults environment_defaults(const std::string& manifest_path) {
   manifest::Defaults d;
@@ -660,7 +656,7 @@ manifest::Defaults environment_defaults(const std::string& manifest_path) {
 #else
     const std::string suffix = "-amd64";
 #endif
-    std::string newest = newest_stock_kernel(boot_files(), suffix);
+    std::string newest = newest_stock_kernel(dir_names("/boot"), suffix);
     if (!newest.empty()) d.kernel = "/boot/" + newest;
     guessed = !newest.empty();
   }

@@ -114,6 +114,7 @@ static std::string run_with_fake_tandem(const std::string& script) {
   std::fflush(stdout);
   const int saved = ::dup(1);
   const int file = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  REQUIRE(file >= 0);
   ::dup2(file, 1);
   const int status = up::run(*m, up::Options{exe, ""});
   std::fflush(stdout);
