@@ -35,8 +35,9 @@ net_case() {
   wait_for "$b" "IPERF-SERVER-READY" 240 "$pid_b" || { tail -n 20 "$b"; cat "$b.stderr"; fail "vhost=$vhost: VM B did not come up"; }
   guest_ready "$a" 240 "$pid_a" || fail "vhost=$vhost: VM A did not boot"
   wait_for "$a" "PING-OK|PING-FAILED|TANDEM-SCRIPT-EXIT" 240 "$pid_a" || { tail -n 20 "$a"; cat "$a.stderr"; fail "vhost=$vhost: VM A did not get to ping"; }
-  # Bad input while A runs: a second VM on A's tap gets a clear error and exit 2.
-  "$TANDEM" vm --kernel "$TANDEM_GUEST_KERNEL" --initrd "$TANDEM_GUEST_INITRD" --serial none --net "tap=$tap_a,vhost=$vhost" \
+  # Bad input while A runs: a second VM on A's tap gets a clear error and exit 2 (at once: 60 s
+  # bound a VM that would boot instead).
+  timeout -k 5 60 "$TANDEM" vm --kernel "$TANDEM_GUEST_KERNEL" --initrd "$TANDEM_GUEST_INITRD" --serial none --net "tap=$tap_a,vhost=$vhost" \
     </dev/null 2>"$E2E_TMP/busy.err"
   local rc=$?
   [[ $rc -eq 2 ]] && grep -q "tap=$tap_a.*busy" "$E2E_TMP/busy.err" || { cat "$E2E_TMP/busy.err"; fail "vhost=$vhost: a tap in use: exit $rc, expected 2 and a message"; }

@@ -83,7 +83,7 @@ e2e_why() {
 
 # e2e_run_host TEST: a tests/host test, on this machine, retried only on its nested host's failure.
 e2e_run_host() {
-  local t="$1" name limit attempt rc dt t0 l1_why log causes=()
+  local t="$1" name limit attempt rc dt t0 l1_why="" log causes=()
   name="$(basename "$t" .sh)"
   limit="$(e2e_header "$t" timeout 300)"
   if e2e_past_deadline "$name" "$limit" "$logs/$name.attempt-1.log"; then
