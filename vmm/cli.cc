@@ -79,6 +79,9 @@ CLI::App* add_ctl_command(CLI::App& app, CtlArgs& ctl_args) {
   ctl->add_option("params", ctl_args.params, "KEY=VALUE pairs (they become the params object) or one JSON object");
   ctl->add_flag("--human", ctl_args.human, "print the result as a short table instead of JSON");
   ctl->add_flag("--follow", ctl_args.follow, "after the reply, print each notification (use with events.subscribe) until the VM exits");
+  auto* watch = ctl->add_flag("--watch", ctl_args.watch, "call again every second and show the newest result (e.g. vm.counters --human --watch)");
+  ctl->add_option("--count", ctl_args.count, "with --watch: stop after this many calls")->needs(watch)->check(CLI::Range(1, 1000000));
+  watch->excludes(ctl->get_option("--follow"));
   ctl->add_option("--timeout", ctl_args.timeout_s, "seconds to wait for the reply")->check(CLI::Range(1, 3600))->capture_default_str();
   return ctl;
 }

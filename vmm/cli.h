@@ -25,6 +25,8 @@ struct CtlArgs {
   std::vector<std::string> params;  // KEY=VALUE words or one JSON object (vmm/ctl.h)
   bool human = false;               // a short table instead of JSON
   bool follow = false;              // after the reply, print notifications until the VM goes
+  bool watch = false;               // call again every second, the screen cleared each time
+  unsigned count = 0;               // with watch: stop after this many calls (0: until the VM goes)
   unsigned timeout_s = 30;
 };
 

@@ -1,9 +1,12 @@
 // vmm/ctl.cc: `tandem ctl` (see ctl.h).
 #include "vmm/ctl.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <map>
 #include <regex>
+#include <thread>
 
 #include "vmm/api/client.h"
 
@@ -49,10 +52,29 @@ std::string scalar_text(const Json& v) {
   return v.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-std::string table(const Json& rows) {
+// A row whose values are objects ({"id": "net0", "counters": {"rx_packets": 3}}) with those
+// objects' members as columns of their own ({"id": "net0", "rx_packets": 3}); a member whose name
+// the row has already is "object.member" ("guest.mac").
+Json spread(const Json& row) {
+  Json flat = Json::object();
+  for (const auto& [k, v] : row.items()) {
+    if (!v.is_object()) flat[k] = v;
+  }
+  for (const auto& [k, v] : row.items()) {
+    if (!v.is_object()) continue;
+    for (const auto& [k2, v2] : v.items()) {
+      flat[flat.contains(k2) ? k + "." + k2 : k2] = v2;
+    }
+  }
+  return flat;
+}
+
+std::string table(const Json& nested) {
+  Json rows = Json::array();
+  for (const auto& r : nested) rows.push_back(spread(r));
   // Identifying columns first, then the rest as they appear (nlohmann-json sorts keys).
   std::vector<std::string> cols;
-  for (const char* first : {"id", "name", "type", "pci", "state"}) {
+  for (const char* first : {"id", "name", "vcpu", "type", "pci", "state"}) {
     for (const auto& r : rows) {
       if (r.contains(first)) {
         cols.push_back(first);
@@ -120,6 +142,32 @@ std::string human_text(const Json& value) {
   return out + tables;
 }
 
+namespace {
+
+// --watch: the call again every second (the screen cleared first when it is a terminal), until
+// --count calls or until the VM goes (exit 0), or an error reply (exit 1).
+template <typename Print>
+int watch(api::Client& client, const CtlArgs& args, const Json& params, Print print) {
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  for (unsigned n = 1; args.count == 0 || n < args.count; ++n) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    auto reply = client.call(args.method, params, std::chrono::seconds(args.timeout_s));
+    if (!reply) {
+      std::fprintf(stderr, "tandem ctl: %s: the VM is gone (%s)\n", args.method.c_str(), reply.message().c_str());
+      return 0;
+    }
+    if (reply->contains("error")) {
+      std::fprintf(stderr, "tandem ctl: %s: error: %s\n", args.method.c_str(), scalar_text((*reply)["error"].value("message", Json(""))).c_str());
+      return 1;
+    }
+    if (tty) std::fputs("\033[H\033[2J", stdout);
+    print(reply->value("result", Json(nullptr)));
+  }
+  return 0;
+}
+
+}  // namespace
+
 int run_ctl(const CtlArgs& args) {
   auto params = ctl_params(args.params);
   if (!params) {
@@ -149,6 +197,7 @@ int run_ctl(const CtlArgs& args) {
     return 1;
   }
   print(reply->value("result", Json(nullptr)));
+  if (args.watch) return watch(*client, args, *params, print);
   if (args.follow) {
     while (true) {
       auto n = client->next(std::chrono::milliseconds(-1));

@@ -38,8 +38,31 @@ TEST_CASE("--human prints objects as lines and lists of objects as tables") {
   // Identifying columns come first, whatever the key order.
   api::Json devs = {{{"backend", {{"tap", "t0"}}}, {"id", "net0"}, {"pci", "0000:00:01.0"}, {"type", "virtio-net"}}};
   CHECK(human_text(devs) ==
-        "ID    TYPE        PCI           BACKEND\n"
-        "net0  virtio-net  0000:00:01.0  {\"tap\":\"t0\"}\n");
+        "ID    TYPE        PCI           TAP\n"
+        "net0  virtio-net  0000:00:01.0  t0\n");
+}
+
+TEST_CASE("--human spreads a row's objects into columns: vm.counters as two tables") {
+  api::Json counters = {
+      {"devices",
+       {{{"id", "net0"}, {"type", "virtio-net"}, {"counters", {{"rx_packets", 7}, {"tx_packets", 5}}}},
+        {{"id", "blk0"}, {"type", "virtio-blk"}, {"counters", {{"read_requests", 2}}}}}},
+      {"vcpus", {{{"vcpu", 0}, {"exits", {{"io", 10}, {"mmio", 4}}}}}}};
+  CHECK(human_text(counters) ==
+        "\n"
+        "devices:\n"
+        "ID    TYPE        RX_PACKETS  TX_PACKETS  READ_REQUESTS\n"
+        "net0  virtio-net  7           5           -\n"
+        "blk0  virtio-blk  -           -           2\n"
+        "\n"
+        "vcpus:\n"
+        "VCPU  IO  MMIO\n"
+        "0     10  4\n");
+  // A member named like one of the row's own values keeps its object's name.
+  api::Json devs = {{{"id", "net0"}, {"mac", "02:00:00:00:00:01"}, {"guest", {{"mac", "02:00:00:00:00:02"}}}}};
+  CHECK(human_text(devs) ==
+        "ID    GUEST.MAC          MAC\n"
+        "net0  02:00:00:00:00:02  02:00:00:00:00:01\n");
 }
 
 }  // namespace tandem

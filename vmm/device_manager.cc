@@ -232,6 +232,8 @@ DeviceInfo DeviceManager::info(const Record& d) {
   if (d.built.link) i.link = d.built.link->link_state();
   i.removing = d.removing;
   i.on_connect = d.built.on_connect;
+  if (d.built.guest) i.guest = d.built.guest();
+  i.counters = d.built.counters;
   return i;
 }
 

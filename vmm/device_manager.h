@@ -43,6 +43,8 @@ struct DeviceInfo {
   std::optional<uint32_t> link;  // a vhost-pci-net's LINK_STATE
   bool removing = false;         // the guest was asked to eject it
   bool on_connect = false;       // hotplug_on_connect
+  device_kinds::Options guest;   // what the guest set: a NIC's MAC and receive mode
+  std::shared_ptr<const Counters> counters;  // vm.counters (none: the device counts nothing)
 };
 
 // Something the API's clients are told of (docs/api.md, notifications).

@@ -24,10 +24,28 @@ void install_kick_handler() {
     sigaction(kick_signal(), &sa, nullptr);
   });
 }
+
+// vm.counters' names for the exits a vCPU thread sees, and each exit_reason's place among them.
+enum ExitCounter : size_t { kIo, kMmio, kHlt, kIrqWindow, kIntr, kSystemEvent, kMemoryFault, kOther };
+std::vector<std::string> exit_names() {
+  return {"io", "mmio", "hlt", "irq_window", "intr", "system_event", "memory_fault", "other"};
+}
+size_t exit_counter(uint32_t reason) {
+  switch (reason) {
+    case KVM_EXIT_IO: return kIo;
+    case KVM_EXIT_MMIO: return kMmio;
+    case KVM_EXIT_HLT: return kHlt;
+    case KVM_EXIT_IRQ_WINDOW_OPEN: return kIrqWindow;
+    case KVM_EXIT_INTR: return kIntr;
+    case KVM_EXIT_SYSTEM_EVENT: return kSystemEvent;
+    default: return kOther;
+  }
+}
 }  // namespace
 
 VcpuSet::VcpuSet(std::vector<kvm::Vcpu> vcpus, const Bus& pio, const Bus& mmio, ExitController& exit, RegisterDump dump)
     : vcpus_(std::move(vcpus)), pio_(pio), mmio_(mmio), exit_(exit), dump_(std::move(dump)) {
+  for (size_t i = 0; i < vcpus_.size(); ++i) exits_.push_back(std::make_unique<Counters>(exit_names()));
   install_kick_handler();
 }
 
@@ -110,11 +128,12 @@ void VcpuSet::thread_main(size_t index) {
     }
     if (*r == kvm::Vcpu::Run::kInterrupted) continue;  // a kick
     if (*r == kvm::Vcpu::Run::kMemoryFault) {
+      exits_[index]->add(kMemoryFault);
       if (!recover_memory_fault(vcpu, memory_faults)) break;
       continue;
     }
     memory_faults = 0;
-    if (!handle_exit(vcpu)) break;
+    if (!handle_exit(vcpu, *exits_[index])) break;
   }
   std::lock_guard lock(mu_);
   ++exited_;
@@ -135,8 +154,15 @@ bool VcpuSet::recover_memory_fault(const kvm::Vcpu& vcpu, unsigned& in_a_row) {
   return false;
 }
 
-bool VcpuSet::handle_exit(const kvm::Vcpu& vcpu) {
+std::vector<std::vector<std::pair<std::string, uint64_t>>> VcpuSet::exit_counts() const {
+  std::vector<std::vector<std::pair<std::string, uint64_t>>> out;
+  for (const auto& c : exits_) out.push_back(c->snapshot());
+  return out;
+}
+
+bool VcpuSet::handle_exit(const kvm::Vcpu& vcpu, Counters& exits) {
   kvm_run* run = vcpu.run_state();
+  exits.add(exit_counter(run->exit_reason));
   switch (run->exit_reason) {
     case KVM_EXIT_IO: {
       auto* base = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "devices/bus.h"
+#include "devices/counters.h"
 #include "vmm/exit_controller.h"
 #include "vmm/kvm/kvm.h"
 
@@ -46,6 +47,10 @@ class VcpuSet {
   bool paused() const;
   size_t size() const { return vcpus_.size(); }
 
+  // Per vCPU: its exits to tandem so far, by reason (vm.counters). Exits KVM handles itself (an
+  // ioeventfd's doorbell, most interrupts) never reach tandem and are not among them.
+  std::vector<std::vector<std::pair<std::string, uint64_t>>> exit_counts() const;
+
   // Human-readable register dump of one vCPU (for fatal exits).
   std::string dump_registers(const kvm::Vcpu& vcpu) const;
 
@@ -53,7 +58,7 @@ class VcpuSet {
   enum class State { kRunning, kPaused, kStopping };
   void thread_main(size_t index);
   void kick_all();
-  bool handle_exit(const kvm::Vcpu& vcpu);
+  bool handle_exit(const kvm::Vcpu& vcpu, Counters& exits);
   bool recover_memory_fault(const kvm::Vcpu& vcpu, unsigned& in_a_row);
 
   std::vector<kvm::Vcpu> vcpus_;
@@ -64,6 +69,7 @@ class VcpuSet {
   ExitController& exit_;
   const RegisterDump dump_;
   std::function<bool()> memory_fault_repair_;
+  std::vector<std::unique_ptr<Counters>> exits_;  // one per vCPU, by exit_reason_index()
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -46,7 +46,29 @@ Json device_json(const DeviceInfo& d) {
   }
   if (d.removing) j["removing"] = true;
   if (d.on_connect) j["hotplug_on_connect"] = true;
+  if (!d.guest.empty()) {
+    Json guest = Json::object();
+    for (const auto& o : d.guest) guest[o.key] = value_json(o.value);
+    j["guest"] = guest;
+  }
   return j;
+}
+
+Json counters_json(const std::vector<std::pair<std::string, uint64_t>>& values) {
+  Json j = Json::object();
+  for (const auto& [name, v] : values) j[name] = v;
+  return j;
+}
+
+// vm.counters: each device's counters and each vCPU's exits to tandem by reason.
+Json vm_counters(const VmParts& vm) {
+  Json devices = Json::array(), vcpus = Json::array();
+  for (const auto& d : vm.devices.list()) {
+    devices.push_back(Json{{"id", d.id}, {"type", d.type}, {"counters", d.counters ? counters_json(d.counters->snapshot()) : Json::object()}});
+  }
+  auto exits = vm.vcpus.exit_counts();
+  for (size_t i = 0; i < exits.size(); ++i) vcpus.push_back(Json{{"vcpu", i}, {"exits", counters_json(exits[i])}});
+  return Json{{"devices", devices}, {"vcpus", vcpus}};
 }
 
 Json device_list(const DeviceManager& devices) {
@@ -124,6 +146,7 @@ void add_run_methods(api::Server& server, const VmParts& vm) {
 
 void add_device_methods(api::Server& server, const VmParts& vm) {
   add_plain(server, "device.list", [vm] { return Json{{"devices", device_list(vm.devices)}}; });
+  add_plain(server, "vm.counters", [vm] { return vm_counters(vm); });
   server.add_method("device.add", [vm](const Json& p) -> Reply {
     auto req = parse_device_add(p);
     if (auto* e = std::get_if<api::RpcError>(&req)) return *e;

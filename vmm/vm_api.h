@@ -26,7 +26,7 @@ struct VmParts {
   Shutdown& shutdown;
 };
 // Registers vmm.ping, vmm.version, vm.info, vm.pause, vm.resume, vm.shutdown, vm.kill, device.list,
-// device.add and device.remove on `server`. `vm` must outlive the server's event loop.
+// vm.counters, device.add and device.remove on `server`. `vm` must outlive the server's event loop.
 void add_vm_methods(api::Server& server, const VmParts& vm);
 
 // A device event as the API's notification: its method ("device.added") and params.

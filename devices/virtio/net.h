@@ -20,9 +20,11 @@
 #include <string>
 
 #include "base/result.h"
+#include "devices/counters.h"
 #include "devices/net/mac.h"
 #include "devices/net/tap.h"
 #include "devices/virtio/device.h"
+#include "devices/virtio/net_ctrl.h"
 
 namespace tandem::virtio {
 
@@ -43,8 +45,17 @@ constexpr uint64_t kFMrgRxbuf = 1ULL << 15;
 constexpr uint64_t kFStatus = 1ULL << 16;
 constexpr uint16_t kStatusLinkUp = 1;
 constexpr uint32_t kHdrSize = 12;  // virtio_net_hdr_v1 (modern devices always carry num_buffers)
-constexpr uint16_t kRxQueue = 0, kTxQueue = 1;
+constexpr uint16_t kRxQueue = 0, kTxQueue = 1, kCtrlQueue = 2;
 constexpr uint16_t kQueueSize = 256;
+// Handled by the device itself, never handed to a backend (vhost-net and vhost-user do not know them).
+constexpr uint64_t kCtrlFeatures = kFCtrlVq | kFCtrlRx | kFCtrlMacAddr | kFGuestAnnounce;
+
+// What vm.counters shows of a NIC, in this order. The first eight only when the backend's packets
+// pass through tandem (counts_packets()).
+enum Counter : size_t {
+  kRxPackets, kRxBytes, kRxDropped, kRxFiltered, kTxPackets, kTxBytes, kTxDropped, kBadChains,
+  kRingErrors, kCtrlCommands, kCtrlRefused, kAnnounces, kCounterCount
+};
 }  // namespace net
 
 using tandem::net::Mac;
@@ -62,8 +73,16 @@ class NetBackend {
   virtual void stop() = 0;
   virtual bool link_up() const { return true; }
   virtual void set_link_callback(std::function<void()> /*changed*/) {}
+  // The link can go and come back (a backend that reconnects): the guest is then asked to
+  // announce itself (GUEST_ANNOUNCE) when it is back, so that switches learn where it is.
+  virtual bool link_can_return() const { return false; }
+  // Packets pass through tandem's own thread: it counts them and applies the receive filter.
+  virtual bool counts_packets() const { return false; }
+  virtual void attach(std::shared_ptr<const net::RxFilter> /*filter*/, std::shared_ptr<Counters> /*counters*/) {}
 };
 
+// Queues 0 and 1 go to the backend; the control queue (2) is served here, by a thread of its own
+// (net.cc), since commands are rare and no backend knows them.
 class Net : public VirtioDevice {
  public:
   Net(Mac mac, std::unique_ptr<NetBackend> backend);
@@ -72,23 +91,37 @@ class Net : public VirtioDevice {
   uint32_t device_id() const override { return 1; }
   std::string name() const override;
   uint64_t features() const override;
-  uint16_t num_queues() const override { return 2; }
+  uint16_t num_queues() const override { return 3; }
   uint16_t max_queue_size() const override { return net::kQueueSize; }
   void read_config(uint64_t offset, std::span<uint8_t> data) override;
-  void write_config(uint64_t, std::span<const uint8_t>) override {}  // the MAC is read-only (no CTRL_MAC_ADDR)
+  void write_config(uint64_t, std::span<const uint8_t>) override {}  // the MAC changes through CTRL_MAC_ADDR only
   void set_hooks(TransportHooks hooks) override;
   Status activate(const GuestMemory& mem, uint64_t features, std::vector<ActiveQueue> queues) override;
   void reset() override;
 
-  const Mac& mac() const { return mac_; }
+  const Mac& mac() const { return mac_; }  // the configured one
+  net::RxMode rx_mode() const { return filter_->get(); }  // the guest's: its MAC, promisc...
+  std::shared_ptr<const Counters> counters() const { return counters_; }
   NetBackend& backend() { return *backend_; }
 
  private:
+  class CtrlWorker;
+  void link_changed();
+  void stop_locked();
+  // A control command (from the control worker's thread), under the negotiated `features`.
+  net::CtrlOutcome control(std::span<const uint8_t> command, uint64_t features);
+
   Mac mac_;
   std::unique_ptr<NetBackend> backend_;
+  std::shared_ptr<net::RxFilter> filter_;
+  std::shared_ptr<Counters> counters_;
   std::mutex mu_;
   TransportHooks hooks_;
   bool active_ = false;
+  uint64_t features_ = 0;  // negotiated, while active
+  bool link_was_up_ = true;
+  std::atomic<bool> announce_{false};
+  std::unique_ptr<CtrlWorker> ctrl_;
 };
 
 // The backends. Each checks its resource up front and returns a clear error (missing tap

@@ -50,13 +50,18 @@ class TapBackend : public NetBackend {
       std::fprintf(stderr,
                    "tandem: debug: %s: rx %llu packets (%llu dropped), tx %llu packets (%llu dropped), rx waits %llu (%llu ended "
                    "after %d ms with fewer posts than the kick threshold of %u), tx waits %llu\n",
-                   describe().c_str(), (unsigned long long)rx_packets_, (unsigned long long)rx_dropped_, (unsigned long long)tx_packets_,
-                   (unsigned long long)tx_dropped_, (unsigned long long)rx_waits_, (unsigned long long)rx_kick_timeouts_, rx_kick_wait_ms_,
+                   describe().c_str(), (unsigned long long)count(net::kRxPackets), (unsigned long long)count(net::kRxDropped),
+                   (unsigned long long)count(net::kTxPackets), (unsigned long long)count(net::kTxDropped), (unsigned long long)rx_waits_, (unsigned long long)rx_kick_timeouts_, rx_kick_wait_ms_,
                    unsigned{rx_kick_after_}, (unsigned long long)tx_waits_);
     }
   }
 
   std::string describe() const override { return "tap " + tap_.name(); }
+  bool counts_packets() const override { return true; }
+  void attach(std::shared_ptr<const net::RxFilter> filter, std::shared_ptr<Counters> counters) override {
+    filter_ = std::move(filter);
+    counters_ = std::move(counters);
+  }
 
   uint64_t features() const override {
     return kFRingEventIdx | kFRingIndirectDesc | net::kFMrgRxbuf | net::kFCsum | net::kFGuestCsum | net::kFGuestTso4 |
@@ -244,13 +249,15 @@ class TapBackend : public NetBackend {
           break;
         }
         if (w) {
-          ++tx_packets_;
+          add(net::kTxPackets);
+          add(net::kTxBytes, c.readable - net::kHdrSize);
         } else {
-          ++tx_dropped_;
+          add(net::kTxDropped);
           if (debug_logging()) std::fprintf(stderr, "tandem: debug: %s: tx: %s\n", describe().c_str(), w.message().c_str());
         }
       } else {
-        ++tx_dropped_;
+        add(net::kBadChains);
+        add(net::kTxDropped);
       }
       if (auto s = tx_->add_used(*mem_, c.head, 0); !s) return fail("tx", s.message());
       ++used;
@@ -282,7 +289,7 @@ class TapBackend : public NetBackend {
         auto r = tap_.readv(std::span<const iovec>(&v, 1));
         if (!r || !*r) break;  // nothing more (or a tap error: poll again)
         frame_len_ = **r;
-        if (frame_len_ < net::kHdrSize) continue;
+        if (!accepted()) continue;
         have_frame_ = true;
       }
       chains.clear();
@@ -315,7 +322,7 @@ class TapBackend : public NetBackend {
       }
       if (room < frame_len_) {  // one chain without mergeable buffers, too small: drop the frame
         if (auto s = rx_->add_used(*mem_, chains[0].head, 0); !s) return fail("rx", s.message());
-        ++rx_dropped_;
+        add(net::kRxDropped);
       } else {
         uint16_t n = static_cast<uint16_t>(chains.size());
         frame_[10] = static_cast<uint8_t>(n);
@@ -336,7 +343,8 @@ class TapBackend : public NetBackend {
         // All of the frame's chains at once: the driver reads num_buffers from the first one and
         // drops the frame if the others are not in the used ring yet.
         if (auto s = rx_->publish_used(*mem_); !s) return fail("rx", s.message());
-        ++rx_packets_;
+        add(net::kRxPackets);
+        add(net::kRxBytes, frame_len_ - net::kHdrSize);
       }
       have_frame_ = false;
       ++used;
@@ -345,7 +353,30 @@ class TapBackend : public NetBackend {
     return used;
   }
 
+  void add(size_t counter, uint64_t n = 1) {
+    if (counters_) counters_->add(counter, n);
+  }
+  uint64_t count(size_t counter) const { return counters_ ? counters_->get(counter) : 0; }
+
+  // Whether the frame just read (frame_, frame_len_) passes the guest's receive filter; counts the
+  // frames it filters out. The filter is copied again only when the control queue changed it.
+  bool accepted() {
+    if (frame_len_ < net::kHdrSize + 6) return false;
+    if (!filter_) return true;
+    if (const uint64_t v = filter_->version(); v != mode_version_) {
+      mode_ = filter_->get();
+      mode_version_ = v;
+    }
+    if (mode_.accepts(std::span<const uint8_t, 6>(frame_.data() + net::kHdrSize, 6))) return true;
+    add(net::kRxFiltered);
+    return false;
+  }
+
   tandem::net::Tap tap_;
+  std::shared_ptr<const net::RxFilter> filter_;
+  std::shared_ptr<Counters> counters_;
+  net::RxMode mode_;                        // the worker's copy of filter_'s
+  uint64_t mode_version_ = ~uint64_t{0};
   const uint32_t coalesce_us_;  // 0: handle every kick at once
   const int rx_kick_wait_ms_;   // how long a deferred RX kick is waited for (process_rx)
   const GuestMemory* mem_ = nullptr;
@@ -363,7 +394,7 @@ class TapBackend : public NetBackend {
   std::chrono::steady_clock::time_point rx_kick_deadline_;
   uint64_t rx_kick_timeouts_ = 0;
   bool have_frame_ = false, rx_waiting_ = false, tx_blocked_ = false, rx_broken_ = false, tx_broken_ = false;
-  uint64_t rx_packets_ = 0, tx_packets_ = 0, rx_dropped_ = 0, tx_dropped_ = 0, rx_waits_ = 0, tx_waits_ = 0;
+  uint64_t rx_waits_ = 0, tx_waits_ = 0;
 };
 
 }  // namespace

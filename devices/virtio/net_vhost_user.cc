@@ -49,6 +49,7 @@ class VhostUserBackend : public NetBackend {
   std::string describe() const override { return "vhost-user " + path_; }
   uint64_t features() const override { return backend_features_ & kSupported; }
   bool link_up() const override { return link_.load(); }
+  bool link_can_return() const override { return true; }
   void set_link_callback(std::function<void()> changed) override {
     std::lock_guard lock(mu_);
     link_changed_ = std::move(changed);

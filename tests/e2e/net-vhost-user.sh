@@ -4,7 +4,8 @@
 # e2e: two tandem VMs whose virtio-net devices are vhost-user front-ends of DPDK's dpdk-testpmd
 # (two net_vhost ports, io forwarding): they ping each other and run iperf3 both ways. The switch
 # is then killed: tandem takes the link down (the guest sees carrier 0), reconnects when testpmd is
-# back, and the guests talk again. A socket nobody listens on is a clear error at start.
+# back, the guest is asked to announce itself and acknowledges (GUEST_ANNOUNCE), and the guests
+# talk again. A socket nobody listens on is a clear error at start.
 . "$(dirname "$0")/lib.sh"
 require_kvm
 require_tandem
@@ -68,6 +69,10 @@ log "link down seen by tandem and the guest; restarting the switch"
 start_testpmd
 wait_for "$a" "CARRIER-UP" 120 "$pid_a" || { tail -n 10 "$a"; cat "$a.stderr"; fail "tandem did not reconnect (no carrier)"; }
 grep -q "link up" "$a.stderr" || fail "tandem did not report the link up"
+# Back up, the guest is asked to announce itself (GUEST_ANNOUNCE) and acknowledges on the control queue.
+poll_until 60 grep -q "control queue: the guest set announce acknowledged" "$a.stderr" \
+  || { cat "$a.stderr"; fail "the guest did not acknowledge an announce after the reconnect"; }
+log "the guest announced itself after the reconnect (ANNOUNCE_ACK)"
 
 wait_exit "$pid_a" 240; rc_a=$RC
 wait_exit "$pid_b" 60; rc_b=$RC

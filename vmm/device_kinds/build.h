@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "devices/counters.h"
 #include "devices/pci/pci_device.h"
 #include "devices/requester_vm_services.h"
 #include "devices/vhost_pci/link_device.h"
@@ -53,6 +54,8 @@ struct BuiltDevice {
   std::optional<uint64_t> sections;               // an allocation in the section window
   Options backend;                                // what device.list shows as "backend"
   std::string mac;                                // a NIC's, as text; empty otherwise
+  std::shared_ptr<const Counters> counters;       // what vm.counters shows (none: nothing counted)
+  std::function<Options()> guest;                 // what the guest set (a NIC's MAC and receive mode)
   bool on_connect = false;  // on the bus only while a peer is connected (hotplug_on_connect)
 };
 

@@ -63,6 +63,7 @@ DeviceResult<BuiltDevice> VirtioBlk::build(const DiskSpec& spec, BuildContext& c
   b.device = *dev;
   b.services = view;
   b.backend = to_options(spec);
+  b.counters = blk->counters();
   b.bars = {bar->keep()};
   return b;
 }

@@ -105,6 +105,13 @@ DeviceResult<BuiltDevice> VirtioNet::build(const NetSpec& spec, BuildContext& ct
     b.backend = {{"vhost-user", spec.socket}};
   }
   b.mac = net::format_mac(*mac);
+  b.counters = net->counters();
+  b.guest = [weak = std::weak_ptr<virtio::Net>(net)]() -> Options {
+    auto n = weak.lock();
+    if (!n) return {};
+    auto m = n->rx_mode();
+    return {{"mac", net::format_mac(m.mac)}, {"promisc", m.promisc}, {"allmulti", m.allmulti}};
+  };
   b.bars = {bar->keep()};
   return b;
 }

@@ -76,6 +76,7 @@ class Blk::Worker {
   }
 
   void fail(const std::string& why) {
+    count(kRingErrors);
     broken_ = true;
     if (dev_.hooks_.needs_reset) dev_.hooks_.needs_reset(dev_.name() + ": " + why);
   }
@@ -102,17 +103,20 @@ class Blk::Worker {
     if (slots_[chain.head].busy) return fail("request " + std::to_string(chain.head) + " posted again while its I/O is in flight");
     auto r = parse(mem_, chain, limits_);
     if (!r) {  // no status byte: give the chain back with nothing written
+      count(kBadRequests);
       log_once(r.message());
       push(chain.head, 0);
       return;
     }
     if (r->status != kStatusOk) {
+      count(kBadRequests);
       log_once(r->why);
       answer(chain.head, r->status_gpa, r->status, 1);
       return;
     }
     InFlight& s = slots_[chain.head];
     s = InFlight{true, false, 0, r->length, 1, r->status_gpa, {}};
+    count_request(r->type, r->length);
     switch (r->type) {
       case kTypeIn:
       case kTypeOut:
@@ -193,6 +197,7 @@ class Blk::Worker {
   void finish(uint16_t head) {
     InFlight& s = slots_[head];
     s.busy = false;
+    if (s.failed) count(kIoErrors);
     answer(head, s.status_gpa, s.failed ? kStatusIoErr : kStatusOk, s.failed ? 1 : s.used_len);
   }
 
@@ -232,6 +237,17 @@ class Blk::Worker {
     if (*need && call_ >= 0) signal_eventfd(call_);
   }
 
+  void count(size_t counter, uint64_t n = 1) { dev_.counters_->add(counter, n); }
+  void count_request(uint32_t type, uint64_t length) {
+    switch (type) {
+      case kTypeIn: count(kReadRequests), count(kReadBytes, length); break;
+      case kTypeOut: count(kWriteRequests), count(kWriteBytes, length); break;
+      case kTypeFlush: count(kFlushes); break;
+      case kTypeGetId: break;
+      default: count(kDiscards); break;  // DISCARD, WRITE_ZEROES
+    }
+  }
+
   void log_once(const std::string& what) {
     if (logged_++ < 10) log_line(dev_.name(), what);
   }
@@ -251,7 +267,11 @@ class Blk::Worker {
   std::thread thread_;
 };
 
-Blk::Blk(Disk disk) : disk_(std::move(disk)) {}
+Blk::Blk(Disk disk)
+    : disk_(std::move(disk)),
+      counters_(std::make_shared<Counters>(std::vector<std::string>{"read_requests", "read_bytes", "write_requests", "write_bytes",
+                                                                    "flushes", "discards", "bad_requests", "io_errors",
+                                                                    "ring_errors"})) {}
 
 Blk::~Blk() { reset(); }
 

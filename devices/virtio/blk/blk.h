@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "devices/counters.h"
 #include "devices/virtio/blk/disk.h"
 #include "devices/virtio/blk/request.h"
 #include "devices/virtio/device.h"
@@ -33,6 +34,12 @@ constexpr uint64_t kFBlkSize = 1ULL << 6;
 constexpr uint64_t kFFlush = 1ULL << 9;
 constexpr uint64_t kFDiscard = 1ULL << 13;
 constexpr uint64_t kFWriteZeroes = 1ULL << 14;
+
+// What vm.counters shows of a disk, in this order (discards: DISCARD and WRITE_ZEROES requests;
+// bad_requests: answered IOERR or UNSUPP, or given back, without reaching the file).
+enum Counter : size_t {
+  kReadRequests, kReadBytes, kWriteRequests, kWriteBytes, kFlushes, kDiscards, kBadRequests, kIoErrors, kRingErrors
+};
 
 class Blk : public VirtioDevice {
  public:
@@ -52,10 +59,12 @@ class Blk : public VirtioDevice {
 
   const Disk& disk() const { return disk_; }
   Limits limits() const;
+  std::shared_ptr<const Counters> counters() const { return counters_; }
 
  private:
   class Worker;
   Disk disk_;
+  std::shared_ptr<Counters> counters_;
   TransportHooks hooks_;
   std::unique_ptr<Worker> worker_;
 };
