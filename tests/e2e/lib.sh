@@ -24,6 +24,9 @@ e2e_cleanup() {
   fi
 }
 trap e2e_cleanup EXIT
+# Killed at its time limit (tools/test's timeout signals the whole process group): exit, so that
+# the EXIT trap above still keeps the consoles and logs of what hung.
+trap 'exit 143' TERM
 
 log() { echo "[$E2E_NAME] $*"; }
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 420
+# timeout: 600
 # nested-memory: 2048
 # e2e: virtio-net's control queue (CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR) with the stock virtio_net
 # driver, and vm.counters. One VM on a tap in a bridge that has an address of its own (the host
