@@ -90,13 +90,14 @@ wait_for() {
   return 1
 }
 
-# poll_until SECONDS CMD...: runs CMD every 0.2 s until it succeeds (0) or SECONDS pass (1). For
+# poll_until SECONDS CMD...: runs CMD every 0.2 s until it succeeds (0) or SECONDS pass (1; counted
+# by the clock, however long CMD itself takes). For
 # host-side effects of a guest's action, which a slow nested host may take many seconds to show.
 poll_until() {
-  local seconds="$1" i=0; shift
+  local end=$((SECONDS + $1)); shift
   until "$@"; do
-    (( i < seconds * 5 )) || return 1
-    sleep 0.2; i=$((i + 1))
+    (( SECONDS < end )) || return 1
+    sleep 0.2
   done
 }
 

@@ -59,7 +59,7 @@ poll_until 30 guest_field_is allmulti true || fail "device.list does not show al
 before=$(counter rx_filtered); rx_before=$(counter rx_packets)
 flood_stranger
 poll_until 30 counter_at_least rx_packets $((rx_before + 5)) \
-  || fail "promiscuous, yet the frames to another MAC did not reach the guest (rx_packets $rx_before -> $(counter rx_packets))"
+  || fail "promiscuous, yet the frames to another MAC did not reach the guest (rx_packets $rx_before -> $(counter rx_packets)): $(ctl vm.counters | tr -d ' \n')"
 after=$(counter rx_filtered); rx_after=$(counter rx_packets)
 [[ $after -eq $before ]] || fail "promiscuous, yet tandem filtered frames (rx_filtered $before -> $after)"
 log "promiscuous: nothing filtered, rx_packets $rx_before -> $rx_after"
