@@ -10,14 +10,16 @@
 . "$(dirname "$0")/lib.sh"
 require_kvm
 require_tandem
+# Built by tools/test on the machine itself (guest-images/debian/build; the nested host has no network).
 [[ -f "${TANDEM_DEBIAN_DISK:-}" && -f "${TANDEM_DEBIAN_KERNEL:-}" && -f "${TANDEM_DEBIAN_INITRD:-}" ]] \
-  || eval "$(guest-images/debian/build --env)" || fail "cannot build the Debian guest disk"
+  || fail "no Debian guest disk (TANDEM_DEBIAN_DISK, set by tools/test from guest-images/debian/build --env)"
 
 disk="$E2E_TMP/debian.raw" con="$E2E_TMP/console.log"
 t0=$SECONDS
 cp --sparse=always "$TANDEM_DEBIAN_DISK" "$disk" || fail "cannot copy the disk"
 log "disk copied in $((SECONDS - t0)) s ($(du -h "$disk" | cut -f1) used of $(du -h --apparent-size "$disk" | cut -f1))"
-"$TANDEM" vm --memory 1G --kernel "$TANDEM_DEBIAN_KERNEL" --initrd "$TANDEM_DEBIAN_INITRD" --disk "path=$disk,serial=debian-root" \
+# systemd's poweroff takes tens of seconds under nested emulation: the power button's grace is 240 s.
+"$TANDEM" vm --memory 1G --shutdown-timeout 240 --kernel "$TANDEM_DEBIAN_KERNEL" --initrd "$TANDEM_DEBIAN_INITRD" --disk "path=$disk,serial=debian-root" \
   --cmdline "root=/dev/vda rw console=ttyS0 panic=-1" --serial "file:$con" </dev/null 2>"$con.stderr" &
 pid=$!
 E2E_PIDS+=("$pid")
@@ -31,7 +33,7 @@ check_line "$con.txt" "DEBIAN-ROOT /dev/vda ext4$" "the root file system is not 
 check_line "$con.txt" "DEBIAN-STATE running$" "systemd is not running: $(grep -aoE 'DEBIAN-(STATE|FAILED).*' "$con.txt" | tr '\n' ' ')"
 check_line "$con.txt" "DEBIAN-KERNEL $(cat "$(dirname "$TANDEM_DEBIAN_DISK")/kernel-release")$" "not the image's own kernel"
 kill -TERM "$pid"
-wait_exit "$pid" 150
+wait_exit "$pid" 270
 [[ $RC -eq 0 ]] || { tail -n 20 "$con"; cat "$con.stderr"; fail "SIGTERM: tandem exited with $RC, want 0 (systemd powers off)"; }
 grep -q "pressed the guest's power button" "$con.stderr" || { cat "$con.stderr"; fail "SIGTERM did not press the power button"; }
 grep -aq "reboot: Power down" "$con" || { tail -n 20 "$con"; fail "the guest did not power down"; }

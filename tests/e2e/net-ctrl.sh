@@ -31,6 +31,8 @@ counter_at_least() { (( $(counter "$1") >= $2 )); }
 guest_field_is() { [[ "$(guest_field "$1")" == "$2" ]]; }
 go() { timeout 10 bash -c 'exec 3<>/dev/tcp/10.0.0.1/7003' 2>/dev/null; }
 flood_stranger() { ping -c 5 -i 0.2 -W 1 10.0.0.99 >/dev/null 2>&1; true; }
+# What the tap passed on to tandem, and what the kernel dropped on the way (for failure messages).
+tap_stats() { echo "tc0: $(sed -n 's/^ *tc0: *//p' /proc/net/dev | awk '{print "tx_packets=" $10 " tx_dropped=" $12}'), tbr0 tx_packets=$(awk '/tbr0:/ {print $11}' /proc/net/dev)"; }
 
 boot_tandem "$con" --memory 512M --api-socket "$sock" --net "tap=tc0" \
   --cmdline "console=ttyS0 panic=-1 tandem.ip=10.0.0.1/24 tandem.peer=10.0.0.254 tandem.script=net-ctrl-check"
@@ -47,8 +49,10 @@ log "negotiated CTRL_VQ, CTRL_RX and CTRL_MAC_ADDR"
 # filter
 [[ "$(guest_field promisc)" == false ]] || fail "device.list: the guest's interface is up, yet promisc is not off: $(ctl device.list)"
 before=$(counter rx_filtered)
+stats_before="$(tap_stats)"
 flood_stranger
-poll_until 30 counter_at_least rx_filtered $((before + 3)) || fail "frames to another MAC were not filtered: rx_filtered $before -> $(counter rx_filtered)"
+poll_until 30 counter_at_least rx_filtered $((before + 3)) \
+  || fail "frames to another MAC were not filtered: rx_filtered $before -> $(counter rx_filtered); before: $stats_before; after: $(tap_stats); $(ctl vm.counters | tr -d ' \n')"
 log "not promiscuous: frames to 02:00:00:00:00:99 filtered (rx_filtered $before -> $(counter rx_filtered))"
 go || fail "cannot signal the guest (filter step)"
 
