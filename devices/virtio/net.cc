@@ -114,7 +114,8 @@ class Net::CtrlWorker {
       return used(c.head, 0);
     }
     net::CtrlOutcome out = net_.control(command, features_);
-    if (out.ack != net::kCtrlOk || logged_ < kMaxLogged) log(out.ack == net::kCtrlOk ? "the guest set " + out.what : "refused: " + out.what);
+    if (out.ack != net::kCtrlOk) log("refused: " + out.what);
+    else if (out.changed || out.announce_acked) log("the guest set " + out.what);
     if (auto s = mem_.write(ack->gpa, std::span<const uint8_t>(&out.ack, 1)); !s) {
       fail(s.message());
       return false;
@@ -130,7 +131,9 @@ class Net::CtrlWorker {
     return true;
   }
 
-  // A guest can send commands without end: the first lines are logged, then only counted.
+  // What changed the mode, and what was refused, is logged (Linux repeats its whole receive mode at
+  // every change of one flag); a guest can send commands without end: the first lines are logged,
+  // then only counted.
   void log(const std::string& what) {
     if (logged_ >= kMaxLogged) return;
     ++logged_;

@@ -80,7 +80,9 @@ bool RxMode::accepts(std::span<const uint8_t, 6> dst) const {
   return std::equal(mac.begin(), mac.end(), dst.begin()) || unicast_overflow || contains(unicast, dst);
 }
 
-CtrlOutcome apply_ctrl(std::span<const uint8_t> command, uint64_t features, RxMode& mode) {
+namespace {
+
+CtrlOutcome dispatch(std::span<const uint8_t> command, uint64_t features, RxMode& mode) {
   if (!(features & kFCtrlVq)) return refused("a control command without CTRL_VQ negotiated");
   if (command.size() < 2) return refused("a control command of " + std::to_string(command.size()) + " bytes (class and command take 2)");
   if (command.size() > kMaxCtrlCommand) return refused("a control command of " + std::to_string(command.size()) + " bytes (at most " + std::to_string(kMaxCtrlCommand) + ")");
@@ -102,6 +104,15 @@ CtrlOutcome apply_ctrl(std::span<const uint8_t> command, uint64_t features, RxMo
     default:
       return refused("unknown control class " + std::to_string(cls));
   }
+}
+
+}  // namespace
+
+CtrlOutcome apply_ctrl(std::span<const uint8_t> command, uint64_t features, RxMode& mode) {
+  const RxMode before = mode;
+  CtrlOutcome out = dispatch(command, features, mode);
+  out.changed = !(mode == before);
+  return out;
 }
 
 }  // namespace tandem::virtio::net

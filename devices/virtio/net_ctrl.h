@@ -58,6 +58,7 @@ struct CtrlOutcome {
   std::string what;  // "promisc on", "mac 02:00:00:00:00:01", or why it was refused
   bool mac_changed = false;
   bool announce_acked = false;
+  bool changed = false;  // the mode is not what it was (the driver repeats itself often)
 };
 
 // Carries out one command on `mode`: `command` is the chain's device-readable bytes (class and

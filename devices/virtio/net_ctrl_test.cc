@@ -60,6 +60,8 @@ TEST_CASE("promisc off: own MAC, broadcast and listed addresses pass; others are
   auto r = apply_ctrl(allmulti, kAll, m);
   CHECK(r.ack == kCtrlOk);
   CHECK(r.what == "allmulti on");
+  CHECK(r.changed);
+  CHECK(!apply_ctrl(allmulti, kAll, m).changed);  // the same again
   CHECK(m.accepts(dst({0x01, 0, 0x5e, 0, 0, 1})));
   CHECK(!m.accepts(dst({0x02, 0, 0, 0, 0, 0x99})));
 }
