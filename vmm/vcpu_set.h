@@ -69,7 +69,7 @@ class VcpuSet {
   ExitController& exit_;
   const RegisterDump dump_;
   std::function<bool()> memory_fault_repair_;
-  std::vector<std::unique_ptr<Counters>> exits_;  // one per vCPU, by exit_reason_index()
+  std::vector<std::unique_ptr<Counters>> exits_;  // one per vCPU, by reason (vcpu_set.cc, exit_counter)
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

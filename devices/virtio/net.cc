@@ -21,7 +21,7 @@ std::vector<std::string> counter_names(bool packets) {
   std::vector<std::string> n = {"rx_packets", "rx_bytes", "rx_dropped", "rx_filtered", "tx_packets", "tx_bytes", "tx_dropped",
                                 "bad_chains", "ring_errors", "ctrl_commands", "ctrl_refused", "announces"};
   if (!packets)
-    for (size_t i = net::kRxPackets; i <= net::kBadChains; ++i) n[i].clear();
+    for (size_t i = net::kRxPackets; i <= net::kTxDropped; ++i) n[i].clear();
   return n;
 }
 
@@ -38,9 +38,10 @@ net::RxMode initial_mode(const Mac& mac) {
 // counted; a broken ring sends the device to NEEDS_RESET.
 class Net::CtrlWorker {
  public:
-  CtrlWorker(Net& net, const GuestMemory& mem, SplitQueue q, const ActiveQueue& aq, uint64_t features)
+  CtrlWorker(Net& net, const GuestMemory& mem, SplitQueue q, const ActiveQueue& aq, uint64_t features,
+             std::function<void(const std::string&)> needs_reset)
       : net_(net), mem_(mem), q_(std::move(q)), kick_(aq.kick_fd), call_(aq.call_fd), features_(features),
-        stop_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+        needs_reset_(std::move(needs_reset)), stop_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
   Status start() {
     if (!stop_) return errno_error(net_.name() + ": control queue: eventfd");
@@ -71,7 +72,7 @@ class Net::CtrlWorker {
 
   void fail(const std::string& why) {
     broken_ = true;
-    if (net_.hooks_.needs_reset) net_.hooks_.needs_reset(net_.name() + ": control queue: " + why);
+    if (needs_reset_) needs_reset_(net_.name() + ": control queue: " + why);
   }
 
   void serve() {
@@ -132,12 +133,12 @@ class Net::CtrlWorker {
   }
 
   // What changed the mode, and what was refused, is logged (Linux repeats its whole receive mode at
-  // every change of one flag); a guest can send commands without end: the first lines are logged,
-  // then only counted.
+  // every change of one flag); a guest can send commands without end, and reset the device as
+  // often: the first lines of the device's life are logged, then only counted.
   void log(const std::string& what) {
-    if (logged_ >= kMaxLogged) return;
-    ++logged_;
-    log_line(net_.name(), "control queue: " + what + (logged_ == kMaxLogged ? " (further commands are only counted)" : ""));
+    const unsigned n = net_.ctrl_logged_.fetch_add(1) + 1;
+    if (n > kMaxLogged) return;
+    log_line(net_.name(), "control queue: " + what + (n == kMaxLogged ? " (further commands are only counted)" : ""));
   }
 
   static constexpr unsigned kMaxLogged = 32;
@@ -146,14 +147,14 @@ class Net::CtrlWorker {
   SplitQueue q_;
   int kick_, call_;
   uint64_t features_;
+  std::function<void(const std::string&)> needs_reset_;
   UniqueFd stop_;
   std::thread thread_;
   bool broken_ = false;
-  unsigned logged_ = 0;
 };
 
 Net::Net(Mac mac, std::unique_ptr<NetBackend> backend)
-    : mac_(mac), backend_(std::move(backend)), filter_(std::make_shared<net::RxFilter>(initial_mode(mac))),
+    : mac_(mac), backend_(std::move(backend)), link_(backend_.get()), filter_(std::make_shared<net::RxFilter>(initial_mode(mac))),
       counters_(std::make_shared<Counters>(counter_names(backend_->counts_packets()))) {
   backend_->attach(filter_, counters_);
 }
@@ -202,7 +203,7 @@ void Net::link_changed() {
   std::function<void()> notify;
   {
     std::lock_guard lock(mu_);
-    const bool up = backend_->link_up();
+    const bool up = link_->link_up();
     if (up && !link_was_up_ && active_ && (features_ & net::kFGuestAnnounce)) {
       announce_.store(true);
       counters_->add(net::kAnnounces);
@@ -238,7 +239,7 @@ Status Net::activate(const GuestMemory& mem, uint64_t features, std::vector<Acti
   if (ctrl && (features & net::kFCtrlVq)) {
     auto q = SplitQueue::create(mem, ctrl->config);
     if (!q) return Error{name() + ": control queue: " + q.message()};
-    ctrl_ = std::make_unique<CtrlWorker>(*this, mem, std::move(q).value(), *ctrl, features);
+    ctrl_ = std::make_unique<CtrlWorker>(*this, mem, std::move(q).value(), *ctrl, features, hooks_.needs_reset);
   }
   features_ = features;
   TANDEM_TRY(backend_->start(mem, features & ~net::kCtrlFeatures, data, hooks_));

@@ -50,7 +50,7 @@ constexpr uint16_t kQueueSize = 256;
 // Handled by the device itself, never handed to a backend (vhost-net and vhost-user do not know them).
 constexpr uint64_t kCtrlFeatures = kFCtrlVq | kFCtrlRx | kFCtrlMacAddr | kFGuestAnnounce;
 
-// What vm.counters shows of a NIC, in this order. The first eight only when the backend's packets
+// What vm.counters shows of a NIC, in this order. The first seven only when the backend's packets
 // pass through tandem (counts_packets()).
 enum Counter : size_t {
   kRxPackets, kRxBytes, kRxDropped, kRxFiltered, kTxPackets, kTxBytes, kTxDropped, kBadChains,
@@ -101,6 +101,7 @@ class Net : public VirtioDevice {
 
   const Mac& mac() const { return mac_; }  // the configured one
   net::RxMode rx_mode() const { return filter_->get(); }  // the guest's: its MAC, promisc...
+  std::shared_ptr<const net::RxFilter> rx_filter() const { return filter_; }
   std::shared_ptr<const Counters> counters() const { return counters_; }
   NetBackend& backend() { return *backend_; }
 
@@ -113,6 +114,7 @@ class Net : public VirtioDevice {
 
   Mac mac_;
   std::unique_ptr<NetBackend> backend_;
+  NetBackend* const link_;  // backend_, for link_changed() while ~Net destroys it (its thread calls back)
   std::shared_ptr<net::RxFilter> filter_;
   std::shared_ptr<Counters> counters_;
   std::mutex mu_;
@@ -121,6 +123,7 @@ class Net : public VirtioDevice {
   uint64_t features_ = 0;  // negotiated, while active
   bool link_was_up_ = true;
   std::atomic<bool> announce_{false};
+  std::atomic<unsigned> ctrl_logged_{0};  // control queue lines logged in the device's life
   std::unique_ptr<CtrlWorker> ctrl_;
 };
 

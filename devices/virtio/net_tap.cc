@@ -39,6 +39,7 @@ namespace {
 
 constexpr size_t kMaxFrame = 65536 + net::kHdrSize + 64;  // a 64 KiB GSO frame and its header
 constexpr size_t kMaxIov = 1024;
+constexpr size_t kMaxFilteredPerPass = 256;
 
 class TapBackend : public NetBackend {
  public:
@@ -280,7 +281,7 @@ class TapBackend : public NetBackend {
   // with it; docs/bench-net.md.)
   size_t process_rx(bool kick_threshold = true) {
     if (!rx_ || rx_broken_) return 0;
-    size_t used = 0;
+    size_t used = 0, filtered = 0;
     std::vector<Chain> chains;
     if (auto s = rx_->disable_notification(*mem_); !s) return fail("rx", s.message());
     while (true) {
@@ -289,7 +290,12 @@ class TapBackend : public NetBackend {
         auto r = tap_.readv(std::span<const iovec>(&v, 1));
         if (!r || !*r) break;  // nothing more (or a tap error: poll again)
         frame_len_ = **r;
-        if (!accepted()) continue;
+        // Filtered frames take no buffer: a flood of them must not keep this loop from poll (and
+        // stop) for ever.
+        if (!accepted()) {
+          if (++filtered >= kMaxFilteredPerPass) break;
+          continue;
+        }
         have_frame_ = true;
       }
       chains.clear();

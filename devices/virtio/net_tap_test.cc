@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "devices/testing/host_frames.h"
 #include "devices/virtio/net.h"
 #include "memory/guest_memory.h"
 #include "memory/ram.h"
@@ -82,19 +83,7 @@ bool eventually(const std::function<bool()>& cond) {
 
 // Sends `n` broadcast frames on the interface: the host transmits them, the tap fd reads them.
 void host_sends(const std::string& ifname, int n) {
-  UniqueFd sock(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
-  REQUIRE_MESSAGE(sock, "socket(AF_PACKET): ", std::strerror(errno));
-  sockaddr_ll to{};
-  to.sll_family = AF_PACKET;
-  to.sll_ifindex = static_cast<int>(::if_nametoindex(ifname.c_str()));
-  to.sll_halen = 6;
-  std::memset(to.sll_addr, 0xff, 6);
-  std::vector<uint8_t> f(64, 0x5a);
-  std::memset(f.data(), 0xff, 6);   // destination: broadcast
-  f[12] = 0x88, f[13] = 0xb5;       // EtherType: local experimental
-  for (int i = 0; i < n; ++i) {
-    REQUIRE(::sendto(sock.get(), f.data(), f.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) == ssize_t(f.size()));
-  }
+  REQUIRE_MESSAGE(tandem::testing::send_host_frames(ifname, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, n), "AF_PACKET: ", std::strerror(errno));
 }
 
 }  // namespace

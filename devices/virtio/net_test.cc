@@ -3,6 +3,7 @@
 // process's own when it may create one, as in net_tap_test.cc); the driver is played by the test
 // on rings in guest memory.
 #include "devices/virtio/net.h"
+#include "devices/testing/host_frames.h"
 
 #include <doctest/doctest.h>
 
@@ -71,19 +72,8 @@ bool eventually(const std::function<bool()>& cond) {
   return cond();
 }
 
-// Sends `n` frames to `dst` on the interface: the host transmits them, the tap fd reads them.
 void host_sends(const std::string& ifname, const Mac& dst, int n) {
-  UniqueFd sock(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
-  REQUIRE_MESSAGE(sock, "socket(AF_PACKET): ", std::strerror(errno));
-  sockaddr_ll to{};
-  to.sll_family = AF_PACKET;
-  to.sll_ifindex = static_cast<int>(::if_nametoindex(ifname.c_str()));
-  to.sll_halen = 6;
-  std::memcpy(to.sll_addr, dst.data(), 6);
-  std::vector<uint8_t> f(64, 0x5a);
-  std::memcpy(f.data(), dst.data(), 6);
-  f[12] = 0x88, f[13] = 0xb5;  // EtherType: local experimental
-  for (int i = 0; i < n; ++i) REQUIRE(::sendto(sock.get(), f.data(), f.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) == ssize_t(f.size()));
+  REQUIRE_MESSAGE(tandem::testing::send_host_frames(ifname, dst, n), "AF_PACKET: ", std::strerror(errno));
 }
 
 uint64_t counter(const Net& n, const std::string& name) {

@@ -106,10 +106,8 @@ DeviceResult<BuiltDevice> VirtioNet::build(const NetSpec& spec, BuildContext& ct
   }
   b.mac = net::format_mac(*mac);
   b.counters = net->counters();
-  b.guest = [weak = std::weak_ptr<virtio::Net>(net)]() -> Options {
-    auto n = weak.lock();
-    if (!n) return {};
-    auto m = n->rx_mode();
+  b.guest = [filter = net->rx_filter()]() -> Options {  // not the device: device.list never ends its life
+    auto m = filter->get();
     return {{"mac", net::format_mac(m.mac)}, {"promisc", m.promisc}, {"allmulti", m.allmulti}};
   };
   b.bars = {bar->keep()};
