@@ -3,10 +3,8 @@
 #include "devices/virtio/net.h"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 
 #include <cstring>
-#include <thread>
 
 #include "base/eventfd.h"
 #include "base/le.h"
@@ -41,25 +39,19 @@ class Net::CtrlWorker {
   CtrlWorker(Net& net, const GuestMemory& mem, SplitQueue q, const ActiveQueue& aq, uint64_t features,
              std::function<void(const std::string&)> needs_reset)
       : net_(net), mem_(mem), q_(std::move(q)), kick_(aq.kick_fd), call_(aq.call_fd), features_(features),
-        needs_reset_(std::move(needs_reset)), stop_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+        needs_reset_(std::move(needs_reset)) {}
 
   Status start() {
-    if (!stop_) return errno_error(net_.name() + ": control queue: eventfd");
-    thread_ = std::thread([this] { run(); });
+    if (auto s = thread_.start("virtio-net-ctrl", [this] { run(); }); !s) return Error{net_.name() + ": control queue: " + s.message()};
     return {};
   }
-  void stop() {
-    if (!thread_.joinable()) return;
-    signal_eventfd(stop_.get());
-    thread_.join();
-  }
+  void stop() { thread_.stop(); }
 
  private:
   void run() {
-    begin_worker_thread("virtio-net-ctrl");  // the VMM's sandbox (base/worker_thread.h)
     serve();
     while (true) {
-      pollfd fds[2] = {{stop_.get(), POLLIN, 0}, {broken_ ? -1 : kick_, POLLIN, 0}};
+      pollfd fds[2] = {{thread_.stop_fd(), POLLIN, 0}, {broken_ ? -1 : kick_, POLLIN, 0}};
       if (::poll(fds, 2, -1) < 0) {
         if (errno == EINTR) continue;
         return;
@@ -78,14 +70,9 @@ class Net::CtrlWorker {
   void serve() {
     bool answered = false;
     while (!broken_) {
-      auto c = q_.pop(mem_);
+      auto c = q_.pop_or_arm(mem_);
       if (!c) return fail(c.message());
-      if (!*c) {
-        auto again = q_.enable_notification(mem_);
-        if (!again) return fail(again.message());
-        if (*again) continue;
-        break;
-      }
+      if (!*c) break;
       if (!answer(**c)) return;
       answered = true;
     }
@@ -148,9 +135,8 @@ class Net::CtrlWorker {
   int kick_, call_;
   uint64_t features_;
   std::function<void(const std::string&)> needs_reset_;
-  UniqueFd stop_;
-  std::thread thread_;
   bool broken_ = false;
+  WorkerThread thread_;  // last: its thread ends before the members it uses go
 };
 
 Net::Net(Mac mac, std::unique_ptr<NetBackend> backend)

@@ -16,7 +16,6 @@
 // (docs/bench-net.md has the numbers). With batching on and EVENT_IDX, a receive ring that runs
 // dry asks for the guest's kick only once half the ring is posted again (process_rx).
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/uio.h>
 
 #include <algorithm>
@@ -24,7 +23,6 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
-#include <thread>
 
 #include "base/eventfd.h"
 #include "base/log.h"
@@ -94,16 +92,12 @@ class TapBackend : public NetBackend {
     // RX kick threshold (see process_rx): half the ring with EVENT_IDX and batching on, else every post.
     rx_kick_after_ = 1;
     if (rx_ && rx_->config().event_idx && coalesce_us_ > 0) rx_kick_after_ = static_cast<uint16_t>(std::max(1, rx_->config().size / 2));
-    stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!stop_fd_) return errno_error(describe() + ": eventfd");
-    thread_ = std::thread([this] { run(); });
+    if (auto s = thread_.start("net-tap", [this] { run(); }); !s) return Error{describe() + ": " + s.message()};
     return {};
   }
 
   void stop() override {
-    if (!thread_.joinable()) return;
-    signal_eventfd(stop_fd_.get());
-    thread_.join();
+    thread_.stop();
     rx_.reset();
     tx_.reset();
   }
@@ -127,14 +121,13 @@ class TapBackend : public NetBackend {
   }
 
   void run() {
-    begin_worker_thread("net-tap");  // the VMM's sandbox (base/worker_thread.h)
     rx_broken_ = tx_broken_ = false;
     have_frame_ = rx_waiting_ = tx_blocked_ = false;
     frame_.resize(kMaxFrame);
     process_tx();
     process_rx();
     while (true) {
-      pollfd fds[4] = {{stop_fd_.get(), POLLIN, 0}, {tx_ ? tx_kick_ : -1, POLLIN, 0}, {rx_ ? rx_kick_ : -1, POLLIN, 0}, {tap_.fd(), 0, 0}};
+      pollfd fds[4] = {{thread_.stop_fd(), POLLIN, 0}, {tx_ ? tx_kick_ : -1, POLLIN, 0}, {rx_ ? rx_kick_ : -1, POLLIN, 0}, {tap_.fd(), 0, 0}};
       if (rx_ && !rx_broken_ && !rx_waiting_) fds[3].events |= POLLIN;
       if (tx_blocked_) fds[3].events |= POLLOUT;
       int timeout_ms = -1;
@@ -175,7 +168,7 @@ class TapBackend : public NetBackend {
   // rate fell to a third.) False when stop() asked the thread to end.
   bool coalesce(size_t moved) {
     while (moved > 0) {
-      pollfd stop{stop_fd_.get(), POLLIN, 0};
+      pollfd stop{thread_.stop_fd(), POLLIN, 0};
       timespec ts{0, static_cast<long>(coalesce_us_) * 1000};
       int n = ::ppoll(&stop, 1, &ts, nullptr);
       if (n > 0) return false;
@@ -390,8 +383,7 @@ class TapBackend : public NetBackend {
   bool mrg_ = false;
   std::optional<SplitQueue> rx_, tx_;
   int rx_kick_ = -1, rx_call_ = -1, tx_kick_ = -1, tx_call_ = -1;
-  UniqueFd stop_fd_;
-  std::thread thread_;
+  WorkerThread thread_;  // stopped (stop()) before any member it uses goes
   // Worker state.
   std::vector<uint8_t> frame_;
   size_t frame_len_ = 0;

@@ -139,6 +139,16 @@ Result<bool> SplitQueue::needs_interrupt(const GuestMemory& mem) {
   return !(*flags & kAvailFlagNoInterrupt);
 }
 
+Result<std::optional<Chain>> SplitQueue::pop_or_arm(const GuestMemory& mem) {
+  while (true) {
+    auto c = pop(mem);
+    if (!c || *c) return c;
+    auto again = enable_notification(mem);
+    if (!again) return again.error();
+    if (!*again) return std::optional<Chain>{};
+  }
+}
+
 Result<bool> SplitQueue::enable_notification(const GuestMemory& mem, uint16_t after) {
   if (after == 0 || after > cfg_.size) {
     return Error{"enable_notification: after=" + std::to_string(after) + " is outside 1.." + std::to_string(cfg_.size)};

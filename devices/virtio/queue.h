@@ -55,6 +55,10 @@ class SplitQueue {
   // The next available chain, nullopt when the driver has posted nothing new, an Error when what it
   // posted is malformed (the offending entry is consumed so the queue can go on if the device wants).
   Result<std::optional<Chain>> pop(const GuestMemory& mem);
+  // pop, and when nothing is posted, enable_notification: a chain the driver posted meanwhile is
+  // returned, else nullopt with the kick armed. The loop of a device that serves every chain as it
+  // comes (a control queue, a disk's requests).
+  Result<std::optional<Chain>> pop_or_arm(const GuestMemory& mem);
 
   // Returns a chain to the driver with `len` bytes written: push_used, then publish_used.
   Status add_used(const GuestMemory& mem, uint16_t head, uint32_t len);

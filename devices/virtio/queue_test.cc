@@ -167,6 +167,23 @@ TEST_CASE("hostile chains are errors, and the queue goes on") {
   CHECK_FALSE(q.add_used(f.mem, 8, 0).ok());  // used id out of range
 }
 
+TEST_CASE("pop_or_arm returns what is posted, then arms the kick") {
+  Fixture f;
+  f.cfg.event_idx = true;
+  Driver d{f.mem, 8};
+  auto q = f.q();
+  d.desc(0, kData, 8, 0, 0);
+  d.post(0);
+  auto c = q.pop_or_arm(f.mem);
+  REQUIRE(c.ok());
+  REQUIRE(c->has_value());
+  CHECK((*c)->head == 0);
+  auto none = q.pop_or_arm(f.mem);
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->has_value());
+  CHECK(f.mem.read_le<uint16_t>(kUsed + 4 + 8 * 8).value() == 1);  // avail_event: kick at the next post
+}
+
 TEST_CASE("without EVENT_IDX, notifications are switched with the used ring's NO_NOTIFY flag") {
   Fixture f;
   auto q = f.q();

@@ -3,13 +3,11 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/uio.h>
 
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <thread>
 
 #include "base/eventfd.h"
 #include "base/le.h"
@@ -39,23 +37,18 @@ struct InFlight {
 
 class Blk::Worker {
  public:
-  Worker(const Blk& dev, const GuestMemory& mem, SplitQueue q, const ActiveQueue& aq, Uring uring, UniqueFd stop)
+  Worker(const Blk& dev, const GuestMemory& mem, SplitQueue q, const ActiveQueue& aq, Uring uring)
       : dev_(dev), mem_(mem), q_(std::move(q)), kick_(aq.kick_fd), call_(aq.call_fd), uring_(std::move(uring)),
-        stop_(std::move(stop)), limits_(dev.limits()), slots_(q_.config().size) {}
+        limits_(dev.limits()), slots_(q_.config().size) {}
 
-  void start() { thread_ = std::thread([this] { run(); }); }
-  void stop() {
-    if (!thread_.joinable()) return;
-    signal_eventfd(stop_.get());
-    thread_.join();
-  }
+  Status start() { return thread_.start("virtio-blk", [this] { run(); }); }
+  void stop() { thread_.stop(); }
 
  private:
   void run() {
-    begin_worker_thread("virtio-blk");  // the VMM's sandbox (base/worker_thread.h)
     process_queue();
     while (true) {
-      pollfd fds[3] = {{stop_.get(), POLLIN, 0}, {kick_, POLLIN, 0}, {uring_.event_fd(), POLLIN, 0}};
+      pollfd fds[3] = {{thread_.stop_fd(), POLLIN, 0}, {kick_, POLLIN, 0}, {uring_.event_fd(), POLLIN, 0}};
       if (::poll(fds, 3, -1) < 0) {
         if (errno == EINTR) continue;
         break;
@@ -84,14 +77,9 @@ class Blk::Worker {
   // Pops every posted chain, answers or submits each, then re-arms the kick.
   void process_queue() {
     while (!broken_) {
-      auto c = q_.pop(mem_);
+      auto c = q_.pop_or_arm(mem_);
       if (!c) return fail(c.message());
-      if (!*c) {
-        auto again = q_.enable_notification(mem_);
-        if (!again) return fail(again.message());
-        if (*again) continue;
-        break;
-      }
+      if (!*c) break;
       handle(**c);
     }
     if (auto st = uring_.submit(); !st) log_once(st.message());
@@ -257,14 +245,13 @@ class Blk::Worker {
   SplitQueue q_;
   int kick_, call_;
   Uring uring_;
-  UniqueFd stop_;
   Limits limits_;
   std::vector<InFlight> slots_;
   uint32_t in_flight_ = 0;
   uint32_t unpublished_ = 0;
   uint32_t logged_ = 0;
   bool broken_ = false;
-  std::thread thread_;
+  WorkerThread thread_;  // last: its thread ends before the members it uses go
 };
 
 Blk::Blk(Disk disk)
@@ -318,10 +305,11 @@ Status Blk::activate(const GuestMemory& mem, uint64_t features, std::vector<Acti
   (void)features;  // EVENT_IDX is in the queue's config; nothing else changes how requests are served
   auto uring = Uring::create(kQueueSize);
   if (!uring) return Error{name() + ": " + uring.message()};
-  UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!stop) return errno_error(name() + ": eventfd");
-  worker_ = std::make_unique<Worker>(*this, mem, std::move(q).value(), queues[0], std::move(uring).value(), std::move(stop));
-  worker_->start();
+  worker_ = std::make_unique<Worker>(*this, mem, std::move(q).value(), queues[0], std::move(uring).value());
+  if (auto s = worker_->start(); !s) {
+    worker_.reset();
+    return Error{name() + ": " + s.message()};
+  }
   return {};
 }
 
