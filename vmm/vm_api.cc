@@ -35,10 +35,15 @@ Json value_json(const device_kinds::Value& v) {
   return std::visit([](const auto& x) { return Json(x); }, v);
 }
 
+// {"key": value, ...} of options (a backend's words, what the guest set).
+Json options_json(const device_kinds::Options& options) {
+  Json j = Json::object();
+  for (const auto& o : options) j[o.key] = value_json(o.value);
+  return j;
+}
+
 Json device_json(const DeviceInfo& d) {
-  Json backend = Json::object();
-  for (const auto& o : d.backend) backend[o.key] = value_json(o.value);
-  Json j = {{"id", d.id}, {"type", d.type}, {"pci", d.slot ? Json(pci_address(*d.slot)) : Json(nullptr)}, {"backend", backend}};
+  Json j = {{"id", d.id}, {"type", d.type}, {"pci", d.slot ? Json(pci_address(*d.slot)) : Json(nullptr)}, {"backend", options_json(d.backend)}};
   if (!d.mac.empty()) j["mac"] = d.mac;
   if (d.link) {
     static constexpr const char* kLink[] = {"down", "negotiating", "up", "stopping"};
@@ -46,11 +51,7 @@ Json device_json(const DeviceInfo& d) {
   }
   if (d.removing) j["removing"] = true;
   if (d.on_connect) j["hotplug_on_connect"] = true;
-  if (!d.guest.empty()) {
-    Json guest = Json::object();
-    for (const auto& o : d.guest) guest[o.key] = value_json(o.value);
-    j["guest"] = guest;
-  }
+  if (!d.guest.empty()) j["guest"] = options_json(d.guest);
   return j;
 }
 
