@@ -76,18 +76,19 @@ guest_image() {
 }
 
 # wait_for FILE PATTERN SECONDS [PID]: wait until FILE contains PATTERN (grep -E); fails early when
-# PID (the process writing FILE) has ended. Returns 0 when found, 1 otherwise.
+# PID (the process writing FILE) has ended. Returns 0 when found, 1 otherwise. SECONDS are the
+# clock's, however long each look takes (on a slow nested host a grep alone may take most of 0.1 s).
 wait_for() {
-  local file="$1" pattern="$2" seconds="$3" pid="${4:-}" i=0
-  while (( i < seconds * 10 )); do
+  local file="$1" pattern="$2" end=$((SECONDS + $3)) pid="${4:-}"
+  while :; do
     grep -qE "$pattern" "$file" 2>/dev/null && return 0
     if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
       grep -qE "$pattern" "$file" 2>/dev/null && return 0
       return 1
     fi
-    sleep 0.1; i=$((i + 1))
+    (( SECONDS < end )) || return 1
+    sleep 0.1
   done
-  return 1
 }
 
 # poll_until SECONDS CMD...: runs CMD every 0.2 s until it succeeds (0) or SECONDS pass (1; counted
@@ -132,12 +133,32 @@ boot_tandem_ready() {
 }
 
 # guest_ready LOG SECONDS PID: wait (at most SECONDS) for the TANDEM-GUEST-READY marker of the guest
-# that PID (started by boot_tandem) runs. Returns 0 when ready; otherwise prints the console tail
-# and tandem's stderr and returns 1.
+# that PID (started by boot_tandem) runs. Returns 0 when ready; otherwise prints the console tail,
+# tandem's stderr and a FAIL-CAUSE line on where the boot stood (boot_state), and returns 1.
 guest_ready() {
+  local t0=$SECONDS
   wait_for "$1" "TANDEM-GUEST-READY" "$2" "$3" && return 0
   tail -n 30 "$1"; cat "$1.stderr"
+  echo "[$E2E_NAME] FAIL-CAUSE $(basename "$1"): no TANDEM-GUEST-READY after $((SECONDS - t0)) s; $(boot_state "$1" "$3")" | cut -c1-400
   return 1
+}
+
+# boot_state LOG PID: one line on a guest that did not come up: how much its console holds and its
+# last line, whether its tandem still runs and how much CPU its vCPUs used, and the nested host's load
+# (a guest that used no CPU was not run; one that used it all and printed nothing is stuck in itself).
+boot_state() {
+  local lines last
+  lines=$(wc -l < "$1" 2>/dev/null || echo 0)
+  last="$(tr -d '\r' < "$1" 2>/dev/null | grep -av '^ *$' | tail -n 1 | cut -c1-80)"
+  printf "console: %s lines, last '%s'; " "$lines" "$last"
+  if kill -0 "$2" 2>/dev/null; then
+    printf 'tandem runs: vCPU time %s s, other threads %s s; ' \
+      "$(awk -v t="$(cpu_ticks "$2" vcpu)" 'BEGIN { printf "%.1f", t / 100 }')" \
+      "$(awk -v t="$(cpu_ticks "$2" other)" 'BEGIN { printf "%.1f", t / 100 }')"
+  else
+    printf 'tandem has exited; '
+  fi
+  printf 'nested host: up %s s, load %s' "$(cut -d' ' -f1 /proc/uptime)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 # boot_tandem_listening LOG SOCKET ARGS...: boot_tandem, then wait (at most 60 s) until its tandem
@@ -161,22 +182,21 @@ proc_state() {
 
 # wait_exit PID SECONDS: wait until PID ends (at most SECONDS, then kill it) and set RC to its status.
 wait_exit() {
-  local pid="$1" seconds="$2" i=0
-  while kill -0 "$pid" 2>/dev/null && (( i < seconds * 10 )); do sleep 0.1; i=$((i + 1)); done
-  kill -0 "$pid" 2>/dev/null && { log "process $pid still runs after $seconds s: killing it; $(proc_state "$pid")"; kill -KILL "$pid"; }
+  local pid="$1" end=$((SECONDS + $2))
+  while kill -0 "$pid" 2>/dev/null && (( SECONDS < end )); do sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && { log "process $pid still runs after $2 s: killing it; $(proc_state "$pid")"; kill -KILL "$pid"; }
   wait "$pid"; RC=$?
 }
 
 # run_tandem LOG SECONDS ARGS...: boots, waits for tandem to exit (at most SECONDS), sets RC.
 run_tandem() {
-  local log="$1" seconds="$2"; shift 2
+  local log="$1" end=$((SECONDS + $2)); shift 2
   boot_tandem "$log" "$@"
-  local i=0
-  while kill -0 "$TANDEM_PID" 2>/dev/null && (( i < seconds * 10 )); do sleep 0.1; i=$((i + 1)); done
+  while kill -0 "$TANDEM_PID" 2>/dev/null && (( SECONDS < end )); do sleep 0.1; done
   if kill -0 "$TANDEM_PID" 2>/dev/null; then
     kill -KILL "$TANDEM_PID"; wait "$TANDEM_PID" 2>/dev/null
     tail -n 20 "$log"; cat "$log.stderr"
-    fail "tandem did not exit within $seconds s"
+    fail "tandem did not exit within $2 s"
   fi
   wait "$TANDEM_PID"; RC=$?
   sed -i 's/\r$//' "$log"
