@@ -86,7 +86,12 @@ void Checker::only_keys(const toml::table& table, const std::vector<std::string>
 std::optional<std::string> Checker::string(const toml::table& t, const char* key, const std::string& what) {
   const toml::node* n = t.get(key);
   if (!n) return std::nullopt;
-  if (auto* s = n->as_string()) return s->get();
+  if (auto* s = n->as_string()) {
+    auto expanded = expand_env(s->get(), env_);
+    if (expanded) return std::move(*expanded);
+    error(n->source(), what + ": '" + key + "': " + expanded.message());
+    return std::nullopt;
+  }
   error(n->source(), what + ": '" + key + "' must be a string, not " + type_name(*n));
   return std::nullopt;
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "vmm/manifest/expand.h"
 #include "vmm/vm_config.h"
 
 namespace tandem::manifest {
@@ -28,6 +29,7 @@ struct Defaults {
   std::string run_dir;  // used when the manifest has no `run_dir`
   std::string notice;   // one line for the user when the kernel was guessed (environment_defaults)
   bool check_files = true;  // read and check every kernel and initrd (tandem vm's own checks)
+  EnvLookup env = process_environment();  // what `${NAME}` in a string value becomes (expand.h)
 };
 
 enum class Restart { kNo, kOnFailure };

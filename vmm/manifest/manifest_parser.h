@@ -33,7 +33,7 @@ std::string resolve(const std::string& base_dir, const std::string& p);
 // Collects every error with its location.
 class Checker {
  public:
-  explicit Checker(std::string path) : path_(std::move(path)) {}
+  Checker(std::string path, EnvLookup env) : path_(std::move(path)), env_(std::move(env)) {}
 
   std::string where(const toml::source_region& at) const;
   void error(const toml::source_region& at, const std::string& message);
@@ -43,7 +43,8 @@ class Checker {
 
   // Every key of `table` must be one of `allowed`.
   void only_keys(const toml::table& table, const std::vector<std::string>& allowed, const std::string& what);
-  // The value of `key` when it is there and of the right type (else an error, or nothing).
+  // The value of `key` when it is there and of the right type (else an error, or nothing); a
+  // string's `${NAME}` are expanded (expand.h).
   std::optional<std::string> string(const toml::table& t, const char* key, const std::string& what);
   std::optional<int64_t> integer(const toml::table& t, const char* key, const std::string& what, int64_t lo, int64_t hi);
   std::optional<bool> boolean(const toml::table& t, const char* key, const std::string& what);
@@ -59,6 +60,7 @@ class Checker {
   };
   static constexpr size_t kMaxErrors = 50;
   std::string path_;
+  EnvLookup env_;
   std::vector<Found> errors_;
 };
 
@@ -111,7 +113,7 @@ struct PeerLookup;
 
 // One parse: the manifest being built, and what its later steps check and resolve.
 struct Parser {
-  Parser(const std::string& path, const Defaults& defaults) : c(path), defaults(defaults), base(dir_of(path)) {
+  Parser(const std::string& path, const Defaults& defaults) : c(path, defaults.env), defaults(defaults), base(dir_of(path)) {
     m.path = path;
   }
 

@@ -654,3 +654,40 @@ TEST_CASE("manifest: a disk's relative path starts at the manifest's directory, 
   CHECK(disks[1].path == "/srv/data.img");
   CHECK(disks[1].read_only);
 }
+
+TEST_CASE("expand_env: ${NAME} from the environment, $${ kept, every bad form named") {
+  EnvLookup env = [](const std::string& n) -> std::optional<std::string> {
+    if (n == "DISK") return std::string("/cache/debian/disk.raw");
+    if (n == "EMPTY") return std::string();
+    return std::nullopt;
+  };
+  CHECK(*expand_env("${DISK}", env) == "/cache/debian/disk.raw");
+  CHECK(*expand_env("a${EMPTY}b $HOME $$ $${DISK}", env) == "ab $HOME $$ ${DISK}");
+  CHECK(*expand_env("x=${DISK},y=${DISK}", env) == "x=/cache/debian/disk.raw,y=/cache/debian/disk.raw");
+  CHECK(expand_env("${NOPE}", env).message() == "${NOPE} is not set in the environment");
+  CHECK(expand_env("${DISK", env).message() == "'${' without its '}' (write $${ for a literal ${)");
+  CHECK(expand_env("${}", env).message() ==
+        "'${}' is not a variable name (letters, digits and '_', not starting with a digit, at most 64)");
+  CHECK(!expand_env("${1A}", env));
+  CHECK(!expand_env("${A-B}", env));
+  CHECK(!expand_env("${" + std::string(65, 'A') + "}", env));
+  EnvLookup big = [](const std::string&) -> std::optional<std::string> { return std::string(40000, 'x'); };
+  CHECK(expand_env("${A}${A}", big).message() == "longer than 64 KiB once its ${...} are expanded");
+}
+
+TEST_CASE("manifest: ${NAME} in a string value is the environment's; an unset one is an error at its value") {
+  Defaults d = defaults();
+  d.env = [](const std::string& n) -> std::optional<std::string> {
+    if (n == "TANDEM_DEBIAN_DISK") return std::string("/cache/debian/disk.raw");
+    if (n == "TANDEM_DEBIAN_KERNEL") return std::string("/cache/debian/vmlinuz");
+    return std::nullopt;
+  };
+  auto m = parse_manifest("[[vm]]\nname = \"a\"\nkernel = \"${TANDEM_DEBIAN_KERNEL}\"\n  [[vm.disk]]\n  path = \"${TANDEM_DEBIAN_DISK}\"\n",
+                          "/etc/tandem/pair.toml", d);
+  REQUIRE(m);
+  CHECK(m->vms[0].config.kernel == "/cache/debian/vmlinuz");
+  CHECK(m->vms[0].config.devices.of<DiskSpec>()[0].path == "/cache/debian/disk.raw");
+  auto bad = parse_manifest("[[vm]]\nname = \"a\"\ninitrd = \"${TANDEM_DEBIAN_INITRD}\"\n", "/etc/tandem/pair.toml", d);
+  REQUIRE(!bad);
+  CHECK(bad.message() == "/etc/tandem/pair.toml:3:10: vm \"a\": 'initrd': ${TANDEM_DEBIAN_INITRD} is not set in the environment");
+}
