@@ -9,6 +9,16 @@ namespace {
 constexpr size_t kMaxName = 64;
 constexpr size_t kMaxResult = 64 * 1024;
 
+// The variables a manifest may read: tandem's own (TANDEM_*) and where things are (HOME, USER,
+// XDG_*). Not the rest: a manifest from someone else must not carry the user's secrets
+// ($AWS_SECRET_ACCESS_KEY...) into a guest's command line.
+bool readable(std::string_view name) {
+  for (std::string_view prefix : {"TANDEM_", "XDG_"}) {
+    if (name.substr(0, prefix.size()) == prefix) return true;
+  }
+  return name == "HOME" || name == "USER";
+}
+
 bool name_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
 bool name_char(char c) { return name_start(c) || (c >= '0' && c <= '9'); }
 
@@ -48,6 +58,9 @@ Result<std::string> expand_env(std::string_view text, const EnvLookup& lookup) {
       size_t end = 0;
       auto name = variable_at(text, i, end);
       if (!name) return name.error();
+      if (!readable(*name)) {
+        return Error{"${" + *name + "}: a manifest reads only TANDEM_*, XDG_*, HOME and USER from the environment"};
+      }
       auto value = lookup(*name);
       if (!value) return Error{"${" + *name + "} is not set in the environment"};
       out += *value;

@@ -3,8 +3,10 @@
 // the machine: `path = "${TANDEM_DEBIAN_DISK}"`.
 //
 // Only `${NAME}` (NAME: a letter or '_', then letters, digits or '_'; at most 64) is expanded; `$${`
-// stands for a literal `${`; any other `$` is kept as it is. A variable that is not set, a `${`
-// without its `}`, a bad name, or a result over 64 KiB is an error naming it.
+// stands for a literal `${`; any other `$` is kept as it is. Only TANDEM_*, XDG_*, HOME and USER
+// may be read: a manifest someone else wrote must not carry the rest of the user's environment
+// (secrets) into a guest's command line. A variable outside these or not set, a `${` without its
+// `}`, a bad name, or a result over 64 KiB is an error naming it.
 #pragma once
 
 #include <functional>
