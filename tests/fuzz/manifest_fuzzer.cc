@@ -27,10 +27,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   defaults.initrd = "/boot/initrd-fuzz";
   defaults.run_dir = "/tmp/tandem-fuzz";
   defaults.check_files = false;  // no file system access per input
-  // A fixed environment: ${TANDEM_DISK} and ${TANDEM_BIG} (32 KiB) are set, nothing else.
+  // A fixed environment: ${TANDEM_DEBIAN_DISK} and ${HOME} (32 KiB) are set, nothing else.
   defaults.env = [](const std::string& name) -> std::optional<std::string> {
-    if (name == "TANDEM_DISK") return std::string("/images/debian.raw");
-    if (name == "TANDEM_BIG") return std::string(32 * 1024, 'b');
+    if (name == "TANDEM_DEBIAN_DISK") return std::string("/images/debian.raw");
+    if (name == "HOME") return std::string(32 * 1024, 'b');
     return std::nullopt;
   };
   auto m = manifest::parse_manifest(text, "/fuzz/two-vms.toml", defaults);

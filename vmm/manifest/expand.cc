@@ -8,15 +8,23 @@ namespace {
 
 constexpr size_t kMaxName = 64;
 constexpr size_t kMaxResult = 64 * 1024;
+constexpr std::string_view kReadable =
+    "HOME, USER, XDG_{RUNTIME_DIR,CACHE_HOME,DATA_HOME,CONFIG_HOME}, TANDEM_CACHE, TANDEM_GUEST_{KERNEL,INITRD} and "
+    "TANDEM_DEBIAN_{DISK,KERNEL,INITRD}";
 
-// The variables a manifest may read: tandem's own (TANDEM_*) and where things are (HOME, USER,
-// XDG_*). Not the rest: a manifest from someone else must not carry the user's secrets
-// ($AWS_SECRET_ACCESS_KEY...) into a guest's command line.
+// The variables a manifest may read, by exact name: where things are (HOME, USER, XDG base
+// directories) and tandem's own file names. Not the rest, nor a prefix of names: a manifest from
+// someone else must not carry the user's secrets ($AWS_SECRET_ACCESS_KEY, $XDG_SESSION_COOKIE...)
+// into a guest's command line or tandem's argv (which every local user can read).
 bool readable(std::string_view name) {
-  for (std::string_view prefix : {"TANDEM_", "XDG_"}) {
-    if (name.substr(0, prefix.size()) == prefix) return true;
+  static constexpr std::string_view kNames[] = {
+      "HOME",          "USER",           "XDG_RUNTIME_DIR",      "XDG_CACHE_HOME",      "XDG_DATA_HOME",
+      "XDG_CONFIG_HOME", "TANDEM_CACHE", "TANDEM_GUEST_KERNEL",  "TANDEM_GUEST_INITRD", "TANDEM_DEBIAN_DISK",
+      "TANDEM_DEBIAN_KERNEL", "TANDEM_DEBIAN_INITRD"};
+  for (auto n : kNames) {
+    if (name == n) return true;
   }
-  return name == "HOME" || name == "USER";
+  return false;
 }
 
 bool name_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
@@ -59,7 +67,7 @@ Result<std::string> expand_env(std::string_view text, const EnvLookup& lookup) {
       auto name = variable_at(text, i, end);
       if (!name) return name.error();
       if (!readable(*name)) {
-        return Error{"${" + *name + "}: a manifest reads only TANDEM_*, XDG_*, HOME and USER from the environment"};
+        return Error{"${" + *name + "}: a manifest reads only " + std::string(kReadable) + " from the environment"};
       }
       auto value = lookup(*name);
       if (!value) return Error{"${" + *name + "} is not set in the environment"};

@@ -3,10 +3,11 @@
 // the machine: `path = "${TANDEM_DEBIAN_DISK}"`.
 //
 // Only `${NAME}` (NAME: a letter or '_', then letters, digits or '_'; at most 64) is expanded; `$${`
-// stands for a literal `${`; any other `$` is kept as it is. Only TANDEM_*, XDG_*, HOME and USER
-// may be read: a manifest someone else wrote must not carry the rest of the user's environment
+// stands for a literal `${`; any other `$` is kept as it is. Only a fixed list of names may be read
+// (HOME, USER, the XDG base directories, tandem's own TANDEM_CACHE, TANDEM_GUEST_* and
+// TANDEM_DEBIAN_*): a manifest someone else wrote must not carry the rest of the user's environment
 // (secrets) into a guest's command line. A variable outside these or not set, a `${` without its
-// `}`, a bad name, or a result over 64 KiB is an error naming it.
+// `}`, a bad name, or a result over 64 KiB is an error naming it. Sizes ("512M") are not expanded.
 #pragma once
 
 #include <functional>

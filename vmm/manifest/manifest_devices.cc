@@ -122,11 +122,13 @@ std::optional<device_kinds::Options> Parser::kind_options(const toml::table& d, 
     if (!d.get(k.name)) continue;
     std::optional<device_kinds::Value> value;
     if (k.type == ValueType::kString) {
+      // (checked once resolved: the manifest's directory is part of a relative path's text)
       auto s = c.string(d, k.name, dev);
+      if (s && k.file) s = resolve(base, *s);
       if (auto ok = s ? device_kinds::check_string(*s) : Status{}; !ok) {
         c.error(d.get(k.name)->source(), dev + ": '" + k.name + "' " + ok.message());
       } else if (s) {
-        value = k.file ? resolve(base, *s) : *s;
+        value = *s;
       }
     } else if (k.type == ValueType::kOnOff) {
       if (auto b = c.boolean(d, k.name, dev)) value = *b;

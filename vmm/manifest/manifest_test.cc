@@ -655,28 +655,31 @@ TEST_CASE("manifest: a disk's relative path starts at the manifest's directory, 
   CHECK(disks[1].read_only);
 }
 
-TEST_CASE("expand_env: ${NAME} from the environment (TANDEM_*, XDG_*, HOME, USER only), $${ kept, every bad form named") {
+TEST_CASE("expand_env: ${NAME} from the environment (a fixed list of names only), $${ kept, every bad form named") {
   EnvLookup env = [](const std::string& n) -> std::optional<std::string> {
-    if (n == "TANDEM_DISK") return std::string("/cache/debian/disk.raw");
-    if (n == "TANDEM_EMPTY") return std::string();
+    if (n == "TANDEM_DEBIAN_DISK") return std::string("/cache/debian/disk.raw");
+    if (n == "TANDEM_CACHE") return std::string();
     if (n == "HOME") return std::string("/home/u");
     if (n == "AWS_SECRET_ACCESS_KEY") return std::string("secret");
     return std::nullopt;
   };
-  CHECK(*expand_env("${TANDEM_DISK}", env) == "/cache/debian/disk.raw");
-  CHECK(*expand_env("a${TANDEM_EMPTY}b $HOME $$ $${TANDEM_DISK}", env) == "ab $HOME $$ ${TANDEM_DISK}");
-  CHECK(*expand_env("x=${TANDEM_DISK},y=${HOME}/i", env) == "x=/cache/debian/disk.raw,y=/home/u/i");
-  CHECK(expand_env("${TANDEM_NOPE}", env).message() == "${TANDEM_NOPE} is not set in the environment");
+  CHECK(*expand_env("${TANDEM_DEBIAN_DISK}", env) == "/cache/debian/disk.raw");
+  CHECK(*expand_env("a${TANDEM_CACHE}b $HOME $$ $${TANDEM_DEBIAN_DISK}", env) == "ab $HOME $$ ${TANDEM_DEBIAN_DISK}");
+  CHECK(*expand_env("x=${TANDEM_DEBIAN_DISK},y=${HOME}/i", env) == "x=/cache/debian/disk.raw,y=/home/u/i");
+  CHECK(expand_env("${TANDEM_GUEST_KERNEL}", env).message() == "${TANDEM_GUEST_KERNEL} is not set in the environment");
   CHECK(expand_env("k=${AWS_SECRET_ACCESS_KEY}", env).message() ==
-        "${AWS_SECRET_ACCESS_KEY}: a manifest reads only TANDEM_*, XDG_*, HOME and USER from the environment");
-  CHECK(expand_env("${TANDEM_DISK", env).message() == "'${' without its '}' (write $${ for a literal ${)");
+        "${AWS_SECRET_ACCESS_KEY}: a manifest reads only HOME, USER, XDG_{RUNTIME_DIR,CACHE_HOME,DATA_HOME,CONFIG_HOME}, "
+        "TANDEM_CACHE, TANDEM_GUEST_{KERNEL,INITRD} and TANDEM_DEBIAN_{DISK,KERNEL,INITRD} from the environment");
+  CHECK(!expand_env("${XDG_SESSION_COOKIE}", env));
+  CHECK(!expand_env("${TANDEM_API_TOKEN}", env));
+  CHECK(expand_env("${TANDEM_DEBIAN_DISK", env).message() == "'${' without its '}' (write $${ for a literal ${)");
   CHECK(expand_env("${}", env).message() ==
         "'${}' is not a variable name (letters, digits and '_', not starting with a digit, at most 64)");
   CHECK(!expand_env("${1A}", env));
   CHECK(!expand_env("${A-B}", env));
   CHECK(!expand_env("${" + std::string(65, 'A') + "}", env));
   EnvLookup big = [](const std::string&) -> std::optional<std::string> { return std::string(40000, 'x'); };
-  CHECK(expand_env("${TANDEM_A}${TANDEM_A}", big).message() == "longer than 64 KiB once its ${...} are expanded");
+  CHECK(expand_env("${HOME}${HOME}", big).message() == "longer than 64 KiB once its ${...} are expanded");
 }
 
 TEST_CASE("manifest: ${NAME} in a string value is the environment's; an unset one is an error at its value") {
@@ -694,4 +697,10 @@ TEST_CASE("manifest: ${NAME} in a string value is the environment's; an unset on
   auto bad = parse_manifest("[[vm]]\nname = \"a\"\ninitrd = \"${TANDEM_DEBIAN_INITRD}\"\n", "/etc/tandem/pair.toml", d);
   REQUIRE(!bad);
   CHECK(bad.message() == "/etc/tandem/pair.toml:3:10: vm \"a\": 'initrd': ${TANDEM_DEBIAN_INITRD} is not set in the environment");
+}
+
+TEST_CASE("manifest: a relative disk path is checked once resolved (a ',' in the manifest's directory is refused)") {
+  auto m = parse_manifest("[[vm]]\nname = \"a\"\n  [[vm.disk]]\n  path = \"root.img\"\n", "/tmp/x,serial=a/pair.toml", defaults());
+  REQUIRE(!m);
+  CHECK(m.message() == "/tmp/x,serial=a/pair.toml:4:10: vm \"a\": disk[0]: 'path' must not contain ','");
 }
