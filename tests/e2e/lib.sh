@@ -148,7 +148,7 @@ guest_ready() {
 # (a guest that used no CPU was not run; one that used it all and printed nothing is stuck in itself).
 boot_state() {
   local lines last
-  lines=$(wc -l < "$1" 2>/dev/null || echo 0)
+  lines=$({ wc -l < "$1"; } 2>/dev/null || echo 0)
   last="$(tr -d '\r' < "$1" 2>/dev/null | grep -av '^ *$' | tail -n 1 | cut -c1-80)"
   printf "console: %s lines, last '%s'; " "$lines" "$last"
   if kill -0 "$2" 2>/dev/null; then
