@@ -10,9 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 require_kvm
 require_tandem
-# Built by tools/test on the machine itself (guest-images/debian/build; the nested host has no network).
-[[ -f "${TANDEM_DEBIAN_DISK:-}" && -f "${TANDEM_DEBIAN_KERNEL:-}" && -f "${TANDEM_DEBIAN_INITRD:-}" ]] \
-  || fail "no Debian guest disk (TANDEM_DEBIAN_DISK, set by tools/test from guest-images/debian/build --env)"
+require_debian_image
 
 disk="$E2E_TMP/debian.raw" con="$E2E_TMP/console.log"
 t0=$SECONDS

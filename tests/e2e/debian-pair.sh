@@ -10,9 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 require_kvm
 require_tandem
-[[ -f "${TANDEM_DEBIAN_DISK:-}" && -f "${TANDEM_DEBIAN_KERNEL:-}" && -f "${TANDEM_DEBIAN_INITRD:-}" ]] \
-  || fail "no Debian guest disk (TANDEM_DEBIAN_DISK, set by tools/test from guest-images/debian/build --env)"
-export TANDEM_DEBIAN_DISK TANDEM_DEBIAN_KERNEL TANDEM_DEBIAN_INITRD
+require_debian_image
 
 M=examples/debian-pair.toml
 # (debugfs reads the image's files without mounting it; its output is checked whole, not piped)

@@ -106,6 +106,14 @@ poll_until() {
 # bash's own clock: busybox's date (the arm64 nested host) has no %N.
 now_ms() { local t="${EPOCHREALTIME/[.,]/}"; echo $(( t / 1000 )); }
 
+# require_debian_image: the Debian guest disk, kernel and initramfs, built by tools/test on the
+# machine itself (guest-images/debian/build --env; the nested host has no network), exported.
+require_debian_image() {
+  [[ -f "${TANDEM_DEBIAN_DISK:-}" && -f "${TANDEM_DEBIAN_KERNEL:-}" && -f "${TANDEM_DEBIAN_INITRD:-}" ]] \
+    || fail "no Debian guest disk (TANDEM_DEBIAN_DISK, set by tools/test from guest-images/debian/build --env)"
+  export TANDEM_DEBIAN_DISK TANDEM_DEBIAN_KERNEL TANDEM_DEBIAN_INITRD
+}
+
 # The tandem binary (tools/test sets TANDEM_BIN_DIR to bazel-bin).
 TANDEM="${TANDEM_BIN_DIR:-$(pwd)/bazel-bin}/vmm/tandem"
 require_tandem() {

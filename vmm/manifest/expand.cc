@@ -2,29 +2,38 @@
 #include "vmm/manifest/expand.h"
 
 #include <cstdlib>
+#include <iterator>
 
 namespace tandem::manifest {
 namespace {
 
 constexpr size_t kMaxName = 64;
 constexpr size_t kMaxResult = 64 * 1024;
-constexpr std::string_view kReadable =
-    "HOME, USER, XDG_{RUNTIME_DIR,CACHE_HOME,DATA_HOME,CONFIG_HOME}, TANDEM_CACHE, TANDEM_GUEST_{KERNEL,INITRD} and "
-    "TANDEM_DEBIAN_{DISK,KERNEL,INITRD}";
 
 // The variables a manifest may read, by exact name: where things are (HOME, USER, XDG base
 // directories) and tandem's own file names. Not the rest, nor a prefix of names: a manifest from
 // someone else must not carry the user's secrets ($AWS_SECRET_ACCESS_KEY, $XDG_SESSION_COOKIE...)
 // into a guest's command line or tandem's argv (which every local user can read).
+constexpr std::string_view kReadable[] = {
+    "HOME",           "USER",         "XDG_RUNTIME_DIR",     "XDG_CACHE_HOME",      "XDG_DATA_HOME",
+    "XDG_CONFIG_HOME", "TANDEM_CACHE", "TANDEM_GUEST_KERNEL", "TANDEM_GUEST_INITRD", "TANDEM_DEBIAN_DISK",
+    "TANDEM_DEBIAN_KERNEL", "TANDEM_DEBIAN_INITRD"};
+
 bool readable(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "HOME",          "USER",           "XDG_RUNTIME_DIR",      "XDG_CACHE_HOME",      "XDG_DATA_HOME",
-      "XDG_CONFIG_HOME", "TANDEM_CACHE", "TANDEM_GUEST_KERNEL",  "TANDEM_GUEST_INITRD", "TANDEM_DEBIAN_DISK",
-      "TANDEM_DEBIAN_KERNEL", "TANDEM_DEBIAN_INITRD"};
-  for (auto n : kNames) {
+  for (auto n : kReadable) {
     if (name == n) return true;
   }
   return false;
+}
+
+// "HOME, USER, ... and TANDEM_DEBIAN_INITRD", for the error message.
+std::string readable_names() {
+  std::string out;
+  for (size_t i = 0; i < std::size(kReadable); ++i) {
+    out += i == 0 ? "" : (i + 1 == std::size(kReadable) ? " and " : ", ");
+    out += kReadable[i];
+  }
+  return out;
 }
 
 bool name_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
@@ -67,7 +76,7 @@ Result<std::string> expand_env(std::string_view text, const EnvLookup& lookup) {
       auto name = variable_at(text, i, end);
       if (!name) return name.error();
       if (!readable(*name)) {
-        return Error{"${" + *name + "}: a manifest reads only " + std::string(kReadable) + " from the environment"};
+        return Error{"${" + *name + "}: a manifest reads only " + readable_names() + " from the environment"};
       }
       auto value = lookup(*name);
       if (!value) return Error{"${" + *name + "} is not set in the environment"};
