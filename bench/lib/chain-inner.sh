@@ -3,7 +3,7 @@
 # tools/nested-kvm), as root, in its own network namespace (re-executes itself under unshare --net).
 #
 #   bench/lib/chain-inner.sh --paths vpci,ovs,testpmd --lengths 2,3,4 --runs N --seconds S
-#                            --size BYTES --memory SIZE [--logs DIR]
+#                            --size BYTES --memory SIZE [--pin auto|alternate|cpu0|none] [--logs DIR]
 #
 # Per path and chain length N one `tandem up` of a generated manifest: VMs c1..cN in a line, link k
 # (10.k.0.0/24) between c<k> (10.k.0.1) and c<k+1> (10.k.0.2); c2..c<N-1> route between their two
@@ -14,6 +14,10 @@
 #   ovs      OVS with DPDK: every VM's virtio-net is a dpdkvhostuser port of one bridge (NORMAL)
 #   testpmd  dpdk-testpmd io forwarding, one port pair per link
 # Prints RESULT lines, the table of medians, the loss and what is left of the 2-VM rate.
+# --pin places each VM's threads once its guest is up (L1 has 2 CPUs; unpinned, VMs that wake each
+# other tend to share one): alternate puts c1, c3, c5 on CPU 0 and c2, c4 on CPU 1 (neighbours on
+# different CPUs); cpu0 puts every VM on CPU 0, beside the switch's polling thread on CPU 1; none
+# leaves it to the scheduler; auto (default) is alternate for vpci and cpu0 for the switches.
 set -euo pipefail
 
 if [[ -z "${BENCH_NET_NETNS:-}" ]]; then
@@ -27,8 +31,10 @@ secs=5
 size=60
 mem=256M
 logs=""
+pin=auto
 . "$(dirname "$0")/options.sh"
-bench_options chain-inner --paths=paths --lengths=lengths --runs=runs --seconds=secs --size=size --memory=mem --logs=logs -- "$@"
+bench_options chain-inner --paths=paths --lengths=lengths --runs=runs --seconds=secs --size=size --memory=mem --pin=pin --logs=logs -- "$@"
+case "$pin" in auto|alternate|cpu0|none) ;; *) echo "chain-inner: --pin must be auto, alternate, cpu0 or none, not '$pin'" >&2; exit 2 ;; esac
 
 BENCH_TAG="[bench/chain]"
 . "$(dirname "$0")/vm-pair.sh"
@@ -77,7 +83,7 @@ manifest() {
       echo "memory = \"$mem\""
       # a guest the nested host ends (a triple fault under TCG, now and then) boots again
       echo "restart = \"on-failure\""
-      echo "cmdline = \"console=ttyS0 quiet panic=-1 tandem.net=$net${routes:+ tandem.route=$routes} $script\""
+      echo "cmdline = \"console=ttyS0 quiet panic=-1 tandem.vm=c$j tandem.net=$net${routes:+ tandem.route=$routes} $script\""
       if [[ $path == vpci ]]; then
         (( j > 1 )) && printf '  [[vm.virtio-net]]\n  peer = "c%d"\n' $((j - 1))
         (( j < n )) && printf '  [[vm.vhost-pci-net]]\n'
@@ -113,6 +119,27 @@ switch_down() {
   esac
 }
 
+# chain_placement PATH: what --pin means for PATH. vm_cpu PLACEMENT J: the L1 CPU for VM cJ.
+chain_placement() {
+  if (( $(nproc) < 2 )); then echo none; return; fi
+  if [[ $pin != auto ]]; then echo "$pin"; return; fi
+  if [[ $1 == vpci ]]; then echo alternate; else echo cpu0; fi
+}
+vm_cpu() { case "$1" in alternate) echo $(( ($2 - 1) % 2 )) ;; cpu0) echo 0 ;; esac; }
+# pin_chain DIR N PLACEMENT DEADLINE: pins each VM's tandem (found by its tandem.vm=cJ word) once its
+# console says TANDEM-GUEST-READY, in boot order; gives up on a VM at DEADLINE (SECONDS).
+pin_chain() {
+  local dir="$1" n="$2" placement="$3" end="$4" j pid cpu
+  [[ $placement == none ]] && return 0
+  for (( j = 1; j <= n; j++ )); do
+    until grep -q TANDEM-GUEST-READY "$dir/c$j.log" 2>/dev/null; do (( SECONDS < end )) || return 0; sleep 1; done
+    pid="$(pgrep -f "tandem\.vm=c$j " | head -n 1)"
+    cpu="$(vm_cpu "$placement" "$j")"
+    [[ -n $pid ]] && pin_vm "$pid" a "A.vcpu=$cpu,A.vhost=$cpu,A.rest=$cpu" | sed "s/^PIN A/PIN c$j/"
+  done
+  return 0
+}
+
 declare -A SENT RX   # [path,n] = "pps pps ..." one per run
 # run_chain PATH N ATTEMPT: 0 when the head reported at least one run, else 1.
 run_chain() {
@@ -124,6 +151,10 @@ run_chain() {
   "$TANDEM" up --logs "$dir" "$m" >"$dir/up.log" 2>&1 &
   up_pid=$!
   PIDS+=("$up_pid")
+  local placement; placement="$(chain_placement "$path")"
+  pin_chain "$dir" "$n" "$placement" $(( SECONDS + budget )) > "$dir/pin.log" 2>&1 &
+  local pinner=$!
+  PIDS+=("$pinner")
   local i=0
   while kill -0 "$up_pid" 2>/dev/null && (( i < budget * 10 )); do sleep 0.1; i=$((i + 1)); done
   if kill -0 "$up_pid" 2>/dev/null; then
@@ -134,6 +165,8 @@ run_chain() {
     kill -KILL "$up_pid" 2>/dev/null || true
   fi
   wait "$up_pid" 2>/dev/null || rc=$?
+  kill "$pinner" 2>/dev/null || true
+  say "  placement $placement: $(awk '/^PIN / { print $2, $NF }' "$dir/pin.log" | sort -u | tr '\n' ' ')"
   tail -n 1 "$dir/up.log" | sed "s|^|$BENCH_TAG   |"
   local got=0 run sent rx
   while read -r line; do
@@ -142,9 +175,9 @@ run_chain() {
     rx="$(sed -n 's/.* rx_pps=\([0-9]*\).*/\1/p' <<<"$line")"
     [[ -n "$run" && -n "$sent" && -n "$rx" ]] || continue
     SENT[$path,$n]+="$sent "; RX[$path,$n]+="$rx "; got=$((got + 1))
-    echo "RESULT path=$path vms=$n run=$run sent_pps=$sent rx_pps=$rx"
+    echo "RESULT path=$path vms=$n run=$run sent_pps=$sent rx_pps=$rx pin=$placement"
   done < <(tr -d '\r' < "$dir/c1.log" 2>/dev/null | grep -E '^CHAIN (run|error)' || true)
-  tr -d '\r' < "$dir/c1.log" 2>/dev/null | grep -E '^CHAIN error' | sed "s|^|$BENCH_TAG   c1: |" || true
+  tr -d '\r' < "$dir/c1.log" 2>/dev/null | grep -E '^CHAIN (error|driver-stats)' | sed "s|^|$BENCH_TAG   c1: |" || true
   say "  $path, $n VMs: $((SECONDS - t0)) s, tandem up status $rc"
   if (( got == 0 )); then
     local f
@@ -160,7 +193,7 @@ run_chain() {
 
 IFS=, read -r -a PATH_LIST <<<"$paths"
 IFS=, read -r -a LEN_LIST <<<"$lengths"
-say "L1: $(nproc) CPUs, $(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) MiB; tandem guests: 1 vCPU, $mem each; $runs runs x $secs s of $size-byte frames per chain"
+say "L1: $(nproc) CPUs, $(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) MiB; tandem guests: 1 vCPU, $mem each; $runs runs x $secs s of $size-byte frames per chain; thread placement: $pin"
 for path in "${PATH_LIST[@]}"; do
   for n in "${LEN_LIST[@]}"; do
     for att in 1 2; do

@@ -13,15 +13,8 @@
 # (run 1 of every VMM and backend, then run 2, ...), so a slow spell of the nested host falls on
 # both VMMs alike. During pktgen it also counts, per VM, KVM's exits (debugfs) and each VMM
 # thread's CPU time: STATS lines, and EXITS lines with exits and interrupts per 1000 packets sent.
-# --pin places both VMMs' threads alike once the guests are up (L1 has two CPUs, and where the
-# scheduler puts each VM's vCPU and its I/O thread decides a run's speed more than the VMM does):
-#   split   A's vCPU on CPU 0 and its I/O threads (vhost worker, VMM threads) on CPU 1; B the mirror
-#   shared  each VM's vCPU and I/O threads on one CPU: A on 0, B on 1
-#   cpu0    every thread of both VMs on CPU 0, next to the switches' polling thread on CPU 1
-#   none    the scheduler decides
-#   auto    (default) split for tap and vhost; cpu0 for the vhost-user switches, whose polling
-#           thread owns CPU 1 (as a switch's own core does in a deployment); none for vhost-pci,
-#           which has no I/O thread
+# --pin places both VMMs' threads alike once the guests are up: auto (default), split, shared, cpu0
+# or none (pin_name in bench/lib/vm-pair.sh says what each does).
 # Environment: TANDEM_GUEST_KERNEL, TANDEM_GUEST_INITRD, TANDEM_BIN (default bazel-bin/vmm/tandem),
 # BENCH_NET_TAP_OPTS (more tandem tap options, e.g. ",coalesce=0"), BENCH_NET_QEMU_TAP_OPTS (more
 # QEMU tap options, e.g. ",poll-us=50"), BENCH_STATS=0 (no counters).
@@ -65,19 +58,6 @@ softnet_dropped() {
   local n=0 _ d _rest
   while read -r _ d _rest; do n=$((n + 16#$d)); done < /proc/net/softnet_stat
   echo "$n"
-}
-# pin_name BACKEND: the placement --pin gives BACKEND; pin_spec NAME: pin_vm's SPEC for it.
-pin_name() {
-  if (( $(nproc) < 2 )); then echo none; return; fi
-  if [[ $pin != auto ]]; then echo "$pin"; return; fi
-  case "$1" in tap|vhost) echo split ;; testpmd|ovs) echo cpu0 ;; *) echo none ;; esac
-}
-pin_spec() {
-  case "$1" in
-    split) echo "A.vcpu=0,A.vhost=1,A.rest=1,B.vcpu=1,B.vhost=0,B.rest=0" ;;
-    shared) echo "A.vcpu=0,A.vhost=0,A.rest=0,B.vcpu=1,B.vhost=1,B.rest=1" ;;
-    cpu0) echo "A.vcpu=0,A.vhost=0,A.rest=0,B.vcpu=0,B.vhost=0,B.rest=0" ;;
-  esac
 }
 # run_pair VMM BACKEND RUN ATTEMPT: one measurement; 0 measured, 1 failed, 2 failed early enough to retry.
 run_pair() {

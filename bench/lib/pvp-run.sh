@@ -272,19 +272,6 @@ pvp_chart() {
         printf "\n"
       }
     }' "$1" > "$data"
-  local ncol; ncol="$(head -n 1 "$data" | wc -w)"
-  gnuplot 2>"$tmp/gnuplot.err" <<GP || { cat "$tmp/gnuplot.err" >&2; return 1; }
-set terminal svg size 900,480 dynamic font "sans,11"
-set output "$2"
-set title "bench/pvp: rate relative to DPDK's vhost loopback (1.0), median of $runs run(s)"
-set style data histogram
-set style histogram clustered gap 1
-set style fill solid 0.85 border -1
-set ylabel "rate / loopback rate"
-set yrange [0:*]
-set grid ytics
-set key top right
-set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2
-plot for [i=2:$ncol] "$data" using i:xtic(1) title columnheader(i)
-GP
+  bar_chart "$data" "$2" "bench/pvp: rate relative to DPDK's vhost loopback (1.0), median of $runs run(s)" \
+    "rate / loopback rate" 1
 }

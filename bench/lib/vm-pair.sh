@@ -39,6 +39,7 @@ trap 'echo "$BENCH_TAG: interrupted" >&2; exit 130' INT TERM
 
 say() { echo "$BENCH_TAG $*"; }
 . "$(dirname "${BASH_SOURCE[0]}")/ovs.sh"   # wait_sockets, ovs_up, ovs_down, ovs_stop
+. "$(dirname "${BASH_SOURCE[0]}")/chart.sh"  # bench_name
 
 # --- Kernel side: modules (autoloading does not reach modprobe from the nested host's chroot) -----
 for m in tun bridge vhost_net; do
@@ -217,6 +218,30 @@ pin_vm() {
   return 0
 }
 
+# pin_name BACKEND: the placement the global $pin (auto, split, shared, cpu0 or none) gives BACKEND;
+# pin_spec NAME: pin_vm's SPEC for it. L1 has two CPUs, and where the scheduler puts each VM's vCPU
+# and I/O threads decides a run's speed more than the data path does (unpinned, two guests that wake
+# each other often end up on one CPU):
+#   split   A's vCPU on CPU 0 and its I/O threads (vhost worker, VMM threads) on CPU 1; B the mirror
+#   shared  each VM's vCPU and I/O threads on one CPU: A on 0, B on 1
+#   cpu0    every thread of both VMs on CPU 0, next to the switches' polling thread on CPU 1
+#   none    the scheduler decides
+#   auto    split for tap and vhost; cpu0 for the vhost-user switches, whose polling thread owns
+#           CPU 1 (as a switch's own core does in a deployment); shared for vhost-pci, which needs
+#           no core of its own: each VM has one
+pin_name() {
+  if (( $(nproc) < 2 )); then echo none; return; fi
+  if [[ $pin != auto ]]; then echo "$pin"; return; fi
+  case "$1" in tap|vhost) echo split ;; testpmd|ovs) echo cpu0 ;; vpci|vsym) echo shared ;; *) echo none ;; esac
+}
+pin_spec() {
+  case "$1" in
+    split) echo "A.vcpu=0,A.vhost=1,A.rest=1,B.vcpu=1,B.vhost=0,B.rest=0" ;;
+    shared) echo "A.vcpu=0,A.vhost=0,A.rest=0,B.vcpu=1,B.vhost=1,B.rest=1" ;;
+    cpu0) echo "A.vcpu=0,A.vhost=0,A.rest=0,B.vcpu=0,B.vhost=0,B.rest=0" ;;
+  esac
+}
+
 # wait_for FILE PATTERN SECONDS PID: until FILE has PATTERN; 1 when PID ended first or on timeout.
 wait_for() {
   local file="$1" pattern="$2" pid="$4" end=$((SECONDS + $3))
@@ -271,4 +296,4 @@ diff_stats() {
 median() { tr ' ' '\n' <<<"$1" | { grep . || true; } | sort -n | awk '{v[NR] = $1} END { if (NR == 0) print "NA"; else if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.2f", a / b }'; }
 kpps() { awk -v a="$1" 'BEGIN { if (a == "NA") print "NA"; else printf "%.1f", a / 1000 }'; }
-name() { case "$1" in tap) echo "tap+bridge" ;; vhost) echo "tap+vhost-net" ;; testpmd) echo "dpdk-testpmd" ;; ovs) echo "ovs-dpdk" ;; vpci) echo "vhost-pci" ;; vsym) echo "vhost-pci 2.1" ;; *) echo "$1" ;; esac; }
+name() { bench_name "$1"; }

@@ -3,14 +3,17 @@
 # tools/nested-kvm), as root, in its own network namespace (re-executes itself under unshare --net).
 #
 #   bench/lib/vpci-inner.sh --backends vpci,ovs,testpmd,vhost --runs N --seconds S
-#                           --sizes 60,1514 [--burst N] [--section SIZE] [--logs DIR]
+#                           --sizes 60,1514 [--burst N] [--section SIZE] [--guest-args WORD,...]
+#                           [--pin auto|split|shared|cpu0|none] [--logs DIR]
 #
 # Per backend one tandem VM pair: B runs net-sink, A runs duplex-bench, which floods B from A's
 # kernel (pktgen) and asks B to flood A, for every frame size, --runs times, each --seconds long,
 # counting at the receiver's interface. With vpci, B is VM1 (the vhost-pci-net device, our driver,
 # interface vpn0) and A is VM2 (stock virtio_net, the vhost-user front-end of B's tandem): A->B is
 # VM1's receive path, B->A its transmit path straight into VM2's RX buffers. Prints RESULT lines, a
-# table of medians and the ratios of vhost-pci to every other path.
+# table of medians and the ratios of vhost-pci to every other path. --pin places both VMs' threads
+# once each guest is up (pin_name in vm-pair.sh; auto: each vhost-pci VM on a CPU of its own, the
+# switched VMs together on CPU 0 beside the switch's polling thread on CPU 1).
 set -euo pipefail
 
 if [[ -z "${BENCH_NET_NETNS:-}" ]]; then
@@ -23,9 +26,12 @@ secs=5
 sizes="60,1514"
 burst=1
 logs=""
+guest_args=""
+pin=auto
 VSYM_SECTION=16M
 . "$(dirname "$0")/options.sh"
-bench_options vpci-inner --backends=backends --runs=runs --seconds=secs --sizes=sizes --burst=burst --section=VSYM_SECTION --logs=logs -- "$@"
+bench_options vpci-inner --backends=backends --runs=runs --seconds=secs --sizes=sizes --burst=burst --section=VSYM_SECTION --guest-args=guest_args --pin=pin --logs=logs -- "$@"
+case "$pin" in auto|split|shared|cpu0|none) ;; *) echo "vpci-inner: --pin must be auto, split, shared, cpu0 or none, not '$pin'" >&2; exit 2 ;; esac
 
 BENCH_TAG="[bench/vhost-pci]"
 . "$(dirname "$0")/vm-pair.sh"
@@ -35,7 +41,7 @@ declare -A VAL   # VAL[backend,dir,size] = "pps pps ..." (received packets per s
 run_duplex() {
   local be="$1" att="$2"
   local la="$L/$be-$att-a.log" lb="$L/$be-$att-b.log" pa pb
-  local base="console=ttyS0 quiet panic=-1"
+  local base="console=ttyS0 quiet panic=-1${guest_args:+ ${guest_args//,/ }}"
   local cb="$base tandem.ip=$IP_B/24 tandem.script=net-sink tandem.serve_seconds=1500"
   local ca="$base tandem.ip=$IP_A/24 tandem.peer=$IP_B tandem.script=duplex-bench"
   [[ $be == vpci || $be == vsym ]] && cb="$base tandem.net=vpn0:$IP_B/24 tandem.rx_if=vpn0 tandem.script=net-sink tandem.serve_seconds=1500"
@@ -46,7 +52,11 @@ run_duplex() {
   if ! wait_for "$lb" 'NET-SINK-READY' 240 "$pb"; then
     show_tail "$lb" "$be: B did not come up"; stop_vm "$pb" 0; return 2
   fi
+  local placement; placement="$(pin_name "$be")"
+  pin_vm "$pb" b "$(pin_spec "$placement")"
   launch tandem a "$la" "$ca"; pa=$VM_PID
+  # pinned once its guest is up (its vCPU thread exists), before the measuring starts (peer-up)
+  wait_for "$la" 'TANDEM-GUEST-READY' 240 "$pa" && pin_vm "$pa" a "$(pin_spec "$placement")"
   if ! wait_for "$la" 'VBENCH peer-up' 300 "$pa"; then
     show_tail "$la" "$be: A did not reach B"; stop_vm "$pa" 0; stop_vm "$pb" 0; return 2
   fi
@@ -62,16 +72,17 @@ run_duplex() {
     pps="$(sed -n 's/.* rx_pps=\([0-9]*\).*/\1/p' <<<"$line")"
     [[ -n "$dir" && -n "$size" && -n "$pps" ]] || continue
     VAL[$be,$dir,$size]+="$pps "
-    echo "RESULT backend=$be $(cut -d' ' -f2- <<<"$line")"
+    echo "RESULT backend=$be $(cut -d' ' -f2- <<<"$line") pin=$placement"
   done < <(tr -d '\r' < "$la" | grep '^VBENCH dir=')
   tr -d '\r' < "$la" | grep '^VBENCH error' | sed "s|^|$BENCH_TAG   A: |" || true
+  tr -d '\r' < "$lb" | grep '^NET-SINK driver-stats' | sed "s|^NET-SINK |$BENCH_TAG   B's |" || true
   say "  $be: $((SECONDS - t0)) s"
   return 0
 }
 
 IFS=, read -r -a BE_LIST <<<"$backends"
 IFS=, read -r -a SIZE_LIST <<<"$sizes"
-say "L1: $(nproc) CPUs, $(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) MiB; tandem guests: 1 vCPU, $MEM each; $runs runs x $secs s per direction and size, pktgen burst $burst"
+say "L1: $(nproc) CPUs, $(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) MiB; tandem guests: 1 vCPU, $MEM each; $runs runs x $secs s per direction and size, pktgen burst $burst; thread placement: $pin${guest_args:+; guest arguments: ${guest_args//,/ }}"
 for be in "${BE_LIST[@]}"; do
   for att in 1 2; do
     if (( att == 1 )); then say "$be"; else say "$be (attempt $att)"; fi

@@ -173,6 +173,22 @@ TEST_CASE("transmit: too few buffers takes none; none that could ever fit is too
   CHECK(one.vq.last_avail == 0);
 }
 
+TEST_CASE("avail moved: only entries added since the last look, not those rolled back") {
+  PeerRing r;
+  CHECK_FALSE(vpn_vq_avail_moved(&r.vq));
+  r.desc(0, r.buffer(64), 64, kWrite, 0);
+  r.offer(0);
+  CHECK(vpn_vq_avail_moved(&r.vq));  // a busy-polling transmit would try again
+  auto f = frame(100);
+  CHECK(send(r, f) == VPN_VQ_TX_NOBUF);  // too little room: the entry is seen and given back
+  CHECK_FALSE(vpn_vq_empty(&r.vq));
+  CHECK_FALSE(vpn_vq_avail_moved(&r.vq));  // so the poll waits for more instead of spinning on it
+  r.desc(1, r.buffer(64), 64, kWrite, 0);
+  r.offer(1);
+  CHECK(vpn_vq_avail_moved(&r.vq));
+  CHECK(send(r, f) == VPN_VQ_TX_DONE);
+}
+
 TEST_CASE("transmit: a bad chain completes what it took with length 0") {
   PeerRing r;
   r.desc(0, kGpa + kSize - 8, 64, kWrite, 0);  // runs off the end of memory

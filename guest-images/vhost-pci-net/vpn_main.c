@@ -188,7 +188,7 @@ enum vpn_tx_stat {
 
 enum vpn_misc_stat {
 	VPN_CONFIG_IRQS, VPN_TX_IRQS, VPN_RX_IRQS, VPN_RING_STARTS, VPN_STOP_ACKS, VPN_RING_ERRORS,
-	VPN_BAD_METADATA, VPN_MISC_NSTATS
+	VPN_BAD_METADATA, VPN_TX_BUSY_POLL_HITS, VPN_MISC_NSTATS
 };
 
 static const char vpn_stat_names[][ETH_GSTRING_LEN] = {
@@ -197,6 +197,7 @@ static const char vpn_stat_names[][ETH_GSTRING_LEN] = {
 	"tx_packets", "tx_bytes", "tx_bad_chain", "tx_drop_too_big", "tx_drop_no_ring",
 	"tx_drop_offload", "tx_ring_full", "tx_doorbells",
 	"config_irqs", "tx_irqs", "rx_irqs", "ring_starts", "stop_acks", "ring_errors", "bad_metadata",
+	"tx_busy_poll_hits",
 };
 
 static_assert(ARRAY_SIZE(vpn_stat_names) == VPN_RX_NSTATS + VPN_TX_NSTATS + VPN_MISC_NSTATS);
@@ -228,6 +229,7 @@ struct vpn_priv {
 	struct timer_list poll_timer;	/* for directions without KICK_IRQ (peer passed NOFD) */
 
 	struct vpn_span tx_spans[VPN_TX_SPANS];		/* xmit scratch (tx lock) */
+	bool tx_wait_ok;	/* tx lock: no busy-poll wait timed out since a packet last went out */
 	struct vpn_span rx_segs[VPN_MAX_RX_SEGS];	/* poll scratch (NAPI) */
 	struct vpn_span rx_dst[MAX_SKB_FRAGS + 1];	/* poll scratch (NAPI) */
 
@@ -340,6 +342,30 @@ static void vpn_tx_flush(struct vpn_priv *p, struct vpn_ring *r)
 		vpn_notify(p, r);
 }
 
+/*
+ * VM2's RX ring has no (or too little) room for this packet: publish what we filled (VM2 refills
+ * only after it took those), then busy-poll until VM2 adds buffers. *until is the transmit's one
+ * time budget (busy_poll_us), set at its first wait. True when buffers came within it. After a
+ * wait that found none, the next waits only when a packet went out since: an idle or stalling
+ * VM2, or one that kicks without adding buffers, costs one budget, not one per wake-up.
+ */
+static bool vpn_tx_wait_room(struct vpn_priv *p, struct vpn_ring *r, u64 *until)
+{
+	vpn_tx_flush(p, r);
+	if (!p->tx_wait_ok)
+		return false;
+	if (!*until)
+		*until = vpn_busy_poll_deadline();
+	while (vpn_busy_poll_continue(*until)) {
+		if (vpn_vq_avail_moved(&r->vq)) {
+			atomic64_inc(&p->misc[VPN_TX_BUSY_POLL_HITS]);
+			return true;
+		}
+	}
+	p->tx_wait_ok = false;
+	return false;
+}
+
 static netdev_tx_t vpn_start_xmit(struct sk_buff *skb, struct net_device *dev)
 {
 	struct vpn_priv *p = netdev_priv(dev);
@@ -347,6 +373,7 @@ static netdev_tx_t vpn_start_xmit(struct sk_buff *skb, struct net_device *dev)
 	struct virtio_net_hdr_mrg_rxbuf vh = {};
 	enum vpn_tx_result res;
 	unsigned int len = skb->len;
+	u64 spin_until = 0;
 	int nspans;
 
 	if (unlikely(!r->running)) {
@@ -373,14 +400,17 @@ static netdev_tx_t vpn_start_xmit(struct sk_buff *skb, struct net_device *dev)
 	}
 
 	/*
-	 * Bounded: we only go round again when VM2 added entries, and a packet takes at most
-	 * VPN_MAX_TX_HEADS of them before it counts as too big.
+	 * Bounded: we only go round again when VM2 added entries, within one busy_poll_us budget or
+	 * after a kick, and a packet takes at most VPN_MAX_TX_HEADS of them before it counts as too big.
 	 */
 	for (;;) {
 		res = vpn_vq_tx(&r->vq, (u8 *)&vh, p->tx_spans, nspans);
 		if (res != VPN_VQ_TX_NOBUF)
 			break;
-		/* No room: stop, ask VM2 for a kick (vector 1 wakes us), and re-check for a race. */
+		/* No room: VM2 may be refilling right now; look again for a while (busy_poll_us). */
+		if (vpn_tx_wait_room(p, r, &spin_until))
+			continue;
+		/* Still none: stop, ask VM2 for a kick (vector 1 wakes us), and re-check for a race. */
 		netif_stop_queue(dev);
 		vpn_stat_inc(&p->tx_stats, VPN_TX_RING_FULL);
 		if (!vpn_vq_kick_enable(&r->vq)) {
@@ -392,14 +422,15 @@ static netdev_tx_t vpn_start_xmit(struct sk_buff *skb, struct net_device *dev)
 	vpn_vq_kick_disable(&r->vq);
 
 	if (res == VPN_VQ_TX_DONE) {
+		p->tx_wait_ok = true;
 		vpn_stat_packet(&p->tx_stats, len);
 		dev_consume_skb_any(skb);
 	} else {
 		vpn_tx_drop(p, r, skb, res);
 	}
 
-	/* Stop early when VM2's ring is empty, so the next packet does not bounce. */
-	if (!r->vq.broken && vpn_vq_empty(&r->vq)) {
+	/* Stop early when VM2's ring is empty (and stays so), so the next packet does not bounce. */
+	if (!r->vq.broken && vpn_vq_empty(&r->vq) && !vpn_tx_wait_room(p, r, &spin_until)) {
 		netif_stop_queue(dev);
 		if (vpn_vq_kick_enable(&r->vq))
 			netif_start_queue(dev);

@@ -161,6 +161,11 @@ int vpn_vq_avail_next(struct vpn_vq *vq, u16 *head)
 	return 1;
 }
 
+bool vpn_vq_avail_moved(const struct vpn_vq *vq)
+{
+	return vpn_le16_to_cpu(VPN_READ_ONCE(vq->avail->idx)) != vq->avail_cache;
+}
+
 bool vpn_vq_empty(const struct vpn_vq *vq)
 {
 	return vq->last_avail == vq->avail_cache &&

@@ -123,6 +123,8 @@ int vpn_vq_avail_next(struct vpn_vq *vq, u16 *head);
 
 /* No more entries now: nothing cached and avail.idx still where we last saw it. */
 bool vpn_vq_empty(const struct vpn_vq *vq);
+/* The peer added entries since the last look at avail.idx (what busy polling waits for). */
+bool vpn_vq_avail_moved(const struct vpn_vq *vq);
 
 void vpn_vq_used_add(struct vpn_vq *vq, u16 id, u32 len);
 /*

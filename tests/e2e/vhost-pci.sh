@@ -5,7 +5,8 @@
 # (guest-images/vhost-pci-net); VM2 (tandem --net vhost-user=S) is a stock virtio-net guest whose
 # tandem connects to VM1's as a vhost-user front-end. VM2's memory appears in VM1's BAR 2; VM1's
 # driver transmits straight into VM2's RX buffers and receives from VM2's TX ring. The two ping
-# each other and run iperf3 TCP and UDP both ways over that link, then VM1 floods VM2 with 64-byte
+# each other and run iperf3 TCP and UDP both ways over that link (VM1's driver busy-polling for
+# 20 us, a module parameter on its kernel command line), then VM1 floods VM2 with 64-byte
 # pktgen packets for 10 s: both counts are reported, and the non-vCPU threads of both tandem
 # processes switch (voluntarily or not) fewer than once per 1000 packets and use under 1% of one
 # CPU over the flood (notifications go through KVM's irqfds and ioeventfds, never through tandem's
@@ -21,7 +22,7 @@ S="$E2E_TMP/vpci.sock"
 v1="$E2E_TMP/vm1.log" v2="$E2E_TMP/vm2.log"
 # Both guests boot at once: VM2's tandem connects while VM1's guest is still booting.
 boot_tandem_listening "$v1" "$S" --memory 768M --vhost-pci "socket=$S" \
-  --cmdline "console=ttyS0 panic=-1 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-check"
+  --cmdline "console=ttyS0 panic=-1 vhost_pci_net.busy_poll_us=20 tandem.net=vpn0:10.2.0.1/24 tandem.peer=10.2.0.2 tandem.script=vhost-pci-check"
 pid1=$TANDEM_PID
 boot_tandem "$v2" --memory 768M --net "vhost-user=$S" \
   --cmdline "console=ttyS0 panic=-1 tandem.ip=10.2.0.2/24 tandem.script=net-sink"
@@ -57,6 +58,8 @@ grep -E "^(ETHTOOL driver|PCI|VPCI|PING|IPERF|FLOOD|PKTGEN|LINK|DMESG)" "$v1.txt
 [[ $rc2 -eq 0 ]] || { tail -n 30 "$v2"; cat "$v2.stderr"; fail "VM2's tandem exited with $rc2"; }
 check_line "$v1.txt" "^ETHTOOL driver: vhost_pci_net$" "VM1: vpn0 is not driven by vhost_pci_net"
 check_line "$v1.txt" "^PCI 0000:00:01.0 0x1af4:0x10fa class=0x028000 driver=vhost_pci_net$" "VM1: no vhost-pci-net PCI function bound to our driver"
+# the module's parameter from the kernel command line (guest-images/init passes it, as modprobe would)
+check_line "$v1.txt" "^VPCI param busy_poll_us=20$" "VM1: vhost_pci_net.busy_poll_us=20 did not reach the module"
 check_line "$v1.txt" "^PING-OK 10.2.0.2" "no ping over vhost-pci"
 check_line "$v1.txt" "^IPERF-TX mbps=[0-9.]*[1-9]" "no iperf3 result VM1->VM2"
 check_line "$v1.txt" "^IPERF-RX mbps=[0-9.]*[1-9]" "no iperf3 result VM2->VM1"
