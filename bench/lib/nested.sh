@@ -66,8 +66,9 @@ host_load_report() {
 }
 
 # bench_nested NAME BUDGET INNER...: INNER inside tools/nested-kvm (3 GiB, 2 CPUs, BUDGET seconds),
-# its output also in .cache/NAME.txt, then how busy the host was besides it (host_watch: a Bazel
-# build beside bench/chain once cut its rates to a third). Returns the nested run's status.
+# its output also in .cache/NAME.txt, then how busy the host was besides it (host_watch: a run
+# that shares the host, as bench/chain's of 2026-11-26 did with a Bazel build, says so). Returns
+# the nested run's status.
 bench_nested() {
   local name="$1" budget="$2"; shift 2
   mkdir -p .cache

@@ -124,12 +124,6 @@ static inline void vpn_stats_read(struct vpn_ctx_stats *s, u64 *out, unsigned in
 }
 
 /* vpn_common.c: both modes. */
-/*
- * Busy polling within a budget: a transmit short of the peer's buffers looks again until
- * vpn_busy_poll_deadline() (busy_poll_us from now; 0 when off) before it sleeps on a kick.
- */
-u64 vpn_busy_poll_deadline(void);
-bool vpn_busy_poll_continue(u64 deadline);
 struct virtio_net_hdr;
 extern const struct ethtool_ops vpn_ethtool_ops;
 u64 *vpn_read_counters(u64 *data, struct vpn_ctx_stats *rx, unsigned int nrx,

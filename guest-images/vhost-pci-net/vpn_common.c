@@ -10,60 +10,13 @@
 #include <linux/ethtool.h>
 #include <linux/interrupt.h>
 #include <linux/io.h>
-#include <linux/module.h>
 #include <linux/netdevice.h>
 #include <linux/pci.h>
 #include <linux/rtnetlink.h>
-#include <linux/sched.h>
-#include <linux/sched/clock.h>
 #include <linux/skbuff.h>
-#include <linux/version.h>
 #include <linux/virtio_net.h>
 
 #include "vpn.h"
-
-/*
- * ---- polling instead of kicks, within a budget ----
- * Receive: NAPI's own deferral. After a poll that found packets, napi_complete_done() returns false
- * for napi_defer_hard_irqs more rounds and the kernel polls again after gro_flush_timeout, so
- * kicks stay off (vpn_poll re-arms them only when it returns true) and a steady flow needs no kick
- * from the peer (an exit in its VM) and no interrupt here. Defaults as the kernel's own software
- * interrupt coalescing (20 us, one round), per device in /sys/class/net/<dev>/. Socket busy polling
- * (SO_BUSY_POLL, net.core.busy_read) works too: napi_gro_receive marks each skb with our NAPI.
- * Transmit: a transmit that finds too few of the peer's buffers waits for more for up to
- * busy_poll_us before it stops its queue and asks for a kick.
- */
-static unsigned int busy_poll_us = 50;
-module_param(busy_poll_us, uint, 0644);
-MODULE_PARM_DESC(busy_poll_us,
-		 "microseconds a transmit waits for the peer's buffers before stopping its queue (0: off, at most 1000)");
-
-u64 vpn_busy_poll_deadline(void)
-{
-	unsigned int us = min(READ_ONCE(busy_poll_us), 1000U);
-
-	return us ? local_clock() + (u64)us * NSEC_PER_USEC : 0;
-}
-
-/* True while the budget lasts and nothing else wants this CPU; relaxes the CPU once. */
-bool vpn_busy_poll_continue(u64 deadline)
-{
-	if (!deadline || irqs_disabled() || need_resched() || local_clock() >= deadline)
-		return false;
-	cpu_relax();
-	return true;
-}
-
-/* NAPI deferral defaults (above); before register_netdev. */
-static void vpn_defer_kicks(struct net_device *dev)
-{
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
-	netdev_sw_irq_coalesce_default_on(dev);
-#else
-	dev->gro_flush_timeout = 20000;
-	dev->napi_defer_hard_irqs = 1;
-#endif
-}
 
 /* ---- ethtool ---- */
 
@@ -319,7 +272,6 @@ void vpn_setup_netdev(struct net_device *dev, const struct net_device_ops *ops,
 	dev->min_mtu = ETH_MIN_MTU;
 	dev->max_mtu = max_mtu;
 	eth_hw_addr_random(dev);
-	vpn_defer_kicks(dev);
 	netif_carrier_off(dev);
 }
 

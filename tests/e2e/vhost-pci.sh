@@ -59,7 +59,7 @@ grep -E "^(ETHTOOL driver|PCI|VPCI|PING|IPERF|FLOOD|PKTGEN|LINK|DMESG)" "$v1.txt
 check_line "$v1.txt" "^ETHTOOL driver: vhost_pci_net$" "VM1: vpn0 is not driven by vhost_pci_net"
 check_line "$v1.txt" "^PCI 0000:00:01.0 0x1af4:0x10fa class=0x028000 driver=vhost_pci_net$" "VM1: no vhost-pci-net PCI function bound to our driver"
 # the module's parameter from the kernel command line (guest-images/init passes it, as modprobe would)
-check_line "$v1.txt" "^VPCI param busy_poll_us=20$" "VM1: vhost_pci_net.busy_poll_us=20 did not reach the module"
+check_line "$v1.txt" "^VPCI param busy_poll_us=20 " "VM1: vhost_pci_net.busy_poll_us=20 did not reach the module"
 check_line "$v1.txt" "^PING-OK 10.2.0.2" "no ping over vhost-pci"
 check_line "$v1.txt" "^IPERF-TX mbps=[0-9.]*[1-9]" "no iperf3 result VM1->VM2"
 check_line "$v1.txt" "^IPERF-RX mbps=[0-9.]*[1-9]" "no iperf3 result VM2->VM1"
