@@ -133,7 +133,7 @@ pin_chain() {
   [[ $placement == none ]] && return 0
   for (( j = 1; j <= n; j++ )); do
     until grep -q TANDEM-GUEST-READY "$dir/c$j.log" 2>/dev/null; do (( SECONDS < end )) || return 0; sleep 1; done
-    pid="$(pgrep -f "tandem\.vm=c$j " | head -n 1)"
+    pid="$(pgrep -f "tandem\.vm=c$j " | head -n 1 || true)"
     cpu="$(vm_cpu "$placement" "$j")"
     [[ -n $pid ]] && pin_vm "$pid" a "A.vcpu=$cpu,A.vhost=$cpu,A.rest=$cpu" | sed "s/^PIN A/PIN c$j/"
   done

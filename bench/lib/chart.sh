@@ -14,7 +14,9 @@ bench_name() {
 # ratios). gnuplot's errors go to stderr; returns its status.
 bar_chart() {
   local data="$1" svg="$2" title="$3" ylabel="$4" ref="${5:-}" ncol err rc=0
-  if ! awk 'NR > 1 { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9.]+$/) found = 1 } END { exit !found }' "$data"; then
+  rm -f "$svg"   # no chart from an earlier run left standing
+  # a value besides the quoted label (which may hold numbers: "A->B 64 B")
+  if ! awk 'NR > 1 { sub(/^"[^"]*"/, ""); for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.]+$/) found = 1 } END { exit !found }' "$data"; then
     echo "no chart: no values in $data (the run measured nothing)" >&2
     return 1
   fi

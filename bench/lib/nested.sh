@@ -46,7 +46,7 @@ host_watch() {
   local out="$1" hz b0 q0 p0 b1 q1 p1
   hz=$(getconf CLK_TCK)
   read -r b0 q0 p0 < <(host_sample)
-  while sleep 10; do
+  while sleep 10 && kill -0 $$ 2>/dev/null; do   # $$: the front-end, which may end without killing us
     read -r b1 q1 p1 < <(host_sample)
     [[ $p1 == "$p0" ]] && echo "$(date +%s) $(( ((b1 - b0) - (q1 - q0)) * 100 / (10 * hz) ))" >> "$out"
     b0=$b1; q0=$q1; p0=$p1
@@ -77,13 +77,14 @@ bench_nested() {
   # 10-cycle vhost-pci restart test), but not never.
   local load=".cache/$name.load" watch
   : > "$load"
-  host_watch "$load" &
+  host_watch "$load" </dev/null >/dev/null 2>&1 &
   watch=$!
   set +e
   bench_locked tools/nested-kvm --memory 3072 --cpus 2 --timeout "$budget" -- "$@" 2>&1 | tee ".cache/$name.txt"
   local rc=${PIPESTATUS[0]}
   set -e
-  kill "$watch" 2>/dev/null; wait "$watch" 2>/dev/null || true
+  kill "$watch" 2>/dev/null || true
+  wait "$watch" 2>/dev/null || true
   host_load_report "$load" | tee -a ".cache/$name.txt"
   [[ $rc -eq 0 ]] || echo "$(basename "$0"): the nested run ended with status $rc (124: timed out after $budget s)" >&2
   return "$rc"
