@@ -34,7 +34,7 @@ logs=""
 pin=auto
 . "$(dirname "$0")/options.sh"
 bench_options chain-inner --paths=paths --lengths=lengths --runs=runs --seconds=secs --size=size --memory=mem --pin=pin --logs=logs -- "$@"
-case "$pin" in auto|alternate|cpu0|none) ;; *) echo "chain-inner: --pin must be auto, alternate, cpu0 or none, not '$pin'" >&2; exit 2 ;; esac
+bench_choice chain-inner --pin "$pin" auto alternate cpu0 none
 
 BENCH_TAG="[bench/chain]"
 . "$(dirname "$0")/vm-pair.sh"

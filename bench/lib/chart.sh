@@ -85,3 +85,12 @@ median_chart_data() {
       }
     }'
 }
+
+# nested_kpps_chart NAME GROUPS COLUMNS TITLE: the chart of a nested benchmark's received rates,
+# .cache/NAME.svg from the MEDIAN (or RESULT) rx_pps lines in .cache/NAME.txt (median_chart_data's
+# GROUPS and COLUMNS), its table in .cache/NAME/chart.dat.
+nested_kpps_chart() {
+  mkdir -p ".cache/$1"
+  tr -d '\r' < ".cache/$1.txt" | median_chart_data rx_pps "$2" "$3" > ".cache/$1/chart.dat"
+  bar_chart ".cache/$1/chart.dat" ".cache/$1.svg" "$4" "kpps (guests nested under TCG)" && echo "chart: .cache/$1.svg"
+}

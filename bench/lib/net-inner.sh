@@ -45,7 +45,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "net-inner: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
-case "$pin" in auto|split|shared|cpu0|none) ;; *) echo "net-inner: --pin must be auto, split, shared, cpu0 or none, not '$pin'" >&2; exit 2 ;; esac
+bench_choice net-inner --pin "$pin" auto split shared cpu0 none
 
 BENCH_TAG="[bench/net]"
 . "$(dirname "$0")/vm-pair.sh"

@@ -17,3 +17,12 @@ bench_options() {
     shift 2
   done
 }
+
+# bench_choice WHO OPTION VALUE CHOICE...: ends the script with status 2 unless VALUE is one of the
+# CHOICEs (the values OPTION takes).
+bench_choice() {
+  local who="$1" opt="$2" val="$3" c; shift 3
+  for c in "$@"; do [[ $val == "$c" ]] && return 0; done
+  echo "$who: $opt must be one of $*, not '$val'" >&2
+  exit 2
+}

@@ -31,7 +31,7 @@ pin=auto
 VSYM_SECTION=16M
 . "$(dirname "$0")/options.sh"
 bench_options vpci-inner --backends=backends --runs=runs --seconds=secs --sizes=sizes --burst=burst --section=VSYM_SECTION --guest-args=guest_args --pin=pin --logs=logs -- "$@"
-case "$pin" in auto|split|shared|cpu0|none) ;; *) echo "vpci-inner: --pin must be auto, split, shared, cpu0 or none, not '$pin'" >&2; exit 2 ;; esac
+bench_choice vpci-inner --pin "$pin" auto split shared cpu0 none
 
 BENCH_TAG="[bench/vhost-pci]"
 . "$(dirname "$0")/vm-pair.sh"
