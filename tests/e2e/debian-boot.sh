@@ -22,7 +22,12 @@ log "disk copied in $((SECONDS - t0)) s ($(du -h "$disk" | cut -f1) used of $(du
 pid=$!
 E2E_PIDS+=("$pid")
 t0=$SECONDS
-wait_for "$con" "DEBIAN-KERNEL" 480 "$pid" || { tail -n 40 "$con"; cat "$con.stderr"; fail "the Debian guest did not finish booting"; }
+if ! wait_for "$con" "DEBIAN-KERNEL" 480 "$pid"; then
+  tail -n 40 "$con"; cat "$con.stderr"
+  # (the login prompt means systemd did finish: then the report itself went missing)
+  grep -aq " login:" "$con" && fail "the guest reached its login prompt, but tandem-guest's DEBIAN- report never reached the console"
+  fail "the Debian guest did not finish booting"
+fi
 log "booted to the end of systemd's start in $((SECONDS - t0)) s"
 tr -d '\r' < "$con" > "$con.txt"
 # (the serial getty's login prompt may share a line with them: matched anywhere in the line)

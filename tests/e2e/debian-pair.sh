@@ -33,7 +33,8 @@ log "both guests booted, linked, measured and powered off in $((SECONDS - t0)) s
 errors="$(grep -aoE "^vm[12] +\| .*PAIR ([a-z_]+=failed|error=).*" "$out.txt" | tr '\n' ' ')"
 [[ -z "$errors" ]] || fail "a guest's script failed: $errors"
 for vm in vm1 vm2; do
-  check_line "$out.txt" "^$vm +\| .*DEBIAN-STATE running$" "$vm: systemd is not running: $(grep -aoE "^$vm +\| .*DEBIAN-(STATE|FAILED).*" "$out.txt" | tr '\n' ' ')"
+  state="$(grep -aoE "^$vm +\| .*DEBIAN-(STATE|FAILED).*" "$out.txt" | tr '\n' ' ')"
+  check_line "$out.txt" "^$vm +\| .*DEBIAN-STATE running$" "$vm: systemd is not running: ${state:-no DEBIAN-STATE line: the report of tandem-guest never reached the console}"
   check_line "$out.txt" "^$vm +\| .*DEBIAN-ROOT tandem-overlay overlay$" "$vm: the root is not the tmpfs overlay"
   check_line "$out.txt" "^$vm +\| .*PAIR ping=ok to=10\.20\.0\.[12] loss=0%" "$vm could not ping its peer"
 done
