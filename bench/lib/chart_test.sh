@@ -41,17 +41,14 @@ if command -v gnuplot >/dev/null; then
   printf 'group a b\n"2 VMs" 1.5 NA\n"3 VMs" 2 3\n' > "$tmp/some.dat"
   bar_chart "$tmp/some.dat" "$tmp/some.svg" "title" "kpps" 1
   expect "an SVG from a table with values" "yes" "$(grep -q '<svg' "$tmp/some.svg" && echo yes || echo no)"
-else
-  skip "no gnuplot (tools/setup installs it)"
-fi
-if command -v gnuplot >/dev/null; then
   mkdir -p "$tmp/run/.cache"
   printf 'RESULT path=vpci vms=2 run=1 rx_pps=20438\r\nMEDIAN path=vpci vms=2 rx_pps=20000\r\n' > "$tmp/run/.cache/x.txt"
   (cd "$tmp/run" && nested_kpps_chart x "vms=2:2_VMs" "path=vpci:vhost-pci" "t" >/dev/null)
   expect "nested_kpps_chart: the table from .cache/NAME.txt (console CRs dropped), the SVG beside it" \
     $'group vhost-pci\n"2 VMs" 20.00 yes' "$(cat "$tmp/run/.cache/x/chart.dat") $([[ -s $tmp/run/.cache/x.svg ]] && echo yes || echo no)"
 else
-  skip "no gnuplot (tools/setup installs it)"
+  skip "no gnuplot (tools/setup installs it): an SVG from a table with values"
+  skip "no gnuplot (tools/setup installs it): nested_kpps_chart"
 fi
 expect "display names" "vhost-pci ovs-dpdk tap+bridge x" "$(bench_name vpci) $(bench_name ovs) $(bench_name tap) $(bench_name x)"
 # The summary line tools/test counts a unit target's cases by (doctest prints the same).

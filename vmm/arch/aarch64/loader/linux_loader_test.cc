@@ -4,10 +4,7 @@
 #include <zlib.h>
 
 #include <glob.h>
-#include <pwd.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -15,6 +12,7 @@
 
 #include "base/le.h"
 #include "memory/ram.h"
+#include "tests/unit/arm64_kernel.h"
 #include "tests/unit/skip.h"
 #include "vmm/arch/aarch64/loader/linux_loader.h"
 
@@ -77,13 +75,6 @@ std::string first_match(const std::string& pattern) {
   if (glob(pattern.c_str(), 0, nullptr, &g) == 0 && g.gl_pathc > 0) found = g.gl_pathv[0];
   globfree(&g);
   return found;
-}
-
-// The arm64 kernel tools/test fetched (TANDEM_ARM64_KERNEL, set even when empty), else one in the cache.
-std::string cached_arm64_kernel() {
-  if (const char* env = std::getenv("TANDEM_ARM64_KERNEL"); env != nullptr) return env;
-  const passwd* pw = getpwuid(getuid());
-  return first_match(std::string(pw ? pw->pw_dir : "/nonexistent") + "/.cache/tandem/arm64/*/boot/vmlinuz-*-arm64");
 }
 
 Arm64Image parsed(const std::vector<uint8_t>& f) {
@@ -154,7 +145,7 @@ TEST_CASE("the stock x86_64 kernel is refused by name") {
 }
 
 TEST_CASE("a real arm64 kernel parses and plans (when one is cached)") {
-  std::string k = cached_arm64_kernel();
+  std::string k = tandem_arm64_kernel();
   if (k.empty()) TANDEM_SKIP("no arm64 kernel under ~/.cache/tandem/arm64");
   auto raw = read_file(k);
   auto file = decompress_kernel(raw, 512 * MiB);  // Debian's is a plain EFI-stub Image; an Image.gz inflates

@@ -2,15 +2,12 @@
 #include <doctest/doctest.h>
 
 #include <dirent.h>
-#include <glob.h>
-#include <pwd.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <iterator>
 
 #include "base/le.h"
+#include "tests/unit/arm64_kernel.h"
 #include "tests/unit/skip.h"
 #include "vmm/arch/x86_64/layout.h"
 #include "vmm/arch/x86_64/loader/linux_loader.h"
@@ -197,17 +194,7 @@ TEST_CASE("a kernel for the other architecture is refused by name") {
 
 TEST_CASE("a real arm64 kernel is refused by name (when one is cached)") {
   // tools/test fetches one into the cache (tools/lib/arm64.sh) before the unit tests run.
-  // (its path as TANDEM_ARM64_KERNEL, set even when empty, so that it is a part of the cache key)
-  std::string path;
-  if (const char* env = std::getenv("TANDEM_ARM64_KERNEL"); env != nullptr) {
-    path = env;
-  } else {
-    const passwd* pw = getpwuid(getuid());
-    glob_t g{};
-    std::string pattern = std::string(pw ? pw->pw_dir : "/nonexistent") + "/.cache/tandem/arm64/*/boot/vmlinuz-*-arm64";
-    if (glob(pattern.c_str(), 0, nullptr, &g) == 0 && g.gl_pathc > 0) path = g.gl_pathv[0];
-    globfree(&g);
-  }
+  std::string path = tandem_arm64_kernel();
   if (path.empty()) TANDEM_SKIP("no arm64 kernel under ~/.cache/tandem/arm64");
   CHECK(parse_bzimage(read_file(path)).message() ==
         "kernel: this is an arm64 Image; tandem for x86_64 needs an x86_64 bzImage");
